@@ -1,0 +1,50 @@
+export { FlowError, type FlowErrorCode } from './runtime/errors.js';
+export { parseDuration, type Duration } from './runtime/duration.js';
+export { ManualClock, systemClock, type Clock } from './runtime/clock.js';
+export type { Logger } from './runtime/logger.js';
+export {
+  FLOW_STATUSES,
+  FLOW_EVENT_KINDS,
+  STEP_STATUSES,
+  TERMINAL_STATUSES,
+  canMove,
+  isTerminal,
+  mergeState,
+  type Flow,
+  type FlowEvent,
+  type FlowEventKind,
+  type FlowStatus,
+  type FlowStep,
+  type JsonObject,
+  type StepStatus,
+} from './runtime/flow.js';
+export {
+  parseWait,
+  wakeAtOf,
+  type ExternalEventWait,
+  type Instant,
+  type ManualWait,
+  type TimerWait,
+  type WaitCondition,
+  type WaitInput,
+} from './runtime/wait.js';
+export type { ResumeReason, Wake } from './runtime/wake.js';
+export {
+  FlowManager,
+  type CreateFlowInput,
+  type FlowManagerOptions,
+  type StepObservation,
+  type WriteOptions,
+} from './runtime/manager.js';
+export {
+  WaitEngine,
+  type DeliveryResult,
+  type EventDelivery,
+  type ResumeHandler,
+  type SignalInput,
+  type TickResult,
+  type WaitEngineOptions,
+} from './runtime/engine.js';
+export type { FlowStore, ListOptions } from './runtime/store.js';
+export { openSqliteStore, SqliteFlowStore, type SqliteStoreOptions } from './runtime/sqlite-store.js';
+export { openTaskflow, defaultDatabasePath, type Taskflow, type TaskflowOptions } from './runtime/taskflow.js';

@@ -1,0 +1,89 @@
+import type { Flow, FlowEvent, FlowEventKind, FlowStatus, FlowStep, JsonObject, StepStatus } from './flow.js';
+import type { flowEvents, flows, flowSteps } from './schema.js';
+import { waitFromJson, waitToJson, wakeAtOf } from './wait.js';
+
+type FlowRow = typeof flows.$inferSelect;
+type StepRow = typeof flowSteps.$inferSelect;
+type EventRow = typeof flowEvents.$inferSelect;
+
+/** Converts between the domain objects and rows; shared by every dialect. */
+export function flowFromRow(row: FlowRow): Flow {
+  return {
+    id: row.id,
+    controllerId: row.controllerId,
+    goal: row.goal,
+    ownerSessionKey: row.ownerSessionKey,
+    requesterOrigin: row.requesterOrigin,
+    currentStep: row.currentStep,
+    state: JSON.parse(row.stateJson) as JsonObject,
+    wait: row.waitJson === null ? null : waitFromJson(JSON.parse(row.waitJson) as Record<string, unknown>),
+    status: row.status as FlowStatus,
+    cancelRequested: row.cancelRequested !== 0,
+    revision: Number(row.revision),
+    createdAt: new Date(Number(row.createdAt)),
+    updatedAt: new Date(Number(row.updatedAt)),
+  };
+}
+
+/** The columns written for a flow; `stateJson` is passed in when already serialised. */
+export function flowToRow(flow: Flow, stateJson = JSON.stringify(flow.state)) {
+  const wait = flow.wait;
+  return {
+    id: flow.id,
+    controllerId: flow.controllerId,
+    goal: flow.goal,
+    ownerSessionKey: flow.ownerSessionKey,
+    requesterOrigin: flow.requesterOrigin,
+    currentStep: flow.currentStep,
+    stateJson,
+    waitJson: wait === null ? null : JSON.stringify(waitToJson(wait)),
+    status: flow.status,
+    cancelRequested: flow.cancelRequested ? 1 : 0,
+    revision: flow.revision,
+    wakeAt: wait === null ? null : (wakeAtOf(wait)?.getTime() ?? null),
+    waitTopic: wait?.kind === 'external_event' ? wait.topic : null,
+    waitCorrelationId: wait?.kind === 'external_event' ? wait.correlationId : null,
+    createdAt: flow.createdAt.getTime(),
+    updatedAt: flow.updatedAt.getTime(),
+  };
+}
+
+export function stepFromRow(row: StepRow): FlowStep {
+  return {
+    id: row.id,
+    flowId: row.flowId,
+    runtime: row.runtime,
+    childSessionKey: row.childSessionKey,
+    runId: row.runId,
+    task: row.task,
+    status: row.status as StepStatus,
+    result: row.resultJson === null ? null : (JSON.parse(row.resultJson) as unknown),
+    createdAt: new Date(Number(row.createdAt)),
+    updatedAt: new Date(Number(row.updatedAt)),
+  };
+}
+
+export function stepToRow(step: FlowStep) {
+  return {
+    id: step.id,
+    flowId: step.flowId,
+    runtime: step.runtime,
+    childSessionKey: step.childSessionKey,
+    runId: step.runId,
+    task: step.task,
+    status: step.status,
+    resultJson: step.result === null || step.result === undefined ? null : JSON.stringify(step.result),
+    createdAt: step.createdAt.getTime(),
+    updatedAt: step.updatedAt.getTime(),
+  };
+}
+
+export function eventFromRow(row: EventRow): FlowEvent {
+  return {
+    id: Number(row.id),
+    flowId: row.flowId,
+    kind: row.kind as FlowEventKind,
+    payload: JSON.parse(row.payloadJson) as JsonObject,
+    at: new Date(Number(row.at)),
+  };
+}

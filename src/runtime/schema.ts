@@ -1,0 +1,119 @@
+import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+/**
+ * The SQLite schema. Migrations in `drizzle/` are generated from it by drizzle-kit.
+ * Times are epoch milliseconds. Each hot query's index sits beside its table;
+ * `test/query-plans.test.ts` asserts that SQLite uses them.
+ */
+export const flows = sqliteTable(
+  'flows',
+  {
+    id: text('id').primaryKey(),
+    controllerId: text('controller_id').notNull(),
+    goal: text('goal').notNull(),
+    ownerSessionKey: text('owner_session_key').notNull(),
+    requesterOrigin: text('requester_origin'),
+    currentStep: text('current_step').notNull(),
+    stateJson: text('state_json').notNull(),
+    waitJson: text('wait_json'),
+    status: text('status').notNull(),
+    cancelRequested: integer('cancel_requested').notNull().default(0),
+    revision: integer('revision').notNull(),
+    idempotencyKey: text('idempotency_key'),
+    /** While waiting: the timer's time or the wait's timeout; else null. */
+    wakeAt: integer('wake_at'),
+    /** While waiting on an external event: its topic and correlation id; else null. */
+    waitTopic: text('wait_topic'),
+    waitCorrelationId: text('wait_correlation_id'),
+    createdAt: integer('created_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [
+    // due timers and timeouts, and the next due time
+    index('flows_status_wake_at').on(t.status, t.wakeAt),
+    // flows waiting on an event key
+    index('flows_status_topic_correlation').on(t.status, t.waitTopic, t.waitCorrelationId),
+    // listByOwner, newest first
+    index('flows_owner_created').on(t.ownerSessionKey, t.createdAt),
+    // listByStatus and pruneTerminal
+    index('flows_status_updated').on(t.status, t.updatedAt),
+    uniqueIndex('flows_owner_idempotency').on(t.ownerSessionKey, t.idempotencyKey),
+  ],
+);
+
+export const flowSteps = sqliteTable(
+  'flow_steps',
+  {
+    id: text('id').primaryKey(),
+    flowId: text('flow_id')
+      .notNull()
+      .references(() => flows.id, { onDelete: 'cascade' }),
+    runtime: text('runtime').notNull(),
+    childSessionKey: text('child_session_key'),
+    runId: text('run_id').notNull(),
+    task: text('task').notNull(),
+    status: text('status').notNull(),
+    resultJson: text('result_json'),
+    createdAt: integer('created_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [uniqueIndex('flow_steps_flow_run').on(t.flowId, t.runId)],
+);
+
+export const flowEvents = sqliteTable(
+  'flow_events',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    flowId: text('flow_id')
+      .notNull()
+      .references(() => flows.id, { onDelete: 'cascade' }),
+    kind: text('kind').notNull(),
+    payloadJson: text('payload_json').notNull(),
+    at: integer('at').notNull(),
+  },
+  (t) => [index('flow_events_flow').on(t.flowId, t.id)],
+);
+
+/** Resume notifications waiting for the `onResume` handler (an outbox). */
+export const resumeNotifications = sqliteTable(
+  'resume_notifications',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    flowId: text('flow_id')
+      .notNull()
+      .references(() => flows.id, { onDelete: 'cascade' }),
+    wakeJson: text('wake_json').notNull(),
+    /** Next delivery time: now when queued, lease end while claimed, backoff after a failure. */
+    dueAt: integer('due_at').notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [index('resume_notifications_due').on(t.dueAt)],
+);
+
+/** Events that matched no waiting flow, kept until a flow waits on their key or they expire. */
+export const eventInbox = sqliteTable(
+  'event_inbox',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    topic: text('topic').notNull(),
+    correlationId: text('correlation_id').notNull(),
+    eventId: text('event_id'),
+    payloadJson: text('payload_json'),
+    receivedAt: integer('received_at').notNull(),
+    expiresAt: integer('expires_at').notNull(),
+  },
+  (t) => [index('event_inbox_key').on(t.topic, t.correlationId, t.id), index('event_inbox_expires').on(t.expiresAt)],
+);
+
+/** Event ids already delivered, so a redelivery resumes nothing twice. */
+export const seenEvents = sqliteTable(
+  'seen_events',
+  {
+    eventId: text('event_id').primaryKey(),
+    expiresAt: integer('expires_at').notNull(),
+  },
+  (t) => [index('seen_events_expires').on(t.expiresAt)],
+);
+
+export const sqliteSchema = { flows, flowSteps, flowEvents, resumeNotifications, eventInbox, seenEvents };

@@ -1,0 +1,239 @@
+import { and, asc, desc, eq, gt, inArray, isNotNull, lte, sql } from 'drizzle-orm';
+import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
+import { eventInbox, flowEvents, flows, flowSteps, resumeNotifications, seenEvents } from './schema.js';
+import { TERMINAL_STATUSES } from './flow.js';
+
+const p = sql.placeholder;
+
+/**
+ * Every statement the SQLite store sends, prepared once per connection and named
+ * for what it does. The index each relies on is named beside it.
+ */
+export function prepareStatements(db: BetterSQLite3Database) {
+  return {
+    /** primary key */
+    flowById: db.select().from(flows).where(eq(flows.id, p('id'))).prepare(),
+    /** flows_owner_idempotency */
+    flowByIdempotencyKey: db
+      .select()
+      .from(flows)
+      .where(and(eq(flows.ownerSessionKey, p('owner')), eq(flows.idempotencyKey, p('key'))))
+      .prepare(),
+    /** flows_status_wake_at */
+    dueFlows: db
+      .select()
+      .from(flows)
+      .where(and(eq(flows.status, 'waiting'), lte(flows.wakeAt, p('now'))))
+      .orderBy(asc(flows.wakeAt))
+      .limit(p('limit'))
+      .prepare(),
+    /** flows_status_wake_at */
+    nextWakeAt: db
+      .select({ wakeAt: flows.wakeAt })
+      .from(flows)
+      .where(and(eq(flows.status, 'waiting'), isNotNull(flows.wakeAt)))
+      .orderBy(asc(flows.wakeAt))
+      .limit(1)
+      .prepare(),
+    /** flows_status_topic_correlation */
+    flowsWaitingOn: db
+      .select()
+      .from(flows)
+      .where(
+        and(eq(flows.status, 'waiting'), eq(flows.waitTopic, p('topic')), eq(flows.waitCorrelationId, p('correlationId'))),
+      )
+      .prepare(),
+    insertFlow: db
+      .insert(flows)
+      .values({
+        id: p('id'),
+        controllerId: p('controllerId'),
+        goal: p('goal'),
+        ownerSessionKey: p('ownerSessionKey'),
+        requesterOrigin: p('requesterOrigin'),
+        currentStep: p('currentStep'),
+        stateJson: p('stateJson'),
+        waitJson: p('waitJson'),
+        status: p('status'),
+        cancelRequested: p('cancelRequested'),
+        revision: p('revision'),
+        idempotencyKey: p('idempotencyKey'),
+        wakeAt: p('wakeAt'),
+        waitTopic: p('waitTopic'),
+        waitCorrelationId: p('waitCorrelationId'),
+        createdAt: p('createdAt'),
+        updatedAt: p('updatedAt'),
+      })
+      .prepare(),
+    /** primary key; the revision guard makes a lost update impossible even without the lock */
+    updateFlow: db
+      .update(flows)
+      .set({
+        currentStep: sql`${p('currentStep')}`,
+        stateJson: sql`${p('stateJson')}`,
+        waitJson: sql`${p('waitJson')}`,
+        status: sql`${p('status')}`,
+        cancelRequested: sql`${p('cancelRequested')}`,
+        revision: sql`${p('revision')}`,
+        wakeAt: sql`${p('wakeAt')}`,
+        waitTopic: sql`${p('waitTopic')}`,
+        waitCorrelationId: sql`${p('waitCorrelationId')}`,
+        updatedAt: sql`${p('updatedAt')}`,
+      })
+      .where(and(eq(flows.id, p('id')), eq(flows.revision, p('fromRevision'))))
+      .prepare(),
+    appendEvent: db
+      .insert(flowEvents)
+      .values({ flowId: p('flowId'), kind: p('kind'), payloadJson: p('payloadJson'), at: p('at') })
+      .prepare(),
+    /** flows_owner_created */
+    flowsByOwner: db
+      .select()
+      .from(flows)
+      .where(eq(flows.ownerSessionKey, p('owner')))
+      .orderBy(desc(flows.createdAt), desc(sql`rowid`))
+      .limit(p('limit'))
+      .offset(p('offset'))
+      .prepare(),
+    /** flows_owner_created, then a filter on status */
+    flowsByOwnerAndStatus: db
+      .select()
+      .from(flows)
+      .where(and(eq(flows.ownerSessionKey, p('owner')), eq(flows.status, p('status'))))
+      .orderBy(desc(flows.createdAt), desc(sql`rowid`))
+      .limit(p('limit'))
+      .offset(p('offset'))
+      .prepare(),
+    /** flows_status_updated */
+    flowsByStatus: db
+      .select()
+      .from(flows)
+      .where(eq(flows.status, p('status')))
+      .orderBy(asc(flows.updatedAt))
+      .limit(p('limit'))
+      .offset(p('offset'))
+      .prepare(),
+    /** flow_steps_flow_run */
+    stepByRun: db
+      .select()
+      .from(flowSteps)
+      .where(and(eq(flowSteps.flowId, p('flowId')), eq(flowSteps.runId, p('runId'))))
+      .prepare(),
+    stepsOfFlow: db
+      .select()
+      .from(flowSteps)
+      .where(eq(flowSteps.flowId, p('flowId')))
+      .orderBy(asc(flowSteps.createdAt), asc(sql`rowid`))
+      .prepare(),
+    upsertStep: db
+      .insert(flowSteps)
+      .values({
+        id: p('id'),
+        flowId: p('flowId'),
+        runtime: p('runtime'),
+        childSessionKey: p('childSessionKey'),
+        runId: p('runId'),
+        task: p('task'),
+        status: p('status'),
+        resultJson: p('resultJson'),
+        createdAt: p('createdAt'),
+        updatedAt: p('updatedAt'),
+      })
+      .onConflictDoUpdate({
+        target: [flowSteps.flowId, flowSteps.runId],
+        set: {
+          runtime: sql`excluded.runtime`,
+          childSessionKey: sql`excluded.child_session_key`,
+          task: sql`excluded.task`,
+          status: sql`excluded.status`,
+          resultJson: sql`excluded.result_json`,
+          updatedAt: sql`excluded.updated_at`,
+        },
+      })
+      .prepare(),
+    /** flow_events_flow */
+    eventsOfFlow: db.select().from(flowEvents).where(eq(flowEvents.flowId, p('flowId'))).orderBy(asc(flowEvents.id)).prepare(),
+    /** flow_events_flow */
+    lastEventOfKind: db
+      .select()
+      .from(flowEvents)
+      .where(and(eq(flowEvents.flowId, p('flowId')), eq(flowEvents.kind, p('kind'))))
+      .orderBy(desc(flowEvents.id))
+      .limit(1)
+      .prepare(),
+    /** flows_status_updated */
+    pruneTerminal: db
+      .delete(flows)
+      .where(and(inArray(flows.status, [...TERMINAL_STATUSES]), lte(flows.updatedAt, p('cutoff'))))
+      .prepare(),
+    queueNotification: db
+      .insert(resumeNotifications)
+      .values({ flowId: p('flowId'), wakeJson: p('wakeJson'), dueAt: p('dueAt'), createdAt: p('createdAt') })
+      .prepare(),
+    /** resume_notifications_due */
+    dueNotifications: db
+      .select()
+      .from(resumeNotifications)
+      .where(lte(resumeNotifications.dueAt, p('now')))
+      .orderBy(asc(resumeNotifications.dueAt))
+      .limit(p('limit'))
+      .prepare(),
+    leaseNotification: db
+      .update(resumeNotifications)
+      .set({ dueAt: sql`${p('dueAt')}`, attempts: sql`${resumeNotifications.attempts} + 1` })
+      .where(eq(resumeNotifications.id, p('id')))
+      .prepare(),
+    completeNotification: db.delete(resumeNotifications).where(eq(resumeNotifications.id, p('id'))).prepare(),
+    retryNotification: db
+      .update(resumeNotifications)
+      .set({ dueAt: sql`${p('dueAt')}` })
+      .where(eq(resumeNotifications.id, p('id')))
+      .prepare(),
+    /** resume_notifications_due */
+    nextNotificationAt: db
+      .select({ dueAt: resumeNotifications.dueAt })
+      .from(resumeNotifications)
+      .orderBy(asc(resumeNotifications.dueAt))
+      .limit(1)
+      .prepare(),
+    /** event_inbox_key */
+    keptEventFor: db
+      .select()
+      .from(eventInbox)
+      .where(
+        and(eq(eventInbox.topic, p('topic')), eq(eventInbox.correlationId, p('correlationId')), gt(eventInbox.expiresAt, p('now'))),
+      )
+      .orderBy(asc(eventInbox.id))
+      .limit(1)
+      .prepare(),
+    keepEvent: db
+      .insert(eventInbox)
+      .values({
+        topic: p('topic'),
+        correlationId: p('correlationId'),
+        eventId: p('eventId'),
+        payloadJson: p('payloadJson'),
+        receivedAt: p('receivedAt'),
+        expiresAt: p('expiresAt'),
+      })
+      .prepare(),
+    consumeKeptEvent: db.delete(eventInbox).where(eq(eventInbox.id, p('id'))).prepare(),
+    /** primary key */
+    seenEvent: db
+      .select({ eventId: seenEvents.eventId })
+      .from(seenEvents)
+      .where(and(eq(seenEvents.eventId, p('id')), gt(seenEvents.expiresAt, p('now'))))
+      .prepare(),
+    rememberEventId: db
+      .insert(seenEvents)
+      .values({ eventId: p('id'), expiresAt: p('expiresAt') })
+      .onConflictDoUpdate({ target: seenEvents.eventId, set: { expiresAt: sql`excluded.expires_at` } })
+      .prepare(),
+    /** event_inbox_expires */
+    purgeKeptEvents: db.delete(eventInbox).where(lte(eventInbox.expiresAt, p('now'))).prepare(),
+    /** seen_events_expires */
+    purgeSeenEvents: db.delete(seenEvents).where(lte(seenEvents.expiresAt, p('now'))).prepare(),
+  };
+}
+
+export type SqliteStatements = ReturnType<typeof prepareStatements>;

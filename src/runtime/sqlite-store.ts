@@ -1,0 +1,271 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { FlowError } from './errors.js';
+import type { Flow, FlowEvent, FlowStatus, FlowStep, JsonObject } from './flow.js';
+import { eventFromRow, flowFromRow, flowToRow, stepFromRow, stepToRow } from './flow-rows.js';
+import { prepareStatements, type SqliteStatements } from './sqlite-statements.js';
+import type { ClaimedNotification, Decision, FlowStore, ListOptions, Loaded, LoadRequest } from './store.js';
+import { wakeFromJson, wakeToJson } from './wake.js';
+
+/** Options of {@link openSqliteStore}. */
+export interface SqliteStoreOptions {
+  /** A file path, or `:memory:`. The folder is created when missing. */
+  path: string;
+  /** `full` (default) survives power loss; `normal` is faster and survives a process crash. */
+  synchronous?: 'full' | 'normal';
+  /** How long a writer waits for another process's lock, in ms. Default 5000. */
+  busyTimeout?: number;
+}
+
+const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle/sqlite', import.meta.url));
+const DEFAULT_PAGE = 1000;
+
+/** Opens (creating and migrating as needed) a SQLite database as a {@link FlowStore}. */
+export function openSqliteStore(options: SqliteStoreOptions): SqliteFlowStore {
+  if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+  let sqlite: Database.Database;
+  try {
+    sqlite = new Database(options.path);
+  } catch (error) {
+    throw new FlowError('storage', `cannot open database ${options.path}: ${(error as Error).message}`, { cause: error });
+  }
+  sqlite.pragma(`busy_timeout = ${options.busyTimeout ?? 5000}`);
+  if (options.path !== ':memory:') sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+  sqlite.pragma('foreign_keys = ON');
+  const db = drizzle(sqlite);
+  migrateSafely(db);
+  return new SqliteFlowStore(sqlite, db);
+}
+
+/** Two processes may open a new file at once: the loser of the race sees the winner's tables. */
+function migrateSafely(db: BetterSQLite3Database): void {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
+      return;
+    } catch (error) {
+      if (attempt >= 5) throw new FlowError('storage', `cannot migrate database: ${(error as Error).message}`, { cause: error });
+    }
+  }
+}
+
+/** The SQLite {@link FlowStore}: drizzle prepared statements over one better-sqlite3 connection. */
+export class SqliteFlowStore implements FlowStore {
+  readonly dialect = 'sqlite' as const;
+  private readonly q: SqliteStatements;
+  private closed = false;
+
+  constructor(
+    /** The raw connection, for diagnostics such as `EXPLAIN QUERY PLAN`. */
+    readonly sqlite: Database.Database,
+    readonly db: BetterSQLite3Database,
+  ) {
+    this.q = prepareStatements(db);
+  }
+
+  async commit<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>): Promise<T> {
+    return this.commitSync(load, plan);
+  }
+
+  /**
+   * The synchronous core of {@link commit}. `BEGIN IMMEDIATE` takes the write lock
+   * before reading, so another process cannot slip a write between read and write.
+   */
+  commitSync<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>): T {
+    this.assertOpen();
+    const run = this.sqlite.transaction(() => {
+      const decision = plan(this.load(load));
+      this.apply(decision);
+      return decision.result;
+    });
+    try {
+      return run.immediate();
+    } catch (error) {
+      throw asFlowError(error);
+    }
+  }
+
+  private load(request: LoadRequest): Loaded {
+    const q = this.q;
+    const flows: Flow[] = [];
+    for (const id of request.flowIds ?? []) {
+      const row = q.flowById.get({ id });
+      if (row) flows.push(flowFromRow(row));
+    }
+    if (request.due) {
+      for (const row of q.dueFlows.all({ now: request.due.now, limit: request.due.limit })) flows.push(flowFromRow(row));
+    }
+    if (request.waitingOn) {
+      for (const row of q.flowsWaitingOn.all({ ...request.waitingOn })) flows.push(flowFromRow(row));
+    }
+    const loaded: Loaded = { flows, eventSeen: false };
+    if (request.keptEventFor) {
+      const row = q.keptEventFor.get({ ...request.keptEventFor });
+      if (row) {
+        loaded.keptEvent = {
+          id: row.id,
+          topic: row.topic,
+          correlationId: row.correlationId,
+          eventId: row.eventId,
+          payload: row.payloadJson === null ? undefined : (JSON.parse(row.payloadJson) as unknown),
+          receivedAt: new Date(row.receivedAt),
+        };
+      }
+    }
+    if (request.eventId) loaded.eventSeen = q.seenEvent.get(request.eventId) !== undefined;
+    if (request.idempotency) {
+      const row = q.flowByIdempotencyKey.get(request.idempotency);
+      if (row) loaded.idempotent = flowFromRow(row);
+    }
+    if (request.step) {
+      const row = q.stepByRun.get(request.step);
+      if (row) loaded.step = stepFromRow(row);
+    }
+    return loaded;
+  }
+
+  private apply<T>(decision: Decision<T>): void {
+    const q = this.q;
+    for (const insert of decision.inserts ?? []) {
+      q.insertFlow.run({ ...flowToRow(insert.flow), idempotencyKey: insert.idempotencyKey ?? null });
+      this.appendEvent(insert.flow.id, insert.event.kind, insert.event.payload, insert.flow.updatedAt.getTime());
+    }
+    for (const write of decision.writes ?? []) {
+      const { flow } = write;
+      const result = q.updateFlow.run({ ...flowToRow(flow), fromRevision: write.fromRevision });
+      if (result.changes !== 1) {
+        throw new FlowError('revision_mismatch', `flow ${flow.id} changed while it was being written; retry`);
+      }
+      const at = flow.updatedAt.getTime();
+      for (const event of write.events) this.appendEvent(flow.id, event.kind, event.payload, at);
+      if (write.wake) {
+        q.queueNotification.run({ flowId: flow.id, wakeJson: JSON.stringify(wakeToJson(write.wake)), dueAt: at, createdAt: at });
+      }
+    }
+    if (decision.upsertStep) q.upsertStep.run(stepToRow(decision.upsertStep));
+    if (decision.keepEvent) {
+      const kept = decision.keepEvent;
+      q.keepEvent.run({
+        topic: kept.key.topic,
+        correlationId: kept.key.correlationId,
+        eventId: kept.eventId ?? null,
+        payloadJson: kept.payload === undefined ? null : JSON.stringify(kept.payload),
+        receivedAt: kept.receivedAt.getTime(),
+        expiresAt: kept.expiresAt.getTime(),
+      });
+    }
+    if (decision.consumeKeptEvent !== undefined) q.consumeKeptEvent.run({ id: decision.consumeKeptEvent });
+    if (decision.rememberEventId) {
+      q.rememberEventId.run({ id: decision.rememberEventId.id, expiresAt: decision.rememberEventId.expiresAt.getTime() });
+    }
+  }
+
+  private appendEvent(flowId: string, kind: string, payload: JsonObject, at: number): void {
+    this.q.appendEvent.run({ flowId, kind, payloadJson: JSON.stringify(payload), at });
+  }
+
+  async getFlow(id: string): Promise<Flow | undefined> {
+    this.assertOpen();
+    const row = this.q.flowById.get({ id });
+    return row ? flowFromRow(row) : undefined;
+  }
+
+  async listByOwner(owner: string, options: ListOptions = {}): Promise<Flow[]> {
+    this.assertOpen();
+    const page = { owner, limit: options.limit ?? DEFAULT_PAGE, offset: options.offset ?? 0 };
+    const rows =
+      options.status === undefined
+        ? this.q.flowsByOwner.all(page)
+        : this.q.flowsByOwnerAndStatus.all({ ...page, status: options.status });
+    return rows.map(flowFromRow);
+  }
+
+  async listByStatus(status: FlowStatus, options: ListOptions = {}): Promise<Flow[]> {
+    this.assertOpen();
+    const rows = this.q.flowsByStatus.all({ status, limit: options.limit ?? DEFAULT_PAGE, offset: options.offset ?? 0 });
+    return rows.map(flowFromRow);
+  }
+
+  async listSteps(flowId: string): Promise<FlowStep[]> {
+    this.assertOpen();
+    return this.q.stepsOfFlow.all({ flowId }).map(stepFromRow);
+  }
+
+  async listEvents(flowId: string): Promise<FlowEvent[]> {
+    this.assertOpen();
+    return this.q.eventsOfFlow.all({ flowId }).map(eventFromRow);
+  }
+
+  async lastEvent(flowId: string, kind: FlowEvent['kind']): Promise<FlowEvent | undefined> {
+    this.assertOpen();
+    const row = this.q.lastEventOfKind.get({ flowId, kind });
+    return row ? eventFromRow(row) : undefined;
+  }
+
+  async pruneTerminal(cutoff: number): Promise<number> {
+    this.assertOpen();
+    return this.q.pruneTerminal.run({ cutoff }).changes;
+  }
+
+  async nextWakeAt(): Promise<number | undefined> {
+    this.assertOpen();
+    return this.q.nextWakeAt.get()?.wakeAt ?? undefined;
+  }
+
+  async claimNotifications(now: number, leaseMs: number, limit: number): Promise<ClaimedNotification[]> {
+    this.assertOpen();
+    const claim = this.sqlite.transaction(() =>
+      this.q.dueNotifications.all({ now, limit }).map((row) => {
+        this.q.leaseNotification.run({ id: row.id, dueAt: now + leaseMs });
+        return {
+          id: row.id,
+          flowId: row.flowId,
+          wake: wakeFromJson(JSON.parse(row.wakeJson) as JsonObject),
+          attempts: row.attempts + 1,
+        };
+      }),
+    );
+    return claim.immediate();
+  }
+
+  async completeNotification(id: number): Promise<void> {
+    this.assertOpen();
+    this.q.completeNotification.run({ id });
+  }
+
+  async retryNotification(id: number, dueAt: number): Promise<void> {
+    this.assertOpen();
+    this.q.retryNotification.run({ id, dueAt });
+  }
+
+  async nextNotificationAt(): Promise<number | undefined> {
+    this.assertOpen();
+    return this.q.nextNotificationAt.get()?.dueAt;
+  }
+
+  async purgeExpiredEvents(now: number): Promise<number> {
+    this.assertOpen();
+    return this.q.purgeKeptEvents.run({ now }).changes + this.q.purgeSeenEvents.run({ now }).changes;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.sqlite.close();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new FlowError('storage', 'the store is closed');
+  }
+}
+
+function asFlowError(error: unknown): unknown {
+  if (FlowError.isInstance(error)) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new FlowError('storage', `database error: ${message}`, { cause: error });
+}

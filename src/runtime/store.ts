@@ -1,0 +1,124 @@
+import type { Flow, FlowEvent, FlowEventKind, FlowStatus, FlowStep, JsonObject } from './flow.js';
+import type { Wake } from './wake.js';
+
+/** An audit event about to be appended; it takes the flow's `updatedAt` as its time. */
+export interface AuditEntry {
+  kind: FlowEventKind;
+  payload: JsonObject;
+}
+
+/** A new version of a flow, written only if the stored revision is still `fromRevision`. */
+export interface FlowWrite {
+  flow: Flow;
+  fromRevision: number;
+  /** Appended in order; the flow's revision grows by exactly their number. */
+  events: AuditEntry[];
+  /** Queues a resume notification for the `onResume` handler. */
+  wake?: Wake;
+}
+
+/** An event kept because no flow waited on its key when it arrived. */
+export interface KeptEvent {
+  id: number;
+  topic: string;
+  correlationId: string;
+  eventId: string | null;
+  payload: unknown;
+  receivedAt: Date;
+}
+
+export interface EventKey {
+  topic: string;
+  correlationId: string;
+}
+
+/**
+ * What a commit reads, under the same lock as its writes. Each part is answered by an index.
+ */
+export interface LoadRequest {
+  /** Flows by id (unknown ids are simply absent). */
+  flowIds?: readonly string[];
+  /** Waiting flows whose wake time is at or before `now`, oldest first, at most `limit`. */
+  due?: { now: number; limit: number };
+  /** Waiting flows on this event key. */
+  waitingOn?: EventKey;
+  /** The oldest unexpired kept event for this key. */
+  keptEventFor?: EventKey & { now: number };
+  /** Whether this event id was seen and has not expired. */
+  eventId?: { id: string; now: number };
+  /** The flow an owner created with this idempotency key. */
+  idempotency?: { owner: string; key: string };
+  /** The step recorded for this run of a flow. */
+  step?: { flowId: string; runId: string };
+}
+
+export interface Loaded {
+  flows: Flow[];
+  keptEvent?: KeptEvent;
+  eventSeen: boolean;
+  idempotent?: Flow;
+  step?: FlowStep;
+}
+
+/** What a commit writes, decided purely from what it loaded. */
+export interface Decision<T> {
+  result: T;
+  inserts?: { flow: Flow; idempotencyKey?: string; event: AuditEntry }[];
+  writes?: FlowWrite[];
+  upsertStep?: FlowStep;
+  keepEvent?: { key: EventKey; eventId?: string; payload: unknown; receivedAt: Date; expiresAt: Date };
+  consumeKeptEvent?: number;
+  rememberEventId?: { id: string; expiresAt: Date };
+}
+
+/** A resume notification claimed for delivery until its lease ends. */
+export interface ClaimedNotification {
+  id: number;
+  flowId: string;
+  wake: Wake;
+  attempts: number;
+}
+
+export interface ListOptions {
+  status?: FlowStatus;
+  limit?: number;
+  offset?: number;
+}
+
+/**
+ * The persistence contract, dialect-neutral and async. Every decision is made by
+ * the caller's pure `plan` function inside {@link FlowStore.commit}; the store
+ * only loads, locks and writes, so SQLite and PostgreSQL share all the logic.
+ */
+export interface FlowStore {
+  readonly dialect: 'sqlite' | 'postgres';
+  /**
+   * One transaction: load what `load` names (locking it against other writers,
+   * in this process and others), call `plan` once with it, persist its decision.
+   * If `plan` throws, nothing is written and the error propagates.
+   */
+  commit<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>): Promise<T>;
+
+  getFlow(id: string): Promise<Flow | undefined>;
+  listByOwner(owner: string, options?: ListOptions): Promise<Flow[]>;
+  listByStatus(status: FlowStatus, options?: ListOptions): Promise<Flow[]>;
+  listSteps(flowId: string): Promise<FlowStep[]>;
+  listEvents(flowId: string): Promise<FlowEvent[]>;
+  /** The most recent audit event of `kind` for a flow. */
+  lastEvent(flowId: string, kind: FlowEvent['kind']): Promise<FlowEvent | undefined>;
+  /** Deletes terminal flows (with steps, events, notifications) last updated at or before `cutoff`. */
+  pruneTerminal(cutoff: number): Promise<number>;
+  /** The earliest wake time among waiting flows. */
+  nextWakeAt(): Promise<number | undefined>;
+
+  /** Claims up to `limit` due notifications, pushing their due time to `now + lease`. */
+  claimNotifications(now: number, leaseMs: number, limit: number): Promise<ClaimedNotification[]>;
+  completeNotification(id: number): Promise<void>;
+  /** Reschedules a failed delivery at `dueAt`. */
+  retryNotification(id: number, dueAt: number): Promise<void>;
+  nextNotificationAt(): Promise<number | undefined>;
+  /** Drops expired kept events and remembered event ids; returns how many rows went. */
+  purgeExpiredEvents(now: number): Promise<number>;
+
+  close(): Promise<void>;
+}

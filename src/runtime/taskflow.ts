@@ -1,0 +1,99 @@
+import { resolve } from 'node:path';
+import { systemClock, type Clock } from './clock.js';
+import { parseDuration, type Duration } from './duration.js';
+import { WaitEngine, type ResumeHandler } from './engine.js';
+import { silentLogger, type Logger } from './logger.js';
+import { FlowManager } from './manager.js';
+import { openSqliteStore } from './sqlite-store.js';
+import type { FlowStore } from './store.js';
+import { DEFAULT_STATE_LIMIT } from './validate.js';
+
+/** Options of {@link openTaskflow}. Every one has a default. */
+export interface TaskflowOptions {
+  /** SQLite file path or `:memory:`. Default `TASKFLOW_DB_PATH`, then `./data/taskflow.db`. */
+  database?: string;
+  /** SQLite durability: `full` (default) survives power loss, `normal` a process crash. */
+  synchronous?: 'full' | 'normal';
+  /** A ready store instead of `database` (for example a PostgreSQL one). */
+  store?: FlowStore;
+  /** Safety sweep period; timers fire at their own deadline regardless. Default `5s`. */
+  tickInterval?: Duration;
+  /** How far ahead a timer or timeout may be set. Default `30d`. */
+  timerMaxHorizon?: Duration;
+  /** Called for every resume, at least once, surviving restarts. */
+  onResume?: ResumeHandler;
+  /** A notification whose handler has not finished by then is delivered again. Default `30s`. */
+  resumeLease?: Duration;
+  /** How long an event that matched no flow waits in the inbox. Default `7d`. */
+  eventRetention?: Duration;
+  /** Bytes of JSON state a flow may hold. Default 1 MiB. */
+  stateLimit?: number;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+/** A wired runtime: store, manager and engine. */
+export interface Taskflow {
+  readonly store: FlowStore;
+  readonly manager: FlowManager;
+  readonly engine: WaitEngine;
+  readonly clock: Clock;
+  /** The horizon for timers and timeouts, in ms. */
+  readonly timerMaxHorizon: number;
+  /** Re-arms timers from the database, starts the sweep, delivers due notifications. */
+  start(): Promise<void>;
+  /** Stops the engine and closes the store. */
+  close(): Promise<void>;
+}
+
+/** The database path a runtime opens when none is given. */
+export function defaultDatabasePath(env: NodeJS.ProcessEnv = process.env): string {
+  return env.TASKFLOW_DB_PATH && env.TASKFLOW_DB_PATH.trim() !== '' ? env.TASKFLOW_DB_PATH : resolve('data', 'taskflow.db');
+}
+
+/** Opens the runtime: the database (created and migrated as needed), the manager and the engine. */
+export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskflow> {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? silentLogger;
+  const timerMaxHorizon = parseDuration(options.timerMaxHorizon ?? '30d', 'timerMaxHorizon');
+  const tickInterval = parseDuration(options.tickInterval ?? '5s', 'tickInterval');
+  const resumeLease = parseDuration(options.resumeLease ?? '30s', 'resumeLease');
+  const eventRetention = parseDuration(options.eventRetention ?? '7d', 'eventRetention');
+  const store =
+    options.store ??
+    openSqliteStore({
+      path: options.database ?? defaultDatabasePath(),
+      ...(options.synchronous ? { synchronous: options.synchronous } : {}),
+    });
+  const manager = new FlowManager({
+    store,
+    clock,
+    stateLimit: options.stateLimit ?? DEFAULT_STATE_LIMIT,
+    timerMaxHorizon,
+  });
+  const engine = new WaitEngine({
+    store,
+    manager,
+    clock,
+    logger,
+    tickInterval,
+    resumeLease,
+    eventRetention,
+    ...(options.onResume ? { onResume: options.onResume } : {}),
+  });
+  let closed = false;
+  return {
+    store,
+    manager,
+    engine,
+    clock,
+    timerMaxHorizon,
+    start: () => engine.start(),
+    async close() {
+      if (closed) return;
+      closed = true;
+      await engine.stop();
+      await store.close();
+    },
+  };
+}

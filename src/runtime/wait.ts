@@ -1,0 +1,127 @@
+import { z } from 'zod';
+import { FlowError } from './errors.js';
+
+/** Wake the flow at `at`. */
+export interface TimerWait {
+  kind: 'timer';
+  at: Date;
+}
+/** Wake the flow when an event arrives on `topic` for `correlationId`, or at `timeoutAt`. */
+export interface ExternalEventWait {
+  kind: 'external_event';
+  topic: string;
+  correlationId: string;
+  timeoutAt?: Date;
+}
+/** Wake the flow on a manual signal (named `signal` when given), or at `timeoutAt`. */
+export interface ManualWait {
+  kind: 'manual';
+  signal?: string;
+  timeoutAt?: Date;
+}
+/** What a waiting flow waits for. */
+export type WaitCondition = TimerWait | ExternalEventWait | ManualWait;
+
+/** A moment as a `Date`, an RFC 3339 string or epoch milliseconds. */
+export type Instant = Date | string | number;
+
+/** A wait as callers may write it: instants in any {@link Instant} form. */
+export type WaitInput =
+  | { kind: 'timer'; at: Instant }
+  | { kind: 'external_event'; topic: string; correlationId: string; timeoutAt?: Instant }
+  | { kind: 'manual'; signal?: string; timeoutAt?: Instant };
+
+const instant = z.union([z.date(), z.string(), z.number()]).transform((value, ctx) => {
+  const date = value instanceof Date ? value : new Date(value);
+  if (Number.isNaN(date.getTime())) {
+    ctx.addIssue({ code: 'custom', message: `"${String(value)}" is not a valid time; use RFC 3339 such as 2026-12-01T09:00:00Z` });
+    return z.NEVER;
+  }
+  return new Date(date.getTime());
+});
+
+const nonEmpty = (field: string) => z.string({ error: `${field} must be a string` }).trim().min(1, `${field} must not be empty`);
+
+const waitSchema = z.discriminatedUnion(
+  'kind',
+  [
+    z.object({ kind: z.literal('timer'), at: instant }),
+    z.object({
+      kind: z.literal('external_event'),
+      topic: nonEmpty('topic'),
+      correlationId: nonEmpty('correlationId'),
+      timeoutAt: instant.optional(),
+    }),
+    z.object({ kind: z.literal('manual'), signal: nonEmpty('signal').optional(), timeoutAt: instant.optional() }),
+  ],
+  { error: 'wait kind must be one of timer, external_event, manual' },
+);
+
+/** Validates a wait and normalises its instants to `Date`s; throws `invalid_input`. */
+export function parseWait(input: WaitInput | unknown): WaitCondition {
+  const result = waitSchema.safeParse(input);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+    throw new FlowError('invalid_input', `invalid wait: ${where}${issue.message}`);
+  }
+  const wait = result.data;
+  if (wait.kind === 'timer') return { kind: 'timer', at: wait.at };
+  if (wait.kind === 'external_event') {
+    return withTimeout({ kind: 'external_event', topic: wait.topic, correlationId: wait.correlationId }, wait.timeoutAt);
+  }
+  return withTimeout(wait.signal === undefined ? { kind: 'manual' } : { kind: 'manual', signal: wait.signal }, wait.timeoutAt);
+}
+
+function withTimeout<W extends ExternalEventWait | ManualWait>(wait: W, timeoutAt: Date | undefined): W {
+  return timeoutAt === undefined ? wait : { ...wait, timeoutAt };
+}
+
+/** When the engine must wake the flow on its own: the timer, or the wait's timeout. */
+export function wakeAtOf(wait: WaitCondition): Date | undefined {
+  return wait.kind === 'timer' ? wait.at : wait.timeoutAt;
+}
+
+/** Refuses a wait whose wake time lies beyond `now + horizonMs`. */
+export function assertWithinHorizon(wait: WaitCondition, nowMs: number, horizonMs: number): void {
+  const wakeAt = wakeAtOf(wait);
+  if (wakeAt !== undefined && wakeAt.getTime() > nowMs + horizonMs) {
+    const what = wait.kind === 'timer' ? 'timer' : 'timeout';
+    throw new FlowError(
+      'invalid_input',
+      `${what} ${wakeAt.toISOString()} is beyond the horizon of ${formatSpan(horizonMs)} from now; choose an earlier time`,
+    );
+  }
+}
+
+/** `90000` → `1m30s`; used in messages people and models read. */
+export function formatSpan(ms: number): string {
+  const parts: string[] = [];
+  let rest = Math.round(ms);
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1_000]] as const) {
+    if (rest >= size) {
+      parts.push(`${Math.floor(rest / size)}${unit}`);
+      rest %= size;
+    }
+  }
+  if (rest > 0 || parts.length === 0) parts.push(`${rest}ms`);
+  return parts.join('');
+}
+
+/** The stored JSON form of a wait (instants as RFC 3339 strings). */
+export function waitToJson(wait: WaitCondition): Record<string, string> {
+  const json: Record<string, string> = { kind: wait.kind };
+  if (wait.kind === 'timer') json.at = wait.at.toISOString();
+  if (wait.kind === 'external_event') {
+    json.topic = wait.topic;
+    json.correlationId = wait.correlationId;
+  }
+  if (wait.kind === 'manual' && wait.signal !== undefined) json.signal = wait.signal;
+  if (wait.kind !== 'timer' && wait.timeoutAt !== undefined) json.timeoutAt = wait.timeoutAt.toISOString();
+  return json;
+}
+
+/** Reads a wait back from its stored JSON form. */
+export function waitFromJson(json: Record<string, unknown>): WaitCondition {
+  return parseWait(json);
+}

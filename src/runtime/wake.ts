@@ -1,0 +1,33 @@
+import type { JsonObject } from './flow.js';
+
+/** Why a waiting flow resumed. `manual` is a direct `manager.resume`. */
+export type ResumeReason = 'timer' | 'event' | 'signal' | 'timeout' | 'manual';
+
+/** What woke a flow; handed to `onResume(flow, wake)` and recorded in the `resumed` audit event. */
+export interface Wake {
+  reason: ResumeReason;
+  at: Date;
+  topic?: string;
+  correlationId?: string;
+  signal?: string;
+  payload?: unknown;
+}
+
+/** The JSON form of a wake, as stored in audit events and notifications. */
+export function wakeToJson(wake: Wake): JsonObject {
+  const json: JsonObject = { reason: wake.reason, at: wake.at.toISOString() };
+  if (wake.topic !== undefined) json.topic = wake.topic;
+  if (wake.correlationId !== undefined) json.correlationId = wake.correlationId;
+  if (wake.signal !== undefined) json.signal = wake.signal;
+  if (wake.payload !== undefined) json.payload = wake.payload;
+  return json;
+}
+
+export function wakeFromJson(json: JsonObject): Wake {
+  const wake: Wake = { reason: json.reason as ResumeReason, at: new Date(json.at as string) };
+  if (typeof json.topic === 'string') wake.topic = json.topic;
+  if (typeof json.correlationId === 'string') wake.correlationId = json.correlationId;
+  if (typeof json.signal === 'string') wake.signal = json.signal;
+  if ('payload' in json) wake.payload = json.payload;
+  return wake;
+}

@@ -1,0 +1,26 @@
+import { ManualClock, openTaskflow, type Taskflow, type TaskflowOptions } from '../../src/index.js';
+import { tempDbPath } from './temp-db.js';
+import { afterEach } from 'vitest';
+
+const open: Taskflow[] = [];
+
+afterEach(async () => {
+  for (const tf of open.splice(0)) await tf.close();
+});
+
+export const T0 = Date.parse('2026-01-01T00:00:00.000Z');
+
+/** A runtime on a fresh database file with a manual clock at T0, closed after the test. */
+export async function openTestTaskflow(options: TaskflowOptions = {}): Promise<Taskflow & { clock: ManualClock; path: string }> {
+  const clock = options.clock instanceof ManualClock ? options.clock : new ManualClock(T0);
+  const path = options.database ?? tempDbPath();
+  const tf = await openTaskflow({ ...options, database: path, clock });
+  open.push(tf);
+  return Object.assign(tf, { clock, path });
+}
+
+export const newFlow = {
+  controllerId: 'kate/inbox-triage',
+  goal: 'ship order 42 once invoice INV-42 is paid',
+  ownerSessionKey: 'agent:kate:session:1',
+};
