@@ -12,7 +12,8 @@ export const T0 = Date.parse('2026-01-01T00:00:00.000Z');
 
 /** A runtime on a fresh database file with a manual clock at T0, closed after the test. */
 export async function openTestTaskflow(options: TaskflowOptions = {}): Promise<Taskflow & { clock: ManualClock; path: string }> {
-  const clock = options.clock instanceof ManualClock ? options.clock : new ManualClock(T0);
+  // A real clock may be passed for tests that measure host timers; they do not move it.
+  const clock = (options.clock ?? new ManualClock(T0)) as ManualClock;
   const path = options.database ?? tempDbPath();
   const tf = await openTaskflow({ ...options, database: path, clock });
   open.push(tf);
