@@ -1,0 +1,79 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { defaultDatabasePath, openTaskflow } from '../src/index.js';
+import { tempDbPath } from './support/temp-db.js';
+import { newFlow } from './support/taskflow.js';
+
+const cwd = process.cwd();
+afterEach(() => process.chdir(cwd));
+
+describe('openTaskflow', () => {
+  it('opens the database option, creating its folder and tables', async () => {
+    const path = join(tempDbPath(), '..', 'nested', 'deeper', 'flows.db');
+    const tf = await openTaskflow({ database: path });
+    await tf.manager.createManaged(newFlow);
+    await tf.close();
+    expect(existsSync(path)).toBe(true);
+  });
+
+  it('falls back to TASKFLOW_DB_PATH, then ./data/taskflow.db', () => {
+    expect(defaultDatabasePath({ TASKFLOW_DB_PATH: '/srv/flows.db' })).toBe('/srv/flows.db');
+    const folder = mkdtempSync(join(tmpdir(), 'taskflow-cwd-'));
+    try {
+      process.chdir(folder);
+      expect(defaultDatabasePath({})).toBe(join(process.cwd(), 'data', 'taskflow.db'));
+    } finally {
+      process.chdir(cwd);
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('uses ./data/taskflow.db when nothing is configured', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'taskflow-cwd-'));
+    const saved = process.env.TASKFLOW_DB_PATH;
+    delete process.env.TASKFLOW_DB_PATH;
+    try {
+      process.chdir(folder);
+      const tf = await openTaskflow();
+      await tf.close();
+      expect(existsSync(join(folder, 'data', 'taskflow.db'))).toBe(true);
+    } finally {
+      if (saved !== undefined) process.env.TASKFLOW_DB_PATH = saved;
+      process.chdir(cwd);
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('runs entirely in memory with :memory:', async () => {
+    const tf = await openTaskflow({ database: ':memory:' });
+    const flow = await tf.manager.createManaged(newFlow);
+    expect((await tf.manager.get(flow.id))!.goal).toBe(newFlow.goal);
+    await tf.close();
+  });
+
+  it('sets WAL, foreign keys, a busy timeout and FULL sync by default, NORMAL on request', async () => {
+    const full = await openTaskflow({ database: tempDbPath() });
+    const sqlite = (full.store as unknown as { sqlite: import('better-sqlite3').Database }).sqlite;
+    expect(sqlite.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(sqlite.pragma('foreign_keys', { simple: true })).toBe(1);
+    expect(sqlite.pragma('synchronous', { simple: true })).toBe(2);
+    expect(sqlite.pragma('busy_timeout', { simple: true })).toBe(5000);
+    await full.close();
+    const normal = await openTaskflow({ database: tempDbPath(), synchronous: 'normal' });
+    expect((normal.store as unknown as { sqlite: import('better-sqlite3').Database }).sqlite.pragma('synchronous', { simple: true })).toBe(1);
+    await normal.close();
+  });
+
+  it('refuses a malformed duration option with a clear message', async () => {
+    await expect(openTaskflow({ database: ':memory:', tickInterval: 'soon' })).rejects.toThrow(/tickInterval "soon" is not a duration/);
+  });
+
+  it('closes idempotently and refuses work after close', async () => {
+    const tf = await openTaskflow({ database: tempDbPath() });
+    await tf.close();
+    await tf.close();
+    await expect(tf.manager.createManaged(newFlow)).rejects.toThrow(/closed/);
+  });
+});
