@@ -4,7 +4,7 @@ import type { Flow } from './flow.js';
 import { silentLogger, type Logger } from './logger.js';
 import type { FlowManager } from './manager.js';
 import { cancelMove, resumeMove } from './moves.js';
-import type { Decision, FlowStore, FlowWrite } from './store.js';
+import type { ClaimedNotification, Decision, FlowStore, FlowWrite } from './store.js';
 import { checkFlowId, requireText } from './validate.js';
 import type { Wake } from './wake.js';
 
@@ -138,6 +138,9 @@ export class WaitEngine {
   async tick(now: number | Date = this.clock.now()): Promise<TickResult> {
     const at = typeof now === 'number' ? now : now.getTime();
     const total: TickResult = { resumed: 0, cancelled: 0, timedOut: 0, errors: 0 };
+    // An indexed read answers "nothing due" without taking the write lock.
+    const next = await this.store.nextWakeAt();
+    if (next === undefined || next > at) return total;
     for (;;) {
       let batch: TickResult & { size: number };
       try {
@@ -266,26 +269,27 @@ export class WaitEngine {
     do {
       this.deliverAgain = false;
       const claimed = await this.store.claimNotifications(this.clock.now(), this.resumeLease, NOTIFICATION_BATCH);
-      await Promise.all(claimed.filter((n) => !this.inFlight.has(n.id)).map((n) => this.handOver(n.id, n.flowId, n.wake, n.attempts)));
+      const fresh = claimed.filter((n) => !this.inFlight.has(n.id));
+      const outcomes = await Promise.all(fresh.map((n) => this.handOver(n)));
+      await this.store.completeNotifications(fresh.filter((_, i) => outcomes[i]).map((n) => n.id));
       if (claimed.length === NOTIFICATION_BATCH) this.deliverAgain = true;
     } while (this.deliverAgain && this.running);
     await this.armNotifications();
   }
 
-  private async handOver(id: number, flowId: string, wake: Wake, attempts: number): Promise<void> {
+  /** Runs the handler; true when the notification is done (delivered, or its flow is gone). */
+  private async handOver(notification: ClaimedNotification): Promise<boolean> {
+    const { id, flow, flowId, wake, attempts } = notification;
+    if (!flow) return true;
     this.inFlight.add(id);
     try {
-      const flow = await this.store.getFlow(flowId);
-      if (!flow) {
-        await this.store.completeNotification(id);
-        return;
-      }
       await this.onResume!(flow, wake);
-      await this.store.completeNotification(id);
+      return true;
     } catch (error) {
       const delay = Math.min(RETRY_BASE_MS * 2 ** (attempts - 1), RETRY_MAX_MS);
       this.logger.warn({ err: error, flowId, attempts, retryInMs: delay }, 'taskflow: onResume failed; will retry');
       await this.store.retryNotification(id, this.clock.now() + delay).catch(() => undefined);
+      return false;
     } finally {
       this.inFlight.delete(id);
     }

@@ -222,9 +222,11 @@ export class SqliteFlowStore implements FlowStore {
     const claim = this.sqlite.transaction(() =>
       this.q.dueNotifications.all({ now, limit }).map((row) => {
         this.q.leaseNotification.run({ id: row.id, dueAt: now + leaseMs });
+        const flow = this.q.flowById.get({ id: row.flowId });
         return {
           id: row.id,
           flowId: row.flowId,
+          flow: flow ? flowFromRow(flow) : undefined,
           wake: wakeFromJson(JSON.parse(row.wakeJson) as JsonObject),
           attempts: row.attempts + 1,
         };
@@ -233,9 +235,12 @@ export class SqliteFlowStore implements FlowStore {
     return claim.immediate();
   }
 
-  async completeNotification(id: number): Promise<void> {
+  async completeNotifications(ids: readonly number[]): Promise<void> {
     this.assertOpen();
-    this.q.completeNotification.run({ id });
+    if (ids.length === 0) return;
+    this.sqlite.transaction(() => {
+      for (const id of ids) this.q.completeNotification.run({ id });
+    })();
   }
 
   async retryNotification(id: number, dueAt: number): Promise<void> {

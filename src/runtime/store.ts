@@ -75,6 +75,8 @@ export interface Decision<T> {
 export interface ClaimedNotification {
   id: number;
   flowId: string;
+  /** The flow as it is now; undefined when it was pruned meanwhile. */
+  flow: Flow | undefined;
   wake: Wake;
   attempts: number;
 }
@@ -113,7 +115,8 @@ export interface FlowStore {
 
   /** Claims up to `limit` due notifications, pushing their due time to `now + lease`. */
   claimNotifications(now: number, leaseMs: number, limit: number): Promise<ClaimedNotification[]>;
-  completeNotification(id: number): Promise<void>;
+  /** Removes delivered notifications, in one transaction. */
+  completeNotifications(ids: readonly number[]): Promise<void>;
   /** Reschedules a failed delivery at `dueAt`. */
   retryNotification(id: number, dueAt: number): Promise<void>;
   nextNotificationAt(): Promise<number | undefined>;

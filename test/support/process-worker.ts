@@ -7,8 +7,9 @@
  */
 import { openTaskflow } from '../../src/index.js';
 
-const [mode, db, ...args] = process.argv.slice(2);
-if (!mode || !db) throw new Error('usage: process-worker <mode> <db> ...');
+const [mode, dbArg, ...args] = process.argv.slice(2);
+if (!mode || !dbArg) throw new Error('usage: process-worker <mode> <db> ...');
+const db: string = dbArg;
 
 const owner = 'agent:worker:session:1';
 
