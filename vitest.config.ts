@@ -1,11 +1,21 @@
 import { defineConfig } from 'vitest/config';
 
+const shared = {
+  globalSetup: ['./test/support/global-setup.ts'],
+  reporters: ['default', './test/support/count-reporter.ts'],
+  testTimeout: 30_000,
+  hookTimeout: 60_000,
+};
+
+/** The same contract suites run against SQLite (every test) and PostgreSQL (the store-neutral ones). */
+const contractSuites = ['test/manager.test.ts', 'test/engine.test.ts', 'test/property.test.ts', 'test/postgres.test.ts'];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['./test/support/global-setup.ts'],
-    reporters: ['default', './test/support/count-reporter.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
+    ...shared,
+    projects: [
+      { test: { ...shared, name: 'sqlite', include: ['test/**/*.test.ts'], exclude: ['test/postgres.test.ts'] } },
+      { test: { ...shared, name: 'postgres', include: contractSuites, env: { TASKFLOW_TEST_DIALECT: 'postgres' } } },
+    ],
   },
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FlowError, openTaskflow, type Flow } from '../src/index.js';
+import { FlowError, openTaskflow, SqliteFlowStore, type Flow } from '../src/index.js';
 import { newFlow, openTestTaskflow, T0 } from './support/taskflow.js';
 
 async function refusal(promise: Promise<unknown>): Promise<string> {
@@ -218,14 +218,14 @@ describe('FlowManager', () => {
       const tf = await openTestTaskflow();
       const flow = await tf.manager.createMirrored(newFlow);
       await tf.manager.recordStepObservation({ flowId: flow.id, runId: 'r1', task: 't', status: 'running' });
-      const sqlite = (tf.store as unknown as { sqlite: import('better-sqlite3').Database }).sqlite;
-      expect(() =>
-        sqlite
-          .prepare(
-            "INSERT INTO flow_steps (id, flow_id, runtime, run_id, task, status, created_at, updated_at) VALUES ('x', ?, 'external', 'r1', 't', 'running', 0, 0)",
-          )
-          .run(flow.id),
-      ).toThrow(/UNIQUE/);
+      const insert =
+        "INSERT INTO flow_steps (id, flow_id, runtime, run_id, task, status, created_at, updated_at) VALUES ('x', $1, 'external', 'r1', 't', 'running', 0, 0)";
+      if (tf.store instanceof SqliteFlowStore) {
+        expect(() => tf.store.sqlite.prepare(insert.replace('$1', '?')).run(flow.id)).toThrow(/UNIQUE/);
+      } else {
+        const { PostgresFlowStore } = await import('../src/postgres.js');
+        await expect((tf.store as InstanceType<typeof PostgresFlowStore>).pool.query(insert, [flow.id])).rejects.toThrow(/duplicate key/);
+      }
     });
   });
 

@@ -3,17 +3,22 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-describe('migrations', () => {
+const dialects = [
+  { dialect: 'sqlite', schema: 'src/runtime/schema.ts', folder: 'drizzle/sqlite' },
+  { dialect: 'postgresql', schema: 'src/runtime/schema-pg.ts', folder: 'drizzle/pg' },
+];
+
+describe.each(dialects)('$dialect migrations', ({ dialect, schema, folder }) => {
   it('agree with the Drizzle schema: drizzle-kit generates nothing new', () => {
     // drizzle-kit wants an --out path relative to the project
     mkdirSync('.tmp', { recursive: true });
     const out = relative(process.cwd(), mkdtempSync('.tmp/migrations-'));
     try {
-      cpSync('drizzle/sqlite', out, { recursive: true });
+      cpSync(folder, out, { recursive: true });
       const before = readdirSync(out).filter((f) => f.endsWith('.sql'));
       const log = execFileSync(
         process.execPath,
-        ['node_modules/drizzle-kit/bin.cjs', 'generate', '--dialect', 'sqlite', '--schema', 'src/runtime/schema.ts', '--out', out],
+        ['node_modules/drizzle-kit/bin.cjs', 'generate', '--dialect', dialect, '--schema', schema, '--out', out],
         { encoding: 'utf8' },
       );
       const after = readdirSync(out).filter((f) => f.endsWith('.sql'));

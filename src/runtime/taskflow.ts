@@ -10,7 +10,10 @@ import { DEFAULT_STATE_LIMIT } from './validate.js';
 
 /** Options of {@link openTaskflow}. Every one has a default. */
 export interface TaskflowOptions {
-  /** SQLite file path or `:memory:`. Default `TASKFLOW_DB_PATH`, then `./data/taskflow.db`. */
+  /**
+   * SQLite file path or `:memory:`, or a `postgres://` URL (needs the `pg` package).
+   * Default `TASKFLOW_DB_PATH`, then `./data/taskflow.db`.
+   */
   database?: string;
   /** SQLite durability: `full` (default) survives power loss, `normal` a process crash. */
   synchronous?: 'full' | 'normal';
@@ -51,6 +54,19 @@ export function defaultDatabasePath(env: NodeJS.ProcessEnv = process.env): strin
   return env.TASKFLOW_DB_PATH && env.TASKFLOW_DB_PATH.trim() !== '' ? env.TASKFLOW_DB_PATH : resolve('data', 'taskflow.db');
 }
 
+function isPostgresUrl(database: string): boolean {
+  return /^postgres(ql)?:\/\//.test(database);
+}
+
+async function openStore(database: string, synchronous: 'full' | 'normal' | undefined): Promise<FlowStore> {
+  if (isPostgresUrl(database)) {
+    // Loaded only here, so SQLite users never need the pg package.
+    const { openPostgresStore } = await import('./pg-store.js');
+    return openPostgresStore({ connectionString: database });
+  }
+  return openSqliteStore({ path: database, ...(synchronous ? { synchronous } : {}) });
+}
+
 /** Opens the runtime: the database (created and migrated as needed), the manager and the engine. */
 export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskflow> {
   const clock = options.clock ?? systemClock;
@@ -59,12 +75,7 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
   const tickInterval = parseDuration(options.tickInterval ?? '5s', 'tickInterval');
   const resumeLease = parseDuration(options.resumeLease ?? '30s', 'resumeLease');
   const eventRetention = parseDuration(options.eventRetention ?? '7d', 'eventRetention');
-  const store =
-    options.store ??
-    openSqliteStore({
-      path: options.database ?? defaultDatabasePath(),
-      ...(options.synchronous ? { synchronous: options.synchronous } : {}),
-    });
+  const store = options.store ?? (await openStore(options.database ?? defaultDatabasePath(), options.synchronous));
   const manager = new FlowManager({
     store,
     clock,

@@ -1,0 +1,1 @@
+export { openPostgresStore, PostgresFlowStore, type PostgresStoreOptions } from './runtime/pg-store.js';
