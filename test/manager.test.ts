@@ -220,8 +220,9 @@ describe('FlowManager', () => {
       await tf.manager.recordStepObservation({ flowId: flow.id, runId: 'r1', task: 't', status: 'running' });
       const insert =
         "INSERT INTO flow_steps (id, flow_id, runtime, run_id, task, status, created_at, updated_at) VALUES ('x', $1, 'external', 'r1', 't', 'running', 0, 0)";
-      if (tf.store instanceof SqliteFlowStore) {
-        expect(() => tf.store.sqlite.prepare(insert.replace('$1', '?')).run(flow.id)).toThrow(/UNIQUE/);
+      const store = tf.store;
+      if (store instanceof SqliteFlowStore) {
+        expect(() => store.sqlite.prepare(insert.replace('$1', '?')).run(flow.id)).toThrow(/UNIQUE/);
       } else {
         const { PostgresFlowStore } = await import('../src/postgres.js');
         await expect((tf.store as InstanceType<typeof PostgresFlowStore>).pool.query(insert, [flow.id])).rejects.toThrow(/duplicate key/);
