@@ -16,7 +16,7 @@ export function flowFromRow(row: FlowRow): Flow {
     requesterOrigin: row.requesterOrigin,
     currentStep: row.currentStep,
     state: JSON.parse(row.stateJson) as JsonObject,
-    wait: row.waitJson === null ? null : waitFromJson(JSON.parse(row.waitJson) as Record<string, unknown>),
+    wait: row.waitJson === null ? null : waitFromJson(JSON.parse(row.waitJson) as Record<string, string>),
     status: row.status as FlowStatus,
     cancelRequested: row.cancelRequested !== 0,
     revision: Number(row.revision),

@@ -58,6 +58,8 @@ function migrateSafely(db: BetterSQLite3Database): void {
 export class SqliteFlowStore implements FlowStore {
   readonly dialect = 'sqlite' as const;
   private readonly q: SqliteStatements;
+  /** One wrapped transaction runner, reused: `db.transaction()` per call costs measurable time. */
+  private readonly inTransaction: Database.Transaction<(work: () => unknown) => unknown>;
   private closed = false;
 
   constructor(
@@ -66,6 +68,7 @@ export class SqliteFlowStore implements FlowStore {
     readonly db: BetterSQLite3Database,
   ) {
     this.q = prepareStatements(db);
+    this.inTransaction = sqlite.transaction((work: () => unknown) => work());
   }
 
   async commit<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>): Promise<T> {
@@ -78,13 +81,12 @@ export class SqliteFlowStore implements FlowStore {
    */
   commitSync<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>): T {
     this.assertOpen();
-    const run = this.sqlite.transaction(() => {
-      const decision = plan(this.load(load));
-      this.apply(decision);
-      return decision.result;
-    });
     try {
-      return run.immediate();
+      return this.inTransaction.immediate(() => {
+        const decision = plan(this.load(load));
+        this.apply(decision);
+        return decision.result;
+      }) as T;
     } catch (error) {
       throw asFlowError(error);
     }
@@ -219,7 +221,7 @@ export class SqliteFlowStore implements FlowStore {
 
   async claimNotifications(now: number, leaseMs: number, limit: number): Promise<ClaimedNotification[]> {
     this.assertOpen();
-    const claim = this.sqlite.transaction(() =>
+    return this.inTransaction.immediate(() =>
       this.q.dueNotifications.all({ now, limit }).map((row) => {
         this.q.leaseNotification.run({ id: row.id, dueAt: now + leaseMs });
         const flow = this.q.flowById.get({ id: row.flowId });
@@ -231,16 +233,15 @@ export class SqliteFlowStore implements FlowStore {
           attempts: row.attempts + 1,
         };
       }),
-    );
-    return claim.immediate();
+    ) as ClaimedNotification[];
   }
 
   async completeNotifications(ids: readonly number[]): Promise<void> {
     this.assertOpen();
     if (ids.length === 0) return;
-    this.sqlite.transaction(() => {
+    this.inTransaction.immediate(() => {
       for (const id of ids) this.q.completeNotification.run({ id });
-    })();
+    });
   }
 
   async retryNotification(id: number, dueAt: number): Promise<void> {

@@ -121,7 +121,11 @@ export function waitToJson(wait: WaitCondition): Record<string, string> {
   return json;
 }
 
-/** Reads a wait back from its stored JSON form. */
-export function waitFromJson(json: Record<string, unknown>): WaitCondition {
-  return parseWait(json);
+/** Reads a wait back from its stored JSON form (written by {@link waitToJson}, so trusted). */
+export function waitFromJson(json: Record<string, string>): WaitCondition {
+  if (json.kind === 'timer') return { kind: 'timer', at: new Date(json.at!) };
+  const timeout = json.timeoutAt === undefined ? {} : { timeoutAt: new Date(json.timeoutAt) };
+  if (json.kind === 'external_event') return { kind: 'external_event', topic: json.topic!, correlationId: json.correlationId!, ...timeout };
+  if (json.kind === 'manual') return { kind: 'manual', ...(json.signal === undefined ? {} : { signal: json.signal }), ...timeout };
+  throw new Error(`unknown stored wait kind ${json.kind}`);
 }
