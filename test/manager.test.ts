@@ -241,12 +241,13 @@ describe('FlowManager', () => {
       tf.clock.advance(10 * 86_400_000);
       const recent = await runningFlow(tf);
       await m.fail(recent.id, 'x');
-      expect(await m.pruneTerminal(7 * 86_400_000)).toBe(1);
+      expect(await m.pruneTerminal('7d')).toBe(1);
       expect(await m.get(old.id)).toBeUndefined();
       expect(await m.listEvents(old.id)).toEqual([]);
       expect(await m.listSteps(old.id)).toEqual([]);
       expect(await m.get(openOld.id)).toBeDefined();
       expect(await m.get(recent.id)).toBeDefined();
+      expect(await refusal(m.pruneTerminal('a while'))).toBe('invalid_input');
       expect(await m.pruneTerminal(0)).toBe(1);
       expect(await m.get(openOld.id)).toBeDefined();
     });

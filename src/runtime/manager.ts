@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { systemClock, type Clock } from './clock.js';
+import { parseDuration, type Duration } from './duration.js';
 import { FlowError } from './errors.js';
 import {
   FLOW_STATUSES,
@@ -289,12 +290,12 @@ export class FlowManager {
     return this.store.listEvents(checkFlowId(flowId));
   }
 
-  /** Deletes terminal flows last updated at least `olderThanMs` ago, with their steps and events. */
-  async pruneTerminal(olderThanMs: number): Promise<number> {
-    if (!Number.isFinite(olderThanMs) || olderThanMs < 0) {
-      throw new FlowError('invalid_input', `olderThan must be a non-negative duration, got ${olderThanMs}`);
-    }
-    return this.store.pruneTerminal(this.clock.now() - olderThanMs);
+  /**
+   * Deletes terminal flows last updated at or before now − `olderThan`, with their
+   * steps and events; returns how many went. `0` removes every terminal flow.
+   */
+  async pruneTerminal(olderThan: Duration): Promise<number> {
+    return this.store.pruneTerminal(this.clock.now() - parseDuration(olderThan, 'olderThan'));
   }
 
   /**
