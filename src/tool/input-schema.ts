@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import { FLOW_STATUSES } from '../runtime/flow.js';
+import { TASKFLOW_ACTIONS } from './actions.js';
+import type { TaskflowInputJsonSchema } from './types.js';
+
+/** The largest page `list_mine` returns. */
+export const LIST_MAX_LIMIT = 100;
+/** The page size of `list_mine` when the model gives none. */
+export const LIST_DEFAULT_LIMIT = 20;
+
+const text = (description: string) => ({ type: 'string', description });
+const object = (description: string) => ({ type: 'object', description });
+
+/**
+ * The model-facing JSON Schema: ONE flat object (top-level `type: "object"`,
+ * which OpenAI and Anthropic require) with an `action` enum and optional fields.
+ * Which fields an action needs is checked inside the tool, whose refusals name
+ * the missing or wrong field; a discriminated union would make the SDKs emit a
+ * top-level `oneOf` instead.
+ */
+export const taskflowInputJsonSchema: TaskflowInputJsonSchema = {
+  type: 'object',
+  properties: {
+    action: {
+      type: 'string',
+      enum: [...TASKFLOW_ACTIONS],
+      description: 'What to do: start, status, advance, wait, finish, fail, cancel or list_mine.',
+    },
+    flow_id: text('The flow id returned by start or list_mine. Required by status, advance, wait, finish, fail and cancel.'),
+    controller_id: text('start: who drives the flow, such as "kate/inbox-triage".'),
+    goal: text('start: what the flow is for, in one sentence.'),
+    current_step: text('start or advance: a short label for where the flow is, such as "await_payment". Default "init".'),
+    state: object('start: the initial JSON state of the flow (an object). Default {}.'),
+    idempotency_key: text('start: a key unique to this piece of work; starting again with the same key returns the same flow.'),
+    patch: object('advance: keys to merge into the flow state (top-level keys overwrite).'),
+    wait_condition: {
+      type: 'object',
+      description:
+        'wait: what to wait for. Timer: {"kind":"timer","in":"90m"} or {"kind":"timer","at":"2026-12-01T09:00:00Z"}. ' +
+        'Event: {"kind":"external_event","topic":"payments.invoice.paid","correlation_id":"INV-42","timeout_in":"3d"}. ' +
+        'Manual: {"kind":"manual","signal":"approved","timeout_in":"2d"}.',
+      properties: {
+        kind: { type: 'string', enum: ['timer', 'external_event', 'manual'], description: 'The kind of wait.' },
+        at: text('timer: when to wake, RFC 3339 with a time zone, in the future.'),
+        in: text('timer: how long from now, such as "90s", "90m", "4h", "3d". Give either at or in.'),
+        topic: text('external_event: the topic the event arrives on, such as "payments.invoice.paid".'),
+        correlation_id: text('external_event: which event on the topic, such as an invoice number.'),
+        signal: text('manual: the name of the signal that resumes the flow (optional).'),
+        timeout_at: text('external_event or manual (optional): give up waiting at this RFC 3339 time.'),
+        timeout_in: text('external_event or manual (optional): give up waiting after this long, such as "3d".'),
+      },
+      required: ['kind'],
+      additionalProperties: false,
+    },
+    final_state: object('finish: keys to merge into the state as the flow finishes.'),
+    reason: text('fail: why the flow failed.'),
+    status: {
+      type: 'string',
+      enum: [...FLOW_STATUSES],
+      description: 'list_mine (optional): only flows in this status.',
+    },
+    limit: {
+      type: 'integer',
+      minimum: 1,
+      maximum: LIST_MAX_LIMIT,
+      description: `list_mine (optional): page size, default ${LIST_DEFAULT_LIMIT}, at most ${LIST_MAX_LIMIT}.`,
+    },
+    offset: { type: 'integer', minimum: 0, description: 'list_mine (optional): how many flows to skip, default 0.' },
+  },
+  required: ['action'],
+  additionalProperties: false,
+};
+
+/**
+ * The same schema as a zod object, for SDKs that want zod. Its JSON Schema
+ * (`z.toJSONSchema`) is {@link taskflowInputJsonSchema}, yet parsing accepts any
+ * object: the tool validates each action itself, so a model always gets the
+ * tool's own refusal (which names the field to fix) instead of an SDK parse error.
+ */
+export const taskflowInputSchema = z
+  .object(
+    Object.fromEntries(
+      Object.entries(taskflowInputJsonSchema.properties).map(([field, json]) => [field, z.unknown().optional().meta(json)]),
+    ),
+  )
+  .loose()
+  .meta({ required: ['action'], additionalProperties: false });

@@ -1,0 +1,164 @@
+import type { Flow } from '../runtime/flow.js';
+import type { Taskflow } from '../runtime/taskflow.js';
+import { wakeFromJson } from '../runtime/wake.js';
+import { isTaskflowAction, TASKFLOW_ACTIONS } from './actions.js';
+import { resolveBinding, type ResolvedBinding } from './binding.js';
+import { parseCommand, type Command } from './commands.js';
+import { describeTaskflowTool } from './description.js';
+import { describeValue, isRecord, type Fields } from './fields.js';
+import { taskflowInputJsonSchema } from './input-schema.js';
+import { refusalOf, ToolRefusal } from './refusal.js';
+import type { TaskflowBinding, TaskflowFlowResult, TaskflowListResult, TaskflowTool, TaskflowToolResult } from './types.js';
+import { parseWireWait } from './wait-input.js';
+import { flowToWire } from './wire.js';
+
+/** The parts of a runtime the tool uses. */
+export type TaskflowRuntime = Pick<Taskflow, 'manager' | 'store' | 'clock' | 'timerMaxHorizon'>;
+
+/**
+ * Creates the transport-neutral `taskflow` tool over a runtime. Wrap it with
+ * `taskflowLangChainTool` or `taskflowAiTool`, or call it from any other loop:
+ *
+ * ```ts
+ * const taskflow = createTaskflowTool(tf, { owner: 'agent:kate:session:1', topics: ['payments.>'] });
+ * const started = await taskflow.call({ action: 'start', controller_id: 'kate/shipping', goal: 'ship order 42' });
+ * ```
+ *
+ * Throws a `FlowError` (`invalid_input`) only for a malformed binding; `call` never throws.
+ */
+export function createTaskflowTool<Context = unknown>(tf: TaskflowRuntime, binding: TaskflowBinding<Context>): TaskflowTool<Context> {
+  const rules = resolveBinding(binding, tf.timerMaxHorizon);
+  return {
+    name: 'taskflow',
+    description: describeTaskflowTool(rules.allow, rules.horizonMs, rules.topics),
+    inputJsonSchema: taskflowInputJsonSchema,
+    async call(input, context) {
+      try {
+        return await handle(tf, rules, input, context);
+      } catch (error) {
+        return refusalOf(error);
+      }
+    },
+  };
+}
+
+async function handle<Context>(tf: TaskflowRuntime, rules: ResolvedBinding<Context>, input: unknown, context: Context | undefined): Promise<TaskflowToolResult> {
+  const fields = readFields(input);
+  const action = fields.action;
+  if (!isTaskflowAction(action)) {
+    throw new ToolRefusal(
+      'unknown_action',
+      action === undefined || action === null
+        ? `the call needs action, one of ${TASKFLOW_ACTIONS.join(', ')}`
+        : `unknown action ${describeValue(action)}; use one of ${TASKFLOW_ACTIONS.join(', ')}`,
+    );
+  }
+  if (!rules.allow.includes(action)) {
+    throw new ToolRefusal('action_not_allowed', `action "${action}" is not allowed here; allowed actions: ${rules.allow.join(', ')}`);
+  }
+  const owner = await resolveOwner(rules, context);
+  return run(tf, rules, owner, parseCommand(action, fields));
+}
+
+function readFields(input: unknown): Fields {
+  let value = input;
+  if (typeof value === 'string') {
+    try {
+      value = JSON.parse(value) as unknown;
+    } catch {
+      // refused below
+    }
+  }
+  if (!isRecord(value)) {
+    throw new ToolRefusal('invalid_input', `the input must be a JSON object such as {"action":"list_mine"}, got ${value === undefined ? 'nothing' : describeValue(value)}`);
+  }
+  return value;
+}
+
+async function resolveOwner<Context>(rules: ResolvedBinding<Context>, context: Context | undefined): Promise<string> {
+  let owner: string | undefined;
+  try {
+    owner = typeof rules.owner === 'string' ? rules.owner : await rules.owner(context as Context);
+  } catch {
+    owner = undefined;
+  }
+  if (typeof owner !== 'string' || owner.trim() === '') {
+    throw new ToolRefusal('no_owner', 'this call carries no session to act for; the host must pass one (for example a thread id) to the taskflow tool');
+  }
+  return owner;
+}
+
+async function run<Context>(tf: TaskflowRuntime, rules: ResolvedBinding<Context>, owner: string, command: Command): Promise<TaskflowToolResult> {
+  const m = tf.manager;
+  switch (command.action) {
+    case 'start': {
+      const created = await m.createManaged({
+        controllerId: command.controllerId,
+        goal: command.goal,
+        ownerSessionKey: owner,
+        ...(rules.requesterOrigin === undefined ? {} : { requesterOrigin: rules.requesterOrigin }),
+        ...(command.currentStep === undefined ? {} : { currentStep: command.currentStep }),
+        ...(command.state === undefined ? {} : { state: command.state }),
+        ...(command.idempotencyKey === undefined ? {} : { idempotencyKey: command.idempotencyKey }),
+      });
+      // An idempotent retry returns the first flow, which may have moved on already.
+      return answer(tf, created.status === 'created' ? await m.startRunning(created.id) : created);
+    }
+    case 'list_mine': {
+      const page = await m.listByOwner(owner, {
+        limit: command.limit + 1,
+        offset: command.offset,
+        ...(command.status === undefined ? {} : { status: command.status }),
+      });
+      const flows = page.slice(0, command.limit);
+      const wired = await Promise.all(flows.map((flow) => wire(tf, flow)));
+      const result: TaskflowListResult = { ok: true, count: wired.length, flows: wired, has_more: page.length > command.limit, now: now(tf) };
+      return result;
+    }
+    default:
+      break;
+  }
+  const flow = await owned(tf, owner, command.flowId);
+  switch (command.action) {
+    case 'status':
+      return answer(tf, flow);
+    case 'advance':
+      return answer(tf, await m.updateState(flow.id, command.patch ?? {}, command.currentStep));
+    case 'wait': {
+      const wait = parseWireWait(command.waitCondition, {
+        nowMs: tf.clock.now(),
+        horizonMs: rules.horizonMs,
+        ...(rules.topics === undefined ? {} : { topics: rules.topics }),
+      });
+      return answer(tf, await m.setWaiting(flow.id, wait));
+    }
+    case 'finish':
+      return answer(tf, await m.finish(flow.id, command.finalState));
+    case 'fail':
+      return answer(tf, await m.fail(flow.id, command.reason));
+    case 'cancel':
+      return answer(tf, await m.cancel(flow.id));
+  }
+}
+
+/** The caller's flow; another session's flow answers exactly like a missing one. */
+async function owned(tf: TaskflowRuntime, owner: string, id: string): Promise<Flow> {
+  const flow = await tf.manager.get(id);
+  if (!flow || flow.ownerSessionKey !== owner) {
+    throw new ToolRefusal('not_found', `no flow with id ${JSON.stringify(id)} in this session; call list_mine to see your flows`);
+  }
+  return flow;
+}
+
+async function wire(tf: TaskflowRuntime, flow: Flow) {
+  const resumed = await tf.store.lastEvent(flow.id, 'resumed');
+  return flowToWire(flow, resumed ? wakeFromJson(resumed.payload) : undefined);
+}
+
+async function answer(tf: TaskflowRuntime, flow: Flow): Promise<TaskflowFlowResult> {
+  return { ok: true, flow: await wire(tf, flow), now: now(tf) };
+}
+
+function now(tf: TaskflowRuntime): string {
+  return new Date(tf.clock.now()).toISOString();
+}

@@ -1,0 +1,118 @@
+import type { Duration } from '../runtime/duration.js';
+import type { FlowStatus, JsonObject } from '../runtime/flow.js';
+import type { TaskflowAction } from './actions.js';
+
+/**
+ * Who owns the flows a call may see: a fixed session key, or a function that
+ * resolves it per call from the SDK's call context (so one tool instance can
+ * serve many sessions). Returning `undefined` or an empty string refuses the call.
+ */
+export type OwnerResolver<Context> = string | ((context: Context) => string | undefined | Promise<string | undefined>);
+
+/** What a tool instance may do, and for whom. */
+export interface TaskflowBinding<Context = unknown> {
+  /** The session key that owns the flows, such as `agent:kate:session:1`, or its resolver. */
+  owner: OwnerResolver<Context>;
+  /** Recorded as the flow's `requesterOrigin` on `start`. */
+  requesterOrigin?: string;
+  /** The actions this binding may use. Default: all eight. */
+  allow?: readonly TaskflowAction[];
+  /** How far ahead a timer or a wait timeout may be. Default: the runtime's `timerMaxHorizon`. */
+  timerMaxHorizon?: Duration;
+  /** NATS-style patterns (`payments.>`, `orders.*.paid`) an event wait's topic must match. Default: any topic. */
+  topics?: readonly string[];
+}
+
+/** Why a call was refused. Stable strings: a model or a host can branch on them. */
+export type TaskflowToolErrorCode =
+  | 'invalid_input'
+  | 'unknown_action'
+  | 'action_not_allowed'
+  | 'topic_not_allowed'
+  | 'no_owner'
+  | 'not_found'
+  | 'illegal_transition'
+  | 'already_terminal'
+  | 'cancel_pending'
+  | 'revision_mismatch'
+  | 'storage'
+  | 'internal';
+
+/** A wait condition as the tool shows it: snake_case, instants in RFC 3339. */
+export type WireWait =
+  | { kind: 'timer'; at: string }
+  | { kind: 'external_event'; topic: string; correlation_id: string; timeout_at?: string }
+  | { kind: 'manual'; signal?: string; timeout_at?: string };
+
+/** Why a flow last resumed, from its latest `resumed` audit event. */
+export interface WireWake {
+  reason: 'timer' | 'event' | 'signal' | 'timeout' | 'manual';
+  at: string;
+  topic?: string;
+  correlation_id?: string;
+  signal?: string;
+  payload?: unknown;
+}
+
+/** A flow as the tool shows it. The revision stays hidden from the model. */
+export interface WireFlow {
+  id: string;
+  controller_id: string;
+  goal: string;
+  current_step: string;
+  status: FlowStatus;
+  cancel_requested: boolean;
+  state: JsonObject;
+  wait: WireWait | null;
+  created_at: string;
+  updated_at: string;
+  /** Present once the flow has resumed from a wait at least once. */
+  last_wake?: WireWake;
+}
+
+/** The answer to an action on one flow. `now` is the current time (RFC 3339). */
+export interface TaskflowFlowResult {
+  ok: true;
+  flow: WireFlow;
+  now: string;
+}
+
+/** The answer to `list_mine`: one page, newest first. */
+export interface TaskflowListResult {
+  ok: true;
+  count: number;
+  flows: WireFlow[];
+  /** True when more flows follow this page: ask again with a larger `offset`. */
+  has_more: boolean;
+  now: string;
+}
+
+/** A refused call. Nothing changed; `message` says how to fix the call. */
+export interface TaskflowRefusal {
+  ok: false;
+  error: TaskflowToolErrorCode;
+  message: string;
+}
+
+/** Everything {@link TaskflowTool.call} can answer. */
+export type TaskflowToolResult = TaskflowFlowResult | TaskflowListResult | TaskflowRefusal;
+
+/** The transport-neutral `taskflow` tool: wrap it in any SDK's tool type. */
+export interface TaskflowTool<Context = unknown> {
+  readonly name: 'taskflow';
+  /** Teaches a model when and how to call the tool, with examples. */
+  readonly description: string;
+  /** The JSON Schema a model sees: one flat object with a top-level `type: "object"`. */
+  readonly inputJsonSchema: TaskflowInputJsonSchema;
+  /** Runs one call. Never throws: every problem is a {@link TaskflowRefusal} that changed nothing. */
+  call(input: unknown, context?: Context): Promise<TaskflowToolResult>;
+}
+
+/** A JSON Schema document (a plain JSON object). */
+export interface TaskflowInputJsonSchema {
+  type: 'object';
+  properties: { [field: string]: JsonObject };
+  required: string[];
+  additionalProperties: boolean;
+  [keyword: string]: unknown;
+}

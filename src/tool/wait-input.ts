@@ -1,0 +1,117 @@
+import { parseDuration } from '../runtime/duration.js';
+import { FlowError } from '../runtime/errors.js';
+import { assertWithinHorizon, formatSpan, type WaitCondition } from '../runtime/wait.js';
+import { describeValue, isRecord, optionalText, requiredText, type Fields } from './fields.js';
+import { ToolRefusal } from './refusal.js';
+import { concreteTopicProblem, topicAllowed } from './topic-pattern.js';
+
+/** What a wait is checked against. */
+export interface WaitRules {
+  nowMs: number;
+  horizonMs: number;
+  /** The binding's topic allow-list; absent = any topic. */
+  topics?: readonly string[];
+}
+
+const WHERE = 'wait_condition.';
+const FIELDS_OF: Record<WaitCondition['kind'], readonly string[]> = {
+  timer: ['kind', 'at', 'in'],
+  external_event: ['kind', 'topic', 'correlation_id', 'timeout_at', 'timeout_in'],
+  manual: ['kind', 'signal', 'timeout_at', 'timeout_in'],
+};
+const ALL_FIELDS = new Set(Object.values(FIELDS_OF).flat());
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/**
+ * Turns the model's snake_case `wait_condition` into a runtime wait: resolves
+ * `in` / `timeout_in` against now, and refuses a time in the past, beyond the
+ * horizon, or a topic outside the allow-list. Throws {@link ToolRefusal}.
+ */
+export function parseWireWait(value: unknown, rules: WaitRules): WaitCondition {
+  if (!isRecord(value)) {
+    throw new ToolRefusal(
+      'invalid_input',
+      `wait needs wait_condition, an object such as {"kind":"timer","in":"90m"}, got ${value === undefined ? 'nothing' : describeValue(value)}`,
+    );
+  }
+  const kind = value.kind;
+  if (kind !== 'timer' && kind !== 'external_event' && kind !== 'manual') {
+    throw new ToolRefusal('invalid_input', `${WHERE}kind must be one of timer, external_event, manual, got ${kind === undefined ? 'nothing' : describeValue(kind)}`);
+  }
+  checkFields(value, kind);
+  const wait = buildWait(value, kind, rules);
+  try {
+    assertWithinHorizon(wait, rules.nowMs, rules.horizonMs);
+  } catch (error) {
+    if (FlowError.isInstance(error)) throw new ToolRefusal('invalid_input', error.message);
+    throw error;
+  }
+  return wait;
+}
+
+function checkFields(value: Fields, kind: WaitCondition['kind']): void {
+  for (const [field, fieldValue] of Object.entries(value)) {
+    if (fieldValue === undefined || fieldValue === null || FIELDS_OF[kind].includes(field)) continue;
+    const message = ALL_FIELDS.has(field)
+      ? `${WHERE}${field} does not apply to a ${kind} wait (its fields: ${FIELDS_OF[kind].join(', ')})`
+      : `${WHERE}${field} is not a field of a wait; a ${kind} wait takes ${FIELDS_OF[kind].join(', ')}`;
+    throw new ToolRefusal('invalid_input', message);
+  }
+}
+
+function buildWait(value: Fields, kind: WaitCondition['kind'], rules: WaitRules): WaitCondition {
+  if (kind === 'timer') {
+    const at = instant(value, 'at', 'in', rules);
+    if (at === undefined) {
+      throw new ToolRefusal('invalid_input', `a timer wait needs ${WHERE}at (RFC 3339, such as 2026-12-01T09:00:00Z) or ${WHERE}in (such as "90m" or "3d")`);
+    }
+    return { kind: 'timer', at };
+  }
+  const timeoutAt = instant(value, 'timeout_at', 'timeout_in', rules);
+  const timeout = timeoutAt === undefined ? {} : { timeoutAt };
+  if (kind === 'manual') {
+    const signal = optionalText(value, 'signal', WHERE);
+    return { kind: 'manual', ...(signal === undefined ? {} : { signal }), ...timeout };
+  }
+  const topic = requiredText(value, 'topic', 'an event wait', '"payments.invoice.paid"', WHERE);
+  const problem = concreteTopicProblem(topic);
+  if (problem) throw new ToolRefusal('invalid_input', `${WHERE}topic "${topic}" ${problem}`);
+  if (rules.topics && !topicAllowed(rules.topics, topic)) {
+    throw new ToolRefusal('topic_not_allowed', `topic "${topic}" is not allowed here; allowed topics: ${rules.topics.join(', ')}`);
+  }
+  const correlationId = requiredText(value, 'correlation_id', 'an event wait', '"INV-42"', WHERE);
+  return { kind: 'external_event', topic, correlationId, ...timeout };
+}
+
+/** Reads an instant given as RFC 3339 (`atField`) or as a duration from now (`inField`); must be in the future. */
+function instant(value: Fields, atField: string, inField: string, rules: WaitRules): Date | undefined {
+  const at = optionalText(value, atField, WHERE);
+  const span = optionalText(value, inField, WHERE);
+  if (at !== undefined && span !== undefined) {
+    throw new ToolRefusal('invalid_input', `give either ${WHERE}${atField} or ${WHERE}${inField}, not both`);
+  }
+  const now = new Date(rules.nowMs).toISOString();
+  if (span !== undefined) {
+    let ms: number;
+    try {
+      ms = parseDuration(span, `${WHERE}${inField}`);
+    } catch (error) {
+      throw new ToolRefusal('invalid_input', FlowError.isInstance(error) ? error.message : String(error));
+    }
+    if (ms <= 0) throw new ToolRefusal('invalid_input', `${WHERE}${inField} must be longer than 0, such as "90m"`);
+    return new Date(rules.nowMs + ms);
+  }
+  if (at === undefined) return undefined;
+  const date = RFC3339.test(at.trim()) ? new Date(at.trim()) : undefined;
+  if (date === undefined || Number.isNaN(date.getTime())) {
+    throw new ToolRefusal('invalid_input', `${WHERE}${atField} "${at}" is not an RFC 3339 time with a time zone, such as 2026-12-01T09:00:00Z`);
+  }
+  if (date.getTime() <= rules.nowMs) {
+    throw new ToolRefusal(
+      'invalid_input',
+      `${WHERE}${atField} ${date.toISOString()} is in the past (now is ${now}); give a future time, or ${WHERE}${inField} such as "90m" ` +
+        `(at most ${formatSpan(rules.horizonMs)} ahead)`,
+    );
+  }
+  return date;
+}

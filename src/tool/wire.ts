@@ -1,0 +1,42 @@
+import type { Flow } from '../runtime/flow.js';
+import type { WaitCondition } from '../runtime/wait.js';
+import type { Wake } from '../runtime/wake.js';
+import type { WireFlow, WireWait, WireWake } from './types.js';
+
+/** A wait in the tool's snake_case wire format. */
+export function waitToWire(wait: WaitCondition): WireWait {
+  if (wait.kind === 'timer') return { kind: 'timer', at: wait.at.toISOString() };
+  const timeout = wait.timeoutAt === undefined ? {} : { timeout_at: wait.timeoutAt.toISOString() };
+  if (wait.kind === 'external_event') {
+    return { kind: 'external_event', topic: wait.topic, correlation_id: wait.correlationId, ...timeout };
+  }
+  return { kind: 'manual', ...(wait.signal === undefined ? {} : { signal: wait.signal }), ...timeout };
+}
+
+/** Why a flow resumed, in the wire format. */
+export function wakeToWire(wake: Wake): WireWake {
+  const wire: WireWake = { reason: wake.reason, at: wake.at.toISOString() };
+  if (wake.topic !== undefined) wire.topic = wake.topic;
+  if (wake.correlationId !== undefined) wire.correlation_id = wake.correlationId;
+  if (wake.signal !== undefined) wire.signal = wake.signal;
+  if (wake.payload !== undefined) wire.payload = wake.payload;
+  return wire;
+}
+
+/** A flow in the wire format: snake_case, RFC 3339 instants, no revision. */
+export function flowToWire(flow: Flow, lastWake?: Wake): WireFlow {
+  const wire: WireFlow = {
+    id: flow.id,
+    controller_id: flow.controllerId,
+    goal: flow.goal,
+    current_step: flow.currentStep,
+    status: flow.status,
+    cancel_requested: flow.cancelRequested,
+    state: flow.state,
+    wait: flow.wait ? waitToWire(flow.wait) : null,
+    created_at: flow.createdAt.toISOString(),
+    updated_at: flow.updatedAt.toISOString(),
+  };
+  if (lastWake) wire.last_wake = wakeToWire(lastWake);
+  return wire;
+}
