@@ -48,3 +48,24 @@ export {
 export type { FlowStore, ListOptions } from './runtime/store.js';
 export { openSqliteStore, SqliteFlowStore, type SqliteStoreOptions } from './runtime/sqlite-store.js';
 export { openTaskflow, defaultDatabasePath, type Taskflow, type TaskflowOptions } from './runtime/taskflow.js';
+export {
+  createTaskflowTool,
+  taskflowInputJsonSchema,
+  taskflowInputSchema,
+  topicMatches,
+  TASKFLOW_ACTIONS,
+  type OwnerResolver,
+  type TaskflowAction,
+  type TaskflowBinding,
+  type TaskflowFlowResult,
+  type TaskflowListResult,
+  type TaskflowRefusal,
+  type TaskflowRuntime,
+  type TaskflowTool,
+  type TaskflowToolErrorCode,
+  type TaskflowToolInput,
+  type TaskflowToolResult,
+  type WireFlow,
+  type WireWait,
+  type WireWake,
+} from './tool/index.js';

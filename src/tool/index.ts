@@ -11,6 +11,7 @@ export type {
   TaskflowRefusal,
   TaskflowTool,
   TaskflowToolErrorCode,
+  TaskflowToolInput,
   TaskflowToolResult,
   WireFlow,
   WireWait,

@@ -116,3 +116,30 @@ export interface TaskflowInputJsonSchema {
   additionalProperties: boolean;
   [keyword: string]: unknown;
 }
+
+/** The input a model sends, as TypeScript (every field but `action` is optional; the tool checks each action's needs). */
+export interface TaskflowToolInput {
+  action: TaskflowAction;
+  flow_id?: string;
+  controller_id?: string;
+  goal?: string;
+  current_step?: string;
+  state?: JsonObject;
+  idempotency_key?: string;
+  patch?: JsonObject;
+  wait_condition?: {
+    kind: 'timer' | 'external_event' | 'manual';
+    at?: string;
+    in?: string;
+    topic?: string;
+    correlation_id?: string;
+    signal?: string;
+    timeout_at?: string;
+    timeout_in?: string;
+  };
+  final_state?: JsonObject;
+  reason?: string;
+  status?: FlowStatus;
+  limit?: number;
+  offset?: number;
+}
