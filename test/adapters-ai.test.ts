@@ -52,13 +52,14 @@ describe('AI SDK adapter: taskflowAiTool', () => {
     const sent = model.doGenerateCalls[0]!.tools!;
     expect(sent).toHaveLength(1);
     const tool = sent[0]!;
-    expect(tool).toMatchObject({ type: 'function', name: 'taskflow' });
-    const schema = (tool as { inputSchema: Record<string, unknown> }).inputSchema as { type: string; properties: { action: { enum: string[] } }; oneOf?: unknown; anyOf?: unknown };
+    if (tool.type !== 'function') throw new Error('expected a function tool');
+    expect(tool.name).toBe('taskflow');
+    const schema = tool.inputSchema as { type: string; properties: { action: { enum: string[] } }; oneOf?: unknown; anyOf?: unknown };
     expect(schema.type).toBe('object');
     expect(schema.oneOf).toBeUndefined();
     expect(schema.anyOf).toBeUndefined();
     expect(schema.properties.action.enum).toEqual([...TASKFLOW_ACTIONS]);
-    expect((tool as { description: string }).description).toMatch(/"action":"wait"/);
+    expect(tool.description).toMatch(/"action":"wait"/);
   });
 
   it('hands a refusal back to the model as a result it can read, and changes nothing', async () => {
