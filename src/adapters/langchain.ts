@@ -1,6 +1,5 @@
 import { tool, type DynamicStructuredTool, type ToolRunnableConfig } from '@langchain/core/tools';
-import type { Taskflow } from '../runtime/taskflow.js';
-import { createTaskflowTool, taskflowInputSchema, type TaskflowBinding } from '../tool/index.js';
+import { createTaskflowTool, type TaskflowRuntime, taskflowInputSchema, type TaskflowBinding } from '../tool/index.js';
 
 /**
  * A binding whose owner may be resolved per call from the tool's
@@ -24,7 +23,7 @@ export type TaskflowLangChainTool = DynamicStructuredTool<typeof taskflowInputSc
  * await agent.invoke({ messages }, { configurable: { thread_id: 'agent:kate:session:1' } });
  * ```
  */
-export function taskflowLangChainTool(tf: Taskflow, binding: LangChainTaskflowBinding): TaskflowLangChainTool {
+export function taskflowLangChainTool(tf: TaskflowRuntime, binding: LangChainTaskflowBinding): TaskflowLangChainTool {
   const core = createTaskflowTool<ToolRunnableConfig>(tf, binding);
   return tool(async (input: Record<string, unknown>, config: ToolRunnableConfig) => JSON.stringify(await core.call(input, config)), {
     name: 'taskflow',

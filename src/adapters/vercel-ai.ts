@@ -1,6 +1,5 @@
 import { jsonSchema, tool, type Tool } from 'ai';
-import type { Taskflow } from '../runtime/taskflow.js';
-import { createTaskflowTool, taskflowInputJsonSchema, type TaskflowBinding, type TaskflowToolInput, type TaskflowToolResult } from '../tool/index.js';
+import { createTaskflowTool, type TaskflowRuntime, taskflowInputJsonSchema, type TaskflowBinding, type TaskflowToolInput, type TaskflowToolResult } from '../tool/index.js';
 
 /**
  * What an owner resolver sees of an AI SDK tool call: the execution options
@@ -29,7 +28,7 @@ export type AiTaskflowBinding = TaskflowBinding<AiToolCallContext>;
  * await generateText({ model, tools: { taskflow }, stopWhen: stepCountIs(5), experimental_context: { session: 'agent:kate:session:1' }, prompt });
  * ```
  */
-export function taskflowAiTool(tf: Taskflow, binding: AiTaskflowBinding): Tool<TaskflowToolInput, TaskflowToolResult> {
+export function taskflowAiTool(tf: TaskflowRuntime, binding: AiTaskflowBinding): Tool<TaskflowToolInput, TaskflowToolResult> {
   const core = createTaskflowTool<AiToolCallContext>(tf, binding);
   return tool<TaskflowToolInput, TaskflowToolResult>({
     description: core.description,
