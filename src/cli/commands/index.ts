@@ -1,0 +1,23 @@
+import type { Command } from '../command.js';
+import { cancelCommand } from './cancel.js';
+import { deliverCommand } from './deliver.js';
+import { eventsCommand } from './events.js';
+import { helpCommand } from './help.js';
+import { listCommand } from './list.js';
+import { pruneCommand } from './prune.js';
+import { resumeCommand } from './resume.js';
+import { showCommand } from './show.js';
+import { signalCommand } from './signal.js';
+
+/** Every command, in the order `taskflow help` lists them. */
+export const COMMANDS: readonly Command[] = [
+  listCommand,
+  showCommand,
+  eventsCommand,
+  cancelCommand,
+  resumeCommand,
+  signalCommand,
+  deliverCommand,
+  pruneCommand,
+  helpCommand,
+];

@@ -1,0 +1,90 @@
+import type { Flow, FlowEvent, FlowStep } from '../runtime/flow.js';
+import type { WaitCondition } from '../runtime/wait.js';
+import { formatFields, formatTable } from './table.js';
+
+/** A timestamp for people: ISO 8601 in UTC, to the millisecond (what the store keeps). */
+export function formatTime(at: Date | null | undefined): string {
+  return at ? at.toISOString() : '-';
+}
+
+/** Compact JSON on one line, or `-` for undefined. */
+export function compactJson(value: unknown): string {
+  if (value === undefined) return '-';
+  return JSON.stringify(value) ?? '-';
+}
+
+/** What a flow waits for, in one short phrase: `timer 2026-…`, `event topic/corr`, `signal name`. */
+export function describeWait(wait: WaitCondition | null): string {
+  if (!wait) return '-';
+  if (wait.kind === 'timer') return `timer ${formatTime(wait.at)}`;
+  const timeout = wait.timeoutAt === undefined ? '' : ` (timeout ${formatTime(wait.timeoutAt)})`;
+  if (wait.kind === 'external_event') return `event ${wait.topic}/${wait.correlationId}${timeout}`;
+  return `${wait.signal === undefined ? 'signal (any name)' : `signal ${wait.signal}`}${timeout}`;
+}
+
+/** The status column: the status, marked when a cancel request is pending. */
+export function describeStatus(flow: Pick<Flow, 'status' | 'cancelRequested'>): string {
+  return flow.cancelRequested && flow.status !== 'cancelled' ? `${flow.status} (cancel requested)` : flow.status;
+}
+
+/** The flows table of `taskflow list`. */
+export function flowsTable(flows: readonly Flow[]): string {
+  return formatTable(flows, [
+    { header: 'ID', value: (f) => f.id },
+    { header: 'STATUS', value: describeStatus },
+    { header: 'STEP', value: (f) => f.currentStep, maxWidth: 24 },
+    { header: 'WAIT', value: (f) => describeWait(f.wait), maxWidth: 72 },
+    { header: 'OWNER', value: (f) => f.ownerSessionKey, maxWidth: 32 },
+    { header: 'UPDATED', value: (f) => formatTime(f.updatedAt) },
+    { header: 'GOAL', value: (f) => f.goal, maxWidth: 48 },
+  ]);
+}
+
+/** The header block of `taskflow show`: one field per line. */
+export function flowFields(flow: Flow): string {
+  return formatFields([
+    ['id', flow.id],
+    ['status', describeStatus(flow)],
+    ['goal', flow.goal],
+    ['controller', flow.controllerId],
+    ['owner', flow.ownerSessionKey],
+    ['origin', flow.requesterOrigin ?? '-'],
+    ['step', flow.currentStep],
+    ['wait', describeWait(flow.wait)],
+    ['revision', String(flow.revision)],
+    ['created', formatTime(flow.createdAt)],
+    ['updated', formatTime(flow.updatedAt)],
+    ['state', compactJson(flow.state)],
+  ]);
+}
+
+/** The steps table of `taskflow show`. */
+export function stepsTable(steps: readonly FlowStep[]): string {
+  return formatTable(steps, [
+    { header: 'RUN', value: (s) => s.runId, maxWidth: 36 },
+    { header: 'TASK', value: (s) => s.task, maxWidth: 40 },
+    { header: 'STATUS', value: (s) => s.status },
+    { header: 'RUNTIME', value: (s) => s.runtime, maxWidth: 16 },
+    { header: 'CHILD', value: (s) => s.childSessionKey ?? '-', maxWidth: 32 },
+    { header: 'UPDATED', value: (s) => formatTime(s.updatedAt) },
+    { header: 'RESULT', value: (s) => compactJson(s.result), maxWidth: 48 },
+  ]);
+}
+
+/**
+ * The audit timeline: one line per event, oldest first. `payloadWidth` cuts long
+ * payloads (`show`); `events` prints them whole.
+ */
+export function eventsTable(events: readonly FlowEvent[], payloadWidth?: number): string {
+  return formatTable(events, [
+    { header: '#', value: (e) => String(e.id) },
+    { header: 'AT', value: (e) => formatTime(e.at) },
+    { header: 'KIND', value: (e) => e.kind },
+    { header: 'DETAILS', value: (e) => compactJson(e.payload), ...(payloadWidth === undefined ? {} : { maxWidth: payloadWidth }) },
+  ]);
+}
+
+/** `1 flow`, `3 flows`. */
+export function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}

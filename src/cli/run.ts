@@ -1,0 +1,84 @@
+import { parseCommandArgs, splitCommand, stringOption } from './args.js';
+import type { Command, Output } from './command.js';
+import { COMMANDS } from './commands/index.js';
+import { commandHelp, generalHelp } from './commands/help.js';
+import { chooseDatabase, openExisting } from './database.js';
+import { EXIT, toFailure, usageError, type ExitCode } from './errors.js';
+
+/** The world the CLI runs in; `main` passes the process's. */
+export interface CliEnvironment {
+  stdout: Output;
+  stderr: Output;
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * Runs one command line (without `node` and the script) and returns the exit
+ * code. Never throws: every failure becomes one line on stderr (a JSON object
+ * with `--json`) and an exit code from {@link EXIT}.
+ */
+export async function runCli(argv: readonly string[], io: CliEnvironment): Promise<ExitCode> {
+  const json = argv.includes('--json');
+  try {
+    await dispatch(argv, io);
+    return EXIT.ok;
+  } catch (error) {
+    const failure = toFailure(error);
+    io.stderr.write(
+      json
+        ? JSON.stringify({ ok: false, error: failure.code, message: failure.message }) + '\n'
+        : `taskflow: ${failure.code === 'usage' ? '' : `${failure.code}: `}${failure.message}\n`,
+    );
+    return failure.exitCode;
+  }
+}
+
+async function dispatch(argv: readonly string[], io: CliEnvironment): Promise<void> {
+  const { command: name, rest } = splitCommand(argv);
+  if (name === undefined) {
+    // A bare `taskflow --help` is a request for help; a bare `taskflow` is a usage error.
+    if (rest.includes('--help') || rest.includes('-h')) {
+      io.stdout.write(generalHelp(COMMANDS));
+      return;
+    }
+    throw usageError('missing command: run `taskflow help` for the list');
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) throw usageError(`unknown command "${name}": run \`taskflow help\` for the list`);
+  const { values, positionals } = parseCommandArgs(command.name, rest, command.options);
+  if (values.help === true) {
+    io.stdout.write(command.name === 'help' ? generalHelp(COMMANDS) : commandHelp(command));
+    return;
+  }
+  checkPositionals(command, positionals);
+  const json = values.json === true;
+  if (!command.usesDatabase) {
+    await command.run({ args: positionals, values, json, stdout: io.stdout, commands: COMMANDS });
+    return;
+  }
+  const database = chooseDatabase(stringOption(values, 'db'), io.env);
+  // Options derived from arguments are checked before the database is touched.
+  const options = command.taskflowOptions?.(values) ?? {};
+  const tf = await openExisting(database, options);
+  try {
+    await command.run({ tf, args: positionals, values, json, stdout: io.stdout });
+  } finally {
+    await tf.close();
+  }
+}
+
+function checkPositionals(command: Command, positionals: readonly string[]): void {
+  const required = command.positionals;
+  const optional = command.optionalPositionals ?? [];
+  if (positionals.length < required.length) {
+    const missing = required.slice(positionals.length).map((p) => `<${p}>`).join(' ');
+    throw usageError(`${command.name}: missing ${missing} (usage: taskflow ${command.usage})`);
+  }
+  if (positionals.length > required.length + optional.length) {
+    const extra = positionals.slice(required.length + optional.length).map((p) => JSON.stringify(p)).join(' ');
+    throw usageError(`${command.name}: unexpected argument ${extra} (usage: taskflow ${command.usage})`);
+  }
+  for (const [i, value] of positionals.entries()) {
+    if (value.trim() === '') throw usageError(`${command.name}: <${[...required, ...optional][i]}> must not be empty`);
+  }
+}
