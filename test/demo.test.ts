@@ -1,0 +1,46 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { openTaskflow } from '../src/index.js';
+import { tempDbPath } from './support/temp-db.js';
+
+const run = promisify(execFile);
+
+/** Runs examples/payment-wait end to end, as `npm run demo` does, and reads its database after. */
+async function runDemo(variant: string[]): Promise<{ output: string; database: string }> {
+  const database = tempDbPath('demo.db');
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'examples/payment-wait/main.ts', ...variant], {
+    env: { ...process.env, DEMO_DB: database },
+    timeout: 60_000,
+  });
+  return { output: stdout, database };
+}
+
+describe.each([
+  { name: 'Vercel AI SDK', variant: [] },
+  { name: 'LangChain', variant: ['--langchain'] },
+])('the payment-wait demo ($name)', ({ variant }) => {
+  it('finishes flow 1 with the payment after a process restart and takes flow 2 into the reminder by timeout', async () => {
+    const { output, database } = await runDemo(variant);
+    expect(output).toMatch(/killing agent process #1 \(pid \d+\) with SIGKILL while both flows wait/);
+    expect(output).toContain('Outcome: {"INV-42":"shipped","INV-77":"reminder_sent"}');
+
+    const tf = await openTaskflow({ database });
+    try {
+      const flows = await tf.manager.listByOwner('agent:billing:session:demo');
+      const paid = flows.find((f) => f.state.invoice === 'INV-42')!;
+      const unpaid = flows.find((f) => f.state.invoice === 'INV-77')!;
+      expect(paid).toMatchObject({ status: 'finished', state: { resume_event: { amount: 120 }, outcome: 'shipped', paid_amount: 120 } });
+      expect(unpaid).toMatchObject({ status: 'finished', currentStep: 'reminder', state: { outcome: 'reminder_sent' } });
+      const reasons = async (id: string) => (await tf.manager.listEvents(id)).filter((e) => e.kind === 'resumed').map((e) => e.payload.reason);
+      expect(await reasons(paid.id)).toEqual(['event']);
+      expect(await reasons(unpaid.id)).toEqual(['timeout']);
+      // the flows were created by the killed process and finished by the second one
+      const killedAt = output.indexOf('killing agent process #1');
+      expect(output.indexOf('taskflow finish')).toBeGreaterThan(killedAt);
+      expect(output.lastIndexOf('taskflow start')).toBeLessThan(killedAt);
+    } finally {
+      await tf.close();
+    }
+  }, 90_000);
+});
