@@ -4,7 +4,7 @@ import type { Flow } from './flow.js';
 import { silentLogger, type Logger } from './logger.js';
 import type { FlowManager } from './manager.js';
 import { cancelMove, resumeMove } from './moves.js';
-import type { ClaimedNotification, Decision, FlowStore, FlowWrite } from './store.js';
+import type { ClaimedNotification, Committed, Decision, FlowStore, FlowWrite, Loaded, LoadRequest } from './store.js';
 import { checkFlowId, requireText } from './validate.js';
 import type { Wake } from './wake.js';
 
@@ -68,6 +68,8 @@ const MAX_HOST_DELAY = 2_147_483_647;
 const RETRY_BASE_MS = 1_000;
 const RETRY_MAX_MS = 5 * 60_000;
 const NOTIFICATION_BATCH = 100;
+/** How long delivered notifications wait to be removed together. */
+const FLUSH_DELAY_MS = 100;
 
 /**
  * Wakes waiting flows: timers at their deadline (one host timer, armed for the
@@ -95,6 +97,9 @@ export class WaitEngine {
   private delivering: Promise<void> | undefined;
   private deliverAgain = false;
   private readonly inFlight = new Set<number>();
+  /** Delivered notifications not yet removed: they ride along with the next commit, or a flush. */
+  private readonly delivered: number[] = [];
+  private flushTimer: NodeJS.Timeout | undefined;
 
   constructor(options: WaitEngineOptions) {
     this.store = options.store;
@@ -129,6 +134,7 @@ export class WaitEngine {
     this.sweepTimer = this.wakeTimer = this.notifyTimer = undefined;
     this.armedAt = this.notifyArmedAt = undefined;
     await Promise.allSettled([this.ticking, this.delivering]);
+    await this.flushDelivered();
   }
 
   /**
@@ -144,7 +150,7 @@ export class WaitEngine {
     for (;;) {
       let batch: TickResult & { size: number };
       try {
-        batch = await this.store.commit({ due: { now: at, limit: this.batchSize } }, (loaded) => this.planDue(loaded.flows, at));
+        batch = await this.commitWakes({ due: { now: at, limit: this.batchSize } }, (loaded) => this.planDue(loaded.flows, at));
       } catch (error) {
         total.errors++;
         this.logger.error({ err: error }, 'taskflow: resuming due flows failed');
@@ -156,7 +162,6 @@ export class WaitEngine {
       total.errors += batch.errors;
       if (batch.size < this.batchSize) break;
     }
-    if (total.resumed + total.timedOut > 0) this.kickNotifications();
     return total;
   }
 
@@ -193,7 +198,7 @@ export class WaitEngine {
     const now = new Date(nowMs);
     const expiresAt = new Date(nowMs + this.eventRetention);
     const key = { topic, correlationId };
-    const result = await this.store.commit(
+    const result = await this.commitWakes(
       { waitingOn: key, ...(eventId ? { eventId: { id: eventId, now: nowMs } } : {}) },
       (loaded): Decision<DeliveryResult> => {
         if (loaded.eventSeen) return { result: { resumed: [], kept: false, duplicate: true } };
@@ -211,7 +216,6 @@ export class WaitEngine {
         return decision;
       },
     );
-    if (result.resumed.length > 0) this.kickNotifications();
     return result;
   }
 
@@ -223,7 +227,7 @@ export class WaitEngine {
     const id = checkFlowId(flowId);
     const name = input.signal === undefined ? undefined : requireText(input.signal, 'signal');
     const now = new Date(this.clock.now());
-    const flow = await this.store.commit({ flowIds: [id] }, (loaded): Decision<Flow> => {
+    const flow = await this.commitWakes({ flowIds: [id] }, (loaded): Decision<Flow> => {
       const current = loaded.flows[0];
       if (!current) throw new FlowError('not_found', `no flow with id ${id}`);
       if (current.status !== 'waiting' || !current.wait) {
@@ -242,7 +246,6 @@ export class WaitEngine {
       const write = resumeMove(current, now, wake);
       return { result: write.flow, writes: [write] };
     });
-    this.kickNotifications();
     return flow;
   }
 
@@ -270,26 +273,74 @@ export class WaitEngine {
       this.deliverAgain = false;
       const claimed = await this.store.claimNotifications(this.clock.now(), this.resumeLease, NOTIFICATION_BATCH);
       const fresh = claimed.filter((n) => !this.inFlight.has(n.id));
-      const outcomes = await Promise.all(fresh.map((n) => this.handOver(n)));
-      await this.store.completeNotifications(fresh.filter((_, i) => outcomes[i]).map((n) => n.id));
+      await Promise.all(fresh.map((n) => this.handOver(n)));
+      await this.flushDelivered();
       if (claimed.length === NOTIFICATION_BATCH) this.deliverAgain = true;
     } while (this.deliverAgain && this.running);
     await this.armNotifications();
   }
 
-  /** Runs the handler; true when the notification is done (delivered, or its flow is gone). */
-  private async handOver(notification: ClaimedNotification): Promise<boolean> {
+  /**
+   * Commits a plan whose resumes this process delivers itself: their notifications
+   * are queued already claimed, handed to `onResume` at once, and removed later in
+   * bulk. Notifications delivered since the last commit are removed in this one.
+   */
+  private async commitWakes<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>): Promise<T> {
+    if (!this.running || !this.onResume) return this.store.commit(load, plan);
+    const done = this.delivered.splice(0);
+    const withDone = (loaded: Loaded): Decision<T> => {
+      const decision = plan(loaded);
+      return done.length === 0 ? decision : { ...decision, completeNotifications: done };
+    };
+    let committed: Committed<T>;
+    try {
+      committed = await this.store.commitClaiming(load, withDone, this.clock.now() + this.resumeLease);
+    } catch (error) {
+      this.delivered.unshift(...done);
+      throw error;
+    }
+    for (const notification of committed.claimed) void this.handOver(notification).then(() => this.scheduleFlush());
+    return committed.result;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushTimer || this.delivered.length === 0) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      void this.flushDelivered().catch((error: unknown) => this.logger.warn({ err: error }, 'taskflow: removing delivered notifications failed'));
+    }, FLUSH_DELAY_MS);
+    this.flushTimer.unref?.();
+  }
+
+  /** Removes delivered notifications in one transaction. Losing this write only means one redelivery. */
+  private async flushDelivered(): Promise<void> {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    const done = this.delivered.splice(0);
+    if (done.length === 0) return;
+    try {
+      await this.store.completeNotifications(done);
+    } catch (error) {
+      this.delivered.unshift(...done);
+      throw error;
+    }
+  }
+
+  /** Runs the handler; a delivered notification (or one whose flow is gone) is queued for removal. */
+  private async handOver(notification: ClaimedNotification): Promise<void> {
     const { id, flow, flowId, wake, attempts } = notification;
-    if (!flow) return true;
+    if (!flow) {
+      this.delivered.push(id);
+      return;
+    }
     this.inFlight.add(id);
     try {
       await this.onResume!(flow, wake);
-      return true;
+      this.delivered.push(id);
     } catch (error) {
       const delay = Math.min(RETRY_BASE_MS * 2 ** (attempts - 1), RETRY_MAX_MS);
       this.logger.warn({ err: error, flowId, attempts, retryInMs: delay }, 'taskflow: onResume failed; will retry');
       await this.store.retryNotification(id, this.clock.now() + delay).catch(() => undefined);
-      return false;
     } finally {
       this.inFlight.delete(id);
     }

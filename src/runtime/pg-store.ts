@@ -7,7 +7,7 @@ import { FlowError } from './errors.js';
 import { TERMINAL_STATUSES, type Flow, type FlowEvent, type FlowStatus, type FlowStep, type JsonObject } from './flow.js';
 import { eventFromRow, flowFromRow, flowToRow, stepFromRow, stepToRow } from './flow-rows.js';
 import { eventInbox, flowEvents, flows, flowSteps, resumeNotifications, seenEvents } from './schema-pg.js';
-import type { ClaimedNotification, Decision, EventKey, FlowStore, ListOptions, Loaded, LoadRequest } from './store.js';
+import type { ClaimedNotification, Committed, Decision, EventKey, FlowStore, ListOptions, Loaded, LoadRequest } from './store.js';
 import { wakeFromJson, wakeToJson } from './wake.js';
 
 /** Options of {@link openPostgresStore}. */
@@ -74,13 +74,21 @@ export class PostgresFlowStore implements FlowStore {
   }
 
   async commit<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>): Promise<T> {
+    return (await this.commitWith(load, plan, undefined)).result;
+  }
+
+  async commitClaiming<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number): Promise<Committed<T>> {
+    return this.commitWith(load, plan, leaseUntil);
+  }
+
+  private async commitWith<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number | undefined): Promise<Committed<T>> {
     this.assertOpen();
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.db.transaction(async (tx) => {
           const decision = plan(await this.load(tx, load));
-          await this.apply(tx, decision);
-          return decision.result;
+          const claimed = await this.apply(tx, decision, leaseUntil);
+          return { result: decision.result, claimed };
         });
       } catch (error) {
         if (FlowError.isInstance(error)) throw error;
@@ -163,7 +171,8 @@ export class PostgresFlowStore implements FlowStore {
     return loaded;
   }
 
-  private async apply<T>(tx: Tx, decision: Decision<T>): Promise<void> {
+  private async apply<T>(tx: Tx, decision: Decision<T>, leaseUntil: number | undefined): Promise<ClaimedNotification[]> {
+    const claimed: ClaimedNotification[] = [];
     for (const insert of decision.inserts ?? []) {
       await tx.insert(flows).values({ ...flowToRow(insert.flow), idempotencyKey: insert.idempotencyKey ?? null });
       await appendEvents(tx, insert.flow.id, [insert.event], insert.flow.updatedAt.getTime());
@@ -180,7 +189,17 @@ export class PostgresFlowStore implements FlowStore {
       const at = flow.updatedAt.getTime();
       await appendEvents(tx, flow.id, write.events, at);
       if (write.wake) {
-        await tx.insert(resumeNotifications).values({ flowId: flow.id, wakeJson: JSON.stringify(wakeToJson(write.wake)), dueAt: at, createdAt: at });
+        const [queued] = await tx
+          .insert(resumeNotifications)
+          .values({
+            flowId: flow.id,
+            wakeJson: JSON.stringify(wakeToJson(write.wake)),
+            dueAt: leaseUntil ?? at,
+            attempts: leaseUntil === undefined ? 0 : 1,
+            createdAt: at,
+          })
+          .returning({ id: resumeNotifications.id });
+        if (leaseUntil !== undefined) claimed.push({ id: queued!.id, flowId: flow.id, flow, wake: write.wake, attempts: 1 });
       }
     }
     if (decision.upsertStep) {
@@ -213,6 +232,9 @@ export class PostgresFlowStore implements FlowStore {
         .values({ eventId: id, expiresAt: expiresAt.getTime() })
         .onConflictDoUpdate({ target: seenEvents.eventId, set: { expiresAt: expiresAt.getTime() } });
     }
+    const done = decision.completeNotifications ?? [];
+    if (done.length > 0) await tx.delete(resumeNotifications).where(inArray(resumeNotifications.id, [...done]));
+    return claimed;
   }
 
   async getFlow(id: string): Promise<Flow | undefined> {

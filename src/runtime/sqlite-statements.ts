@@ -168,7 +168,7 @@ export function prepareStatements(db: BetterSQLite3Database) {
       .prepare(),
     queueNotification: db
       .insert(resumeNotifications)
-      .values({ flowId: p('flowId'), wakeJson: p('wakeJson'), dueAt: p('dueAt'), createdAt: p('createdAt') })
+      .values({ flowId: p('flowId'), wakeJson: p('wakeJson'), dueAt: p('dueAt'), attempts: p('attempts'), createdAt: p('createdAt') })
       .prepare(),
     /** resume_notifications_due */
     dueNotifications: db

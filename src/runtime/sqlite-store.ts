@@ -8,7 +8,13 @@ import { FlowError } from './errors.js';
 import type { Flow, FlowEvent, FlowStatus, FlowStep, JsonObject } from './flow.js';
 import { eventFromRow, flowFromRow, flowToRow, stepFromRow, stepToRow } from './flow-rows.js';
 import { prepareStatements, type SqliteStatements } from './sqlite-statements.js';
-import type { ClaimedNotification, Decision, FlowStore, ListOptions, Loaded, LoadRequest } from './store.js';
+import type { ClaimedNotification, Committed, Decision, FlowStore, ListOptions, Loaded, LoadRequest } from './store.js';
+
+/** Where a commit puts the notifications it queues already claimed. */
+interface Claim {
+  leaseUntil: number;
+  claimed: ClaimedNotification[];
+}
 import { wakeFromJson, wakeToJson } from './wake.js';
 
 /** Options of {@link openSqliteStore}. */
@@ -75,16 +81,22 @@ export class SqliteFlowStore implements FlowStore {
     return this.commitSync(load, plan);
   }
 
+  async commitClaiming<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number): Promise<Committed<T>> {
+    const claimed: ClaimedNotification[] = [];
+    const result = this.commitSync(load, plan, { leaseUntil, claimed });
+    return { result, claimed };
+  }
+
   /**
    * The synchronous core of {@link commit}. `BEGIN IMMEDIATE` takes the write lock
    * before reading, so another process cannot slip a write between read and write.
    */
-  commitSync<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>): T {
+  commitSync<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, claim?: Claim): T {
     this.assertOpen();
     try {
       return this.inTransaction.immediate(() => {
         const decision = plan(this.load(load));
-        this.apply(decision);
+        this.apply(decision, claim);
         return decision.result;
       }) as T;
     } catch (error) {
@@ -131,7 +143,7 @@ export class SqliteFlowStore implements FlowStore {
     return loaded;
   }
 
-  private apply<T>(decision: Decision<T>): void {
+  private apply<T>(decision: Decision<T>, claim: Claim | undefined): void {
     const q = this.q;
     for (const insert of decision.inserts ?? []) {
       q.insertFlow.run({ ...flowToRow(insert.flow), idempotencyKey: insert.idempotencyKey ?? null });
@@ -146,10 +158,19 @@ export class SqliteFlowStore implements FlowStore {
       const at = flow.updatedAt.getTime();
       for (const event of write.events) this.appendEvent(flow.id, event.kind, event.payload, at);
       if (write.wake) {
-        q.queueNotification.run({ flowId: flow.id, wakeJson: JSON.stringify(wakeToJson(write.wake)), dueAt: at, createdAt: at });
+        const wakeJson = JSON.stringify(wakeToJson(write.wake));
+        const queued = q.queueNotification.run({
+          flowId: flow.id,
+          wakeJson,
+          dueAt: claim ? claim.leaseUntil : at,
+          attempts: claim ? 1 : 0,
+          createdAt: at,
+        });
+        claim?.claimed.push({ id: Number(queued.lastInsertRowid), flowId: flow.id, flow, wake: write.wake, attempts: 1 });
       }
     }
     if (decision.upsertStep) q.upsertStep.run(stepToRow(decision.upsertStep));
+    for (const id of decision.completeNotifications ?? []) q.completeNotification.run({ id });
     if (decision.keepEvent) {
       const kept = decision.keepEvent;
       q.keepEvent.run({

@@ -69,6 +69,14 @@ export interface Decision<T> {
   keepEvent?: { key: EventKey; eventId?: string; payload: unknown; receivedAt: Date; expiresAt: Date };
   consumeKeptEvent?: number;
   rememberEventId?: { id: string; expiresAt: Date };
+  /** Delivered notifications to remove in the same transaction (saves a commit of their own). */
+  completeNotifications?: readonly number[];
+}
+
+/** What {@link FlowStore.commitClaiming} returns: the plan's result and the wakes it queued, already claimed. */
+export interface Committed<T> {
+  result: T;
+  claimed: ClaimedNotification[];
 }
 
 /** A resume notification claimed for delivery until its lease ends. */
@@ -100,6 +108,13 @@ export interface FlowStore {
    * If `plan` throws, nothing is written and the error propagates.
    */
   commit<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>): Promise<T>;
+  /**
+   * Like {@link commit}, but the resume notifications the plan queues are claimed
+   * by the caller until `leaseUntil`, in the same transaction: the engine hands
+   * them to `onResume` at once, with no claim round trip. If the caller dies, the
+   * lease expires and any engine delivers them.
+   */
+  commitClaiming<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number): Promise<Committed<T>>;
 
   getFlow(id: string): Promise<Flow | undefined>;
   listByOwner(owner: string, options?: ListOptions): Promise<Flow[]>;
