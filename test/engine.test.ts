@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FlowError, type Flow, type Wake } from '../src/index.js';
 import { newFlow, openTestTaskflow, T0 } from './support/taskflow.js';
+import { until } from './support/until.js';
 
 type TestTaskflow = Awaited<ReturnType<typeof openTestTaskflow>>;
 
@@ -12,14 +13,6 @@ async function waitingFlow(tf: TestTaskflow, wait: Parameters<TestTaskflow['mana
 
 async function resumedEvents(tf: TestTaskflow, id: string) {
   return (await tf.manager.listEvents(id)).filter((e) => e.kind === 'resumed');
-}
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 describe('WaitEngine timers', () => {
@@ -70,7 +63,7 @@ describe('WaitEngine timers', () => {
     await tf.manager.setWaiting(flow.id, { kind: 'timer', at });
     await until(() => woke.length === 1);
     expect(woke[0]! - at).toBeGreaterThanOrEqual(0);
-    expect(woke[0]! - at).toBeLessThan(250);
+    expect(woke[0]! - at).toBeLessThan(1_000); // far from the 5 s sweep; the precision is measured by npm run bench
   });
 
   it('re-arms from the database after a restart and fires the timer on time', async () => {
@@ -87,7 +80,7 @@ describe('WaitEngine timers', () => {
       await second.start();
       await until(() => woke.length === 1);
       expect(woke[0]!.wake.reason).toBe('timer');
-      expect(woke[0]!.at - at).toBeLessThan(250);
+      expect(woke[0]!.at - at).toBeLessThan(1_000); // far from the 5 s sweep; the precision is measured by npm run bench
     } finally {
       await second.close();
     }

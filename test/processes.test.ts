@@ -3,14 +3,7 @@ import { openTaskflow, type Wake } from '../src/index.js';
 import { startWorker } from './support/child.js';
 import { tempDbPath } from './support/temp-db.js';
 import { newFlow } from './support/taskflow.js';
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { until } from './support/until.js';
 
 describe('several processes on one database file', () => {
   it('lose no update when two processes write the same flow at once', async () => {

@@ -1,5 +1,6 @@
 import type { Flow, FlowEvent, FlowEventKind, FlowStatus, FlowStep, JsonObject, StepStatus } from './flow.js';
-import type { flowEvents, flows, flowSteps } from './schema.js';
+import type { eventInbox, flowEvents, flows, flowSteps } from './schema.js';
+import type { KeptEvent } from './store.js';
 import { waitFromJson, waitToJson, wakeAtOf } from './wait.js';
 
 type FlowRow = typeof flows.$inferSelect;
@@ -85,5 +86,16 @@ export function eventFromRow(row: EventRow): FlowEvent {
     kind: row.kind as FlowEventKind,
     payload: JSON.parse(row.payloadJson) as JsonObject,
     at: new Date(Number(row.at)),
+  };
+}
+
+export function keptEventFromRow(row: typeof eventInbox.$inferSelect): KeptEvent {
+  return {
+    id: Number(row.id),
+    topic: row.topic,
+    correlationId: row.correlationId,
+    eventId: row.eventId,
+    payload: row.payloadJson === null ? undefined : (JSON.parse(row.payloadJson) as unknown),
+    receivedAt: new Date(Number(row.receivedAt)),
   };
 }

@@ -5,7 +5,7 @@ import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import { FlowError } from './errors.js';
 import { TERMINAL_STATUSES, type Flow, type FlowEvent, type FlowStatus, type FlowStep, type JsonObject } from './flow.js';
-import { eventFromRow, flowFromRow, flowToRow, stepFromRow, stepToRow } from './flow-rows.js';
+import { eventFromRow, flowFromRow, flowToRow, keptEventFromRow, stepFromRow, stepToRow } from './flow-rows.js';
 import { eventInbox, flowEvents, flows, flowSteps, resumeNotifications, seenEvents } from './schema-pg.js';
 import type { ClaimedNotification, Committed, Decision, EventKey, FlowStore, ListOptions, Loaded, LoadRequest } from './store.js';
 import { wakeFromJson, wakeToJson } from './wake.js';
@@ -138,16 +138,7 @@ export class PostgresFlowStore implements FlowStore {
         .where(and(eq(eventInbox.topic, topic), eq(eventInbox.correlationId, correlationId), gt(eventInbox.expiresAt, now)))
         .orderBy(asc(eventInbox.id))
         .limit(1);
-      if (row) {
-        loaded.keptEvent = {
-          id: row.id,
-          topic: row.topic,
-          correlationId: row.correlationId,
-          eventId: row.eventId,
-          payload: row.payloadJson === null ? undefined : (JSON.parse(row.payloadJson) as unknown),
-          receivedAt: new Date(row.receivedAt),
-        };
-      }
+      if (row) loaded.keptEvent = keptEventFromRow(row);
     }
     if (request.eventId) {
       const rows = await tx

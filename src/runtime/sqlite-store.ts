@@ -6,7 +6,7 @@ import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { FlowError } from './errors.js';
 import type { Flow, FlowEvent, FlowStatus, FlowStep, JsonObject } from './flow.js';
-import { eventFromRow, flowFromRow, flowToRow, stepFromRow, stepToRow } from './flow-rows.js';
+import { eventFromRow, flowFromRow, flowToRow, keptEventFromRow, stepFromRow, stepToRow } from './flow-rows.js';
 import { prepareStatements, type SqliteStatements } from './sqlite-statements.js';
 import type { ClaimedNotification, Committed, Decision, FlowStore, ListOptions, Loaded, LoadRequest } from './store.js';
 
@@ -120,16 +120,7 @@ export class SqliteFlowStore implements FlowStore {
     const loaded: Loaded = { flows, eventSeen: false };
     if (request.keptEventFor) {
       const row = q.keptEventFor.get({ ...request.keptEventFor });
-      if (row) {
-        loaded.keptEvent = {
-          id: row.id,
-          topic: row.topic,
-          correlationId: row.correlationId,
-          eventId: row.eventId,
-          payload: row.payloadJson === null ? undefined : (JSON.parse(row.payloadJson) as unknown),
-          receivedAt: new Date(row.receivedAt),
-        };
-      }
+      if (row) loaded.keptEvent = keptEventFromRow(row);
     }
     if (request.eventId) loaded.eventSeen = q.seenEvent.get(request.eventId) !== undefined;
     if (request.idempotency) {
