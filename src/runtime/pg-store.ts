@@ -303,6 +303,19 @@ export class PostgresFlowStore implements FlowStore {
     return row?.wakeAt ?? undefined;
   }
 
+  async waitingTopics(): Promise<string[]> {
+    this.assertOpen();
+    // A loose scan of flows_status_topic_correlation: one index seek per distinct topic.
+    const { rows } = await this.pool.query<{ topic: string }>(`WITH RECURSIVE topics(topic) AS (
+      SELECT min(wait_topic) FROM flows WHERE status = 'waiting' AND wait_topic IS NOT NULL
+      UNION ALL
+      SELECT (SELECT min(f.wait_topic) FROM flows f WHERE f.status = 'waiting' AND f.wait_topic > topics.topic)
+      FROM topics WHERE topics.topic IS NOT NULL
+    )
+    SELECT topic FROM topics WHERE topic IS NOT NULL`);
+    return rows.map((row) => row.topic);
+  }
+
   async claimNotifications(now: number, leaseMs: number, limit: number): Promise<ClaimedNotification[]> {
     this.assertOpen();
     return this.db.transaction(async (tx) => {

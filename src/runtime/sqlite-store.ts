@@ -231,6 +231,11 @@ export class SqliteFlowStore implements FlowStore {
     return this.q.nextWakeAt.get()?.wakeAt ?? undefined;
   }
 
+  async waitingTopics(): Promise<string[]> {
+    this.assertOpen();
+    return (this.sqlite.prepare(WAITING_TOPICS_SQL).all() as { topic: string }[]).map((row) => row.topic);
+  }
+
   async claimNotifications(now: number, leaseMs: number, limit: number): Promise<ClaimedNotification[]> {
     this.assertOpen();
     return this.inTransaction.immediate(() =>
@@ -287,3 +292,12 @@ function asFlowError(error: unknown): unknown {
   const message = error instanceof Error ? error.message : String(error);
   return new FlowError('storage', `database error: ${message}`, { cause: error });
 }
+
+/** Distinct topics of waiting event waits: one seek per topic on flows_status_topic_correlation (a loose index scan). */
+const WAITING_TOPICS_SQL = `WITH RECURSIVE topics(topic) AS (
+  SELECT min(wait_topic) FROM flows WHERE status = 'waiting' AND wait_topic IS NOT NULL
+  UNION ALL
+  SELECT (SELECT min(f.wait_topic) FROM flows f WHERE f.status = 'waiting' AND f.wait_topic > topics.topic)
+  FROM topics WHERE topics.topic IS NOT NULL
+)
+SELECT topic FROM topics WHERE topic IS NOT NULL`;

@@ -127,6 +127,12 @@ export interface FlowStore {
   pruneTerminal(cutoff: number): Promise<number>;
   /** The earliest wake time among waiting flows. */
   nextWakeAt(): Promise<number | undefined>;
+  /**
+   * The distinct topics that waiting flows' event waits name (the NATS bridge
+   * covers them on start). A loose scan of `flows_status_topic_correlation`:
+   * one index seek per distinct topic, never a read of every waiting flow.
+   */
+  waitingTopics(): Promise<string[]>;
 
   /** Claims up to `limit` due notifications, pushing their due time to `now + lease`. */
   claimNotifications(now: number, leaseMs: number, limit: number): Promise<ClaimedNotification[]>;
