@@ -185,7 +185,7 @@ export async function benchLateness(options: BenchOptions): Promise<BenchResult>
       'Lateness = time observed − deadline; onResume is measured with performance.timeOrigin + performance.now(). wake.at is whole milliseconds (Date.now() when the resuming tick began, before its commit).',
       'Event-loop delay (perf_hooks monitorEventLoopDelay, 1 ms resolution) while the timers fire: better-sqlite3 is synchronous, so a slow commit (fsync) or checkpoint blocks every timer behind it.',
       'Order, one after the other in one process: engine FULL, disk probe (a raw FULL commit every 5 ms), engine NORMAL, setTimeout baseline (same deadline offsets).',
-      'Each resume costs the engine three write transactions (resume, claim the notification, complete it); under FULL each waits for an fsync, and a stalled fsync stalls every timer behind it: compare the p99 with the disk row.',
+      'A resume is one write transaction (the flow, its audit event and its notification, queued already claimed and handed to onResume at once); delivered notifications are removed in bulk. Under FULL that transaction waits for an fsync, and better-sqlite3 runs it on the main thread: a stalled fsync stalls every timer behind it. Compare the p99 with the disk row.',
     ],
   };
 }
