@@ -1,9 +1,11 @@
 import { resolve } from 'node:path';
 import { systemClock, type Clock } from './clock.js';
 import { parseDuration, type Duration } from './duration.js';
-import { WaitEngine, type ResumeHandler } from './engine.js';
+import { WaitEngine, type DeliveryResult, type EventDelivery, type ResumeHandler } from './engine.js';
 import { silentLogger, type Logger } from './logger.js';
 import { FlowManager } from './manager.js';
+import { NatsBridge, type NatsOptions } from './nats-bridge.js';
+import { observeCommits } from './nats-lifecycle.js';
 import { openSqliteStore } from './sqlite-store.js';
 import type { FlowStore } from './store.js';
 import { DEFAULT_STATE_LIMIT } from './validate.js';
@@ -31,6 +33,12 @@ export interface TaskflowOptions {
   eventRetention?: Duration;
   /** Bytes of JSON state a flow may hold. Default 1 MiB. */
   stateLimit?: number;
+  /**
+   * Connects the engine to NATS (JetStream when the server has it): events on the
+   * topics waits declare, on `subjects` and on `taskflow.resume` resume flows;
+   * optionally publishes lifecycle events. Absent: no bridge, nothing connects.
+   */
+  nats?: NatsOptions;
   clock?: Clock;
   logger?: Logger;
 }
@@ -40,12 +48,14 @@ export interface Taskflow {
   readonly store: FlowStore;
   readonly manager: FlowManager;
   readonly engine: WaitEngine;
+  /** The NATS bridge when the `nats` option is set; it connects on {@link Taskflow.start}. */
+  readonly bridge: NatsBridge | undefined;
   readonly clock: Clock;
   /** The horizon for timers and timeouts, in ms. */
   readonly timerMaxHorizon: number;
-  /** Re-arms timers from the database, starts the sweep, delivers due notifications. */
+  /** Re-arms timers from the database, starts the sweep, delivers due notifications; connects the NATS bridge. */
   start(): Promise<void>;
-  /** Stops the engine and closes the store. */
+  /** Drains the NATS bridge, stops the engine and closes the store. */
   close(): Promise<void>;
 }
 
@@ -75,15 +85,25 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
   const tickInterval = parseDuration(options.tickInterval ?? '5s', 'tickInterval');
   const resumeLease = parseDuration(options.resumeLease ?? '30s', 'resumeLease');
   const eventRetention = parseDuration(options.eventRetention ?? '7d', 'eventRetention');
+  // The bridge checks its options before anything opens; it reaches the engine and store once they exist.
+  let deliver: ((event: EventDelivery) => Promise<DeliveryResult>) | undefined;
+  let waitingTopics: (() => Promise<string[]>) | undefined;
+  const bridge = options.nats
+    ? new NatsBridge({ ...options.nats, logger, runtime: { deliver: (event) => deliver!(event), waitingTopics: () => waitingTopics!() } })
+    : undefined;
   const store = options.store ?? (await openStore(options.database ?? defaultDatabasePath(), options.synchronous));
+  // With a bridge, manager and engine commit through a view that tells it each committed write.
+  const committing = bridge
+    ? observeCommits(store, (writes) => bridge.committed(writes), (error) => logger.warn({ err: error }, 'taskflow: NATS bridge commit hook failed'))
+    : store;
   const manager = new FlowManager({
-    store,
+    store: committing,
     clock,
     stateLimit: options.stateLimit ?? DEFAULT_STATE_LIMIT,
     timerMaxHorizon,
   });
   const engine = new WaitEngine({
-    store,
+    store: committing,
     manager,
     clock,
     logger,
@@ -92,17 +112,30 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
     eventRetention,
     ...(options.onResume ? { onResume: options.onResume } : {}),
   });
+  deliver = (event) => engine.deliver(event);
+  waitingTopics = () => store.waitingTopics();
   let closed = false;
   return {
     store,
     manager,
     engine,
+    bridge,
     clock,
     timerMaxHorizon,
-    start: () => engine.start(),
+    async start() {
+      await engine.start();
+      if (!bridge) return;
+      try {
+        await bridge.start();
+      } catch (error) {
+        await engine.stop();
+        throw error;
+      }
+    },
     async close() {
       if (closed) return;
       closed = true;
+      await bridge?.close();
       await engine.stop();
       await store.close();
     },

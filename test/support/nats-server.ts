@@ -1,0 +1,127 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** The nats-server binary the tests and the benchmark run. Never the shared one on 4222: each starts its own. */
+export const NATS_SERVER_BIN = process.env.NATS_SERVER_BIN ?? '/usr/sbin/nats-server';
+
+/** A nats-server this process started on a free port, with its own JetStream store folder. */
+export interface NatsServer {
+  readonly port: number;
+  /** `nats://127.0.0.1:<port>` */
+  readonly url: string;
+  /** The JetStream store folder (kept across {@link restart}). */
+  readonly storeDir: string;
+  /** The PID of the running server process, or undefined while it is stopped. */
+  readonly pid: number | undefined;
+  /** SIGTERM by PID, then wait for it to exit. */
+  stop(): Promise<void>;
+  /** SIGKILL by PID (a crash), then wait for it to exit. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port with the same store; resolves once it accepts connections. */
+  restart(): Promise<void>;
+  /** Stops it and removes its store folder. */
+  dispose(): Promise<void>;
+}
+
+/** Options of {@link startNatsServer}. */
+export interface StartNatsServerOptions {
+  /** Enable JetStream (`-js`). Default true. */
+  jetstream?: boolean;
+}
+
+/** A TCP port nobody listens on right now. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(200, () => done(false));
+    socket.once('error', () => done(false));
+    socket.connect(port, '127.0.0.1', () => done(true));
+  });
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+/**
+ * Starts `nats-server -a 127.0.0.1 -p <free port> -js -sd <temp folder>` and
+ * resolves once it is ready (JetStream included). Stop it with {@link NatsServer.dispose}.
+ */
+export async function startNatsServer(options: StartNatsServerOptions = {}): Promise<NatsServer> {
+  const jetstream = options.jetstream ?? true;
+  const port = await freePort();
+  const storeDir = mkdtempSync(join(tmpdir(), 'taskflow-nats-'));
+  let child: ChildProcess | undefined;
+
+  const launch = async (): Promise<void> => {
+    const args = ['-a', '127.0.0.1', '-p', String(port), ...(jetstream ? ['-js', '-sd', storeDir] : [])];
+    const started = spawn(NATS_SERVER_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = started;
+    let log = '';
+    let ready = false;
+    started.stderr!.on('data', (chunk: Buffer) => {
+      if (ready) return;
+      log += chunk.toString();
+      if (log.includes('Server is ready')) ready = true;
+    });
+    const deadline = Date.now() + 10_000;
+    while (!ready) {
+      if (started.exitCode !== null) throw new Error(`nats-server exited with ${started.exitCode}: ${log}`);
+      if (Date.now() > deadline) {
+        started.kill('SIGKILL');
+        throw new Error(`nats-server did not become ready on port ${port}: ${log}`);
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    if (!(await canConnect(port))) throw new Error(`nats-server on port ${port} does not accept connections`);
+  };
+
+  const signal = async (name: NodeJS.Signals): Promise<void> => {
+    const running = child;
+    child = undefined;
+    if (!running || running.pid === undefined) return;
+    if (running.exitCode === null && running.signalCode === null) process.kill(running.pid, name);
+    await exited(running);
+  };
+
+  await launch();
+  return {
+    port,
+    url: `nats://127.0.0.1:${port}`,
+    storeDir,
+    get pid() {
+      return child?.pid;
+    },
+    stop: () => signal('SIGTERM'),
+    kill: () => signal('SIGKILL'),
+    async restart() {
+      await signal('SIGTERM');
+      await launch();
+    },
+    async dispose() {
+      await signal('SIGTERM');
+      rmSync(storeDir, { recursive: true, force: true });
+    },
+  };
+}
