@@ -167,6 +167,20 @@ describe('NATS bridge on JetStream', () => {
     expect((await third.manager.get(flows[42]!.id))!.state.resume_event).toEqual({ i: 42 });
   });
 
+  it('closes cleanly in the middle of a stream of events; a new runtime takes the rest at once, none twice', async () => {
+    const first = await openBridged({}, { synchronous: 'normal' });
+    const ids: string[] = [];
+    for (let i = 0; i < 300; i++) ids.push((await waitingFlow(first, 'jobs.done', `job-${i}`)).id);
+    await Promise.all(ids.map((_, i) => js.publish('jobs.done', JSON.stringify({ correlation_id: `job-${i}` }), { msgID: `close-${i}` })));
+    await first.close();
+    const started = Date.now();
+    const second = await openBridged({}, { database: first.path, synchronous: 'normal' });
+    await until(async () => (await second.manager.listByStatus('waiting')).length === 0, 20_000);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    const counts = await Promise.all(ids.map((id) => resumedCount(second, id)));
+    expect(counts.every((n) => n === 1)).toBe(true);
+  });
+
   it('survives the server being killed and restarted in the middle of 1,000 events: 1,000 resumes, none twice', async () => {
     const tf = await openBridged({}, { synchronous: 'normal' });
     const ids: string[] = [];

@@ -7,7 +7,6 @@ import {
   jetstreamManager,
   RetentionPolicy,
   StorageType,
-  type ConsumerMessages,
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
@@ -78,6 +77,9 @@ const DEFAULT_DURABLE = 'taskflow';
 const ACK_WAIT_MS = 30_000;
 const RETRY_DELAY_MS = 1_000;
 const PULL_BATCH = 256;
+/** The shortest expiry a pull request may have; also the longest a close waits for the last one. */
+const PULL_EXPIRES_MS = 1_000;
+const PULL_RETRY_MS = 100;
 
 /**
  * Connects the WaitEngine to NATS. Inbound, every message on a covered subject
@@ -106,7 +108,6 @@ export class NatsBridge {
   private jsm: JetStreamManager | undefined;
   private currentMode: NatsBridgeMode | undefined;
   private streamCreated = '';
-  private messages: ConsumerMessages | undefined;
   private consuming: Promise<void> | undefined;
   private readonly subscriptions = new Map<string, Subscription>();
   private coreQueue: Promise<void> = Promise.resolve();
@@ -232,13 +233,11 @@ export class NatsBridge {
     this.retryTimer = undefined;
     const nc = this.nc;
     try {
-      if (this.messages) await this.messages.close().catch(() => undefined);
       await this.consuming;
       await this.covering?.catch(() => undefined);
       for (const sub of this.subscriptions.values()) await sub.drain().catch(() => undefined);
       await this.coreQueue;
     } finally {
-      this.messages = undefined;
       this.consuming = undefined;
       this.subscriptions.clear();
       this.nc = undefined;
@@ -347,16 +346,26 @@ export class NatsBridge {
     });
   }
 
+  /**
+   * Pulls in batches (`fetch`, each pull request expiring after {@link PULL_EXPIRES_MS})
+   * rather than with an open-ended `consume`: on close the last pull request is
+   * waited out and every message it brought is handled and acked, so none is left
+   * delivered-but-unacked on the server until its ack wait runs out.
+   */
   private async consume(): Promise<void> {
     const consumer = await jetstream(this.nc!).consumers.get(this.streamName, this.durableName);
-    const messages = await consumer.consume({ max_messages: PULL_BATCH });
-    this.messages = messages;
-    void (async () => {
-      for await (const status of messages.status()) this.logger.debug({ status: status.type }, 'taskflow: JetStream consumer status');
-    })().catch(() => undefined);
     this.consuming = (async () => {
-      for await (const msg of messages) await this.handleJetStream(msg);
-    })().catch((error: unknown) => this.logger.error({ err: error }, 'taskflow: the JetStream consumer stopped'));
+      while (!this.closing) {
+        try {
+          const batch = await consumer.fetch({ max_messages: PULL_BATCH, expires: PULL_EXPIRES_MS });
+          for await (const msg of batch) await this.handleJetStream(msg);
+        } catch (error) {
+          if (this.closing) break;
+          this.logger.debug({ err: error }, 'taskflow: JetStream pull interrupted; pulling again');
+          await sleep(PULL_RETRY_MS);
+        }
+      }
+    })();
   }
 
   private async handleJetStream(msg: JsMsg): Promise<void> {
@@ -476,4 +485,8 @@ function headerValue(hdrs: MsgHdrs | undefined, name: string): string | undefine
 function minimalCover(subjects: readonly string[]): string[] {
   const unique = [...new Set(subjects)];
   return unique.filter((s, i) => !unique.some((other, j) => j !== i && subjectMatches(other, s) && (other !== s || j < i)));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
