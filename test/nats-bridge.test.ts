@@ -151,6 +151,20 @@ describe('NATS bridge on JetStream', () => {
     expect(seen[1]!.body).toMatchObject({ flow_id: flow.id, kind: 'resumed', status: 'running', revision: 3, detail: { reason: 'event', payload: { ok: true } } });
   });
 
+  it('on start covers the topics that waiting flows declared before, read from the database', async () => {
+    const offline = await openTestTaskflow();
+    const a = await waitingFlow(offline, 'shipments.delivered', 'S-1');
+    await waitingFlow(offline, 'shipments.delivered', 'S-2');
+    await waitingFlow(offline, 'refunds.issued', 'R-1');
+    await offline.close();
+    const tf = await openBridged({ subjects: ['payments.>'] }, { database: offline.path });
+    expect(tf.bridge!.coveredSubjects()).toEqual(['taskflow.resume', 'payments.>', 'refunds.issued', 'shipments.delivered']);
+    const stream = await jsm.streams.info('TASKFLOW');
+    expect([...stream.config.subjects!].sort()).toEqual(['payments.>', 'refunds.issued', 'shipments.delivered', 'taskflow.resume']);
+    publish('shipments.delivered', { correlation_id: 'S-1' });
+    await until(async () => (await statusOf(tf, a.id)) === 'running');
+  });
+
   it('delivers the 100 events published while the runtime was stopped when it starts again', async () => {
     const first = await openBridged({}, { synchronous: 'normal' });
     const flows: Flow[] = [];
@@ -179,6 +193,15 @@ describe('NATS bridge on JetStream', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
     const counts = await Promise.all(ids.map((id) => resumedCount(second, id)));
     expect(counts.every((n) => n === 1)).toBe(true);
+  });
+
+  it('recreates its stream and consumer when they vanish from the server', async () => {
+    const tf = await openBridged();
+    const flow = await waitingFlow(tf, 'invoices.paid', 'INV-8');
+    await jsm.streams.delete('TASKFLOW');
+    await until(async () => (await jsm.consumers.info('TASKFLOW', 'taskflow').then(() => true, () => false)), 10_000);
+    await js.publish('invoices.paid', JSON.stringify({ correlation_id: 'INV-8' }));
+    await until(async () => (await statusOf(tf, flow.id)) === 'running');
   });
 
   it('survives the server being killed and restarted in the middle of 1,000 events: 1,000 resumes, none twice', async () => {

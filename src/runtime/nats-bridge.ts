@@ -7,6 +7,7 @@ import {
   jetstreamManager,
   RetentionPolicy,
   StorageType,
+  type Consumer,
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
@@ -302,6 +303,8 @@ export class NatsBridge {
   /** Creates the stream over the covered subjects, or adds the missing ones to it. Never removes a subject. */
   private async ensureStream(): Promise<void> {
     const jsm = this.jsm!;
+    // Topics declared while this update is in flight stay pending for the next one.
+    const batch = [...this.pending];
     let info;
     try {
       info = await jsm.streams.info(this.streamName);
@@ -326,7 +329,7 @@ export class NatsBridge {
       }
     }
     this.streamCreated = String(Date.parse(info.created) || info.created);
-    this.pending.clear();
+    for (const topic of batch) this.pending.delete(topic);
   }
 
   private async ensureConsumer(): Promise<void> {
@@ -353,19 +356,44 @@ export class NatsBridge {
    * delivered-but-unacked on the server until its ack wait runs out.
    */
   private async consume(): Promise<void> {
-    const consumer = await jetstream(this.nc!).consumers.get(this.streamName, this.durableName);
+    let consumer = await jetstream(this.nc!).consumers.get(this.streamName, this.durableName);
     this.consuming = (async () => {
       while (!this.closing) {
+        const began = Date.now();
+        let handled = 0;
+        let failed = false;
         try {
           const batch = await consumer.fetch({ max_messages: PULL_BATCH, expires: PULL_EXPIRES_MS });
-          for await (const msg of batch) await this.handleJetStream(msg);
+          for await (const msg of batch) {
+            await this.handleJetStream(msg);
+            handled++;
+          }
         } catch (error) {
           if (this.closing) break;
+          failed = true;
           this.logger.debug({ err: error }, 'taskflow: JetStream pull interrupted; pulling again');
-          await sleep(PULL_RETRY_MS);
         }
+        if (this.closing) break;
+        // A failed pull while connected (missed heartbeats: the consumer may be gone) checks stream and consumer.
+        if (failed && this.connected) consumer = (await this.recover()) ?? consumer;
+        // A pull that ended at once with nothing is not retried in a tight loop.
+        if (handled === 0 && Date.now() - began < PULL_EXPIRES_MS / 2) await sleep(PULL_RETRY_MS);
       }
     })();
+  }
+
+  /** After a failed pull: the stream or consumer may be gone (deleted, or a server that lost its store). Recreate them. */
+  private async recover(): Promise<Consumer | undefined> {
+    if (!this.connected || !this.nc) return undefined;
+    try {
+      await this.covering?.catch(() => undefined);
+      await this.ensureStream();
+      await this.ensureConsumer();
+      return await jetstream(this.nc).consumers.get(this.streamName, this.durableName);
+    } catch (error) {
+      this.logger.warn({ err: error }, 'taskflow: JetStream stream or consumer not reachable yet');
+      return undefined;
+    }
   }
 
   private async handleJetStream(msg: JsMsg): Promise<void> {
@@ -383,7 +411,9 @@ export class NatsBridge {
           this.logger.warn({ err: error, subject }, 'taskflow: NATS subscription error');
           return;
         }
-        this.coreQueue = this.coreQueue.then(() => this.handleCore(msg));
+        this.coreQueue = this.coreQueue
+          .then(() => this.handleCore(msg))
+          .catch((failure: unknown) => this.logger.error({ err: failure, subject }, 'taskflow: handling a NATS message failed'));
       },
     });
     this.subscriptions.set(subject, sub);
