@@ -204,6 +204,20 @@ describe('NATS bridge on JetStream', () => {
     await until(async () => (await statusOf(tf, flow.id)) === 'running');
   });
 
+  it('closes within seconds while the server is down', async () => {
+    const own = await startNatsServer();
+    try {
+      const tf = await openTestTaskflow({ nats: { servers: own.url, connection: { reconnectTimeWait: 50 } } });
+      await tf.start();
+      await own.kill();
+      const started = Date.now();
+      await tf.close();
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await own.dispose();
+    }
+  });
+
   it('survives the server being killed and restarted in the middle of 1,000 events: 1,000 resumes, none twice', async () => {
     const tf = await openBridged({}, { synchronous: 'normal' });
     const ids: string[] = [];

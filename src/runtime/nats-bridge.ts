@@ -8,6 +8,7 @@ import {
   RetentionPolicy,
   StorageType,
   type Consumer,
+  type ConsumerMessages,
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
@@ -81,6 +82,7 @@ const PULL_BATCH = 256;
 /** The shortest expiry a pull request may have; also the longest a close waits for the last one. */
 const PULL_EXPIRES_MS = 1_000;
 const PULL_RETRY_MS = 100;
+const DRAIN_TIMEOUT_MS = 2_000;
 
 /**
  * Connects the WaitEngine to NATS. Inbound, every message on a covered subject
@@ -110,6 +112,8 @@ export class NatsBridge {
   private currentMode: NatsBridgeMode | undefined;
   private streamCreated = '';
   private consuming: Promise<void> | undefined;
+  /** The pull request in progress. */
+  private batch: ConsumerMessages | undefined;
   private readonly subscriptions = new Map<string, Subscription>();
   private coreQueue: Promise<void> = Promise.resolve();
   private covering: Promise<void> | undefined;
@@ -234,17 +238,32 @@ export class NatsBridge {
     this.retryTimer = undefined;
     const nc = this.nc;
     try {
-      await this.consuming;
-      await this.covering?.catch(() => undefined);
+      if (this.consuming) {
+        // Connected: the last pull request ends within its expiry and every message it brought is handled.
+        // Disconnected (or stuck): stop the pull; what it held is redelivered after the ack wait.
+        if (!this.connected) await this.batch?.close().catch(() => undefined);
+        const ended = await Promise.race([this.consuming.then(() => true), sleep(PULL_EXPIRES_MS + 1_000).then(() => false)]);
+        if (!ended) {
+          await this.batch?.close().catch(() => undefined);
+          await Promise.race([this.consuming, sleep(1_000)]);
+        }
+      }
+      if (this.covering) await Promise.race([this.covering.catch(() => undefined), sleep(this.coverTimeout)]);
       for (const sub of this.subscriptions.values()) await sub.drain().catch(() => undefined);
       await this.coreQueue;
     } finally {
       this.consuming = undefined;
+      this.batch = undefined;
       this.subscriptions.clear();
       this.nc = undefined;
       this.jsm = undefined;
       if (nc && !nc.isClosed()) {
-        await nc.drain().catch(async () => nc.close());
+        // A drain needs the server; while it is unreachable, close after a bounded wait.
+        const drained = nc.drain().then(
+          () => true,
+          () => false,
+        );
+        if (!(await Promise.race([drained, sleep(DRAIN_TIMEOUT_MS).then(() => false)]))) await nc.close().catch(() => undefined);
       }
     }
   }
@@ -364,6 +383,7 @@ export class NatsBridge {
         let failed = false;
         try {
           const batch = await consumer.fetch({ max_messages: PULL_BATCH, expires: PULL_EXPIRES_MS });
+          this.batch = batch;
           for await (const msg of batch) {
             await this.handleJetStream(msg);
             handled++;
