@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { openTaskflow } from 'nexo-taskflow';
 import { narrate, table } from './narrate.js';
@@ -35,25 +35,42 @@ narrate('demo', `killing agent process #1 (pid ${first.child.pid}) with SIGKILL 
 first.child.kill('SIGKILL');
 await first.exited;
 
-narrate('demo', 'starting agent process #2');
-const second = startAgent('host');
-await second.line(/started:/);
-
 const payment = { amount: 120, currency: 'USD', paid_at: new Date().toISOString() };
-if (nc) {
+const publishPayment = async (connection: NatsConnection, stored: boolean): Promise<void> => {
   const h = headers();
   h.set('Taskflow-Correlation-Id', 'INV-42');
-  h.set('Nats-Msg-Id', `payment-INV-42-${process.env.DEMO_T0}`);
-  nc.publish('payments.received', JSON.stringify({ payload: payment }), { headers: h });
-  await nc.flush();
-  narrate('payments', 'payment of INV-42 published on NATS subject payments.received');
+  const body = JSON.stringify({ payload: payment });
+  if (stored) {
+    // JetStream acknowledges once the stream has stored it: it survives until an agent runs.
+    await jetstream(connection).publish('payments.received', body, { headers: h, msgID: `payment-INV-42-${process.env.DEMO_T0}` });
+  } else {
+    connection.publish('payments.received', body, { headers: h });
+    await connection.flush();
+  }
+};
+let publishLater = false;
+if (nc) {
+  try {
+    await publishPayment(nc, true);
+    narrate('payments', 'payment of INV-42 published on NATS (JetStream stored it) while no agent process runs');
+  } catch {
+    publishLater = true; // core NATS only: a message sent while nobody listens is lost
+  }
 } else {
   const tf = await openTaskflow({ database: DEMO_DB });
   await tf.engine.deliver({ topic: 'payments.received', correlationId: 'INV-42', payload: payment, eventId: 'payment-INV-42' });
   await tf.close();
-  narrate('payments', 'payment of INV-42 delivered in-process');
+  narrate('payments', 'payment of INV-42 delivered in-process while no agent process runs');
 }
 narrate('payments', 'no payment will come for INV-77');
+
+narrate('demo', 'starting agent process #2');
+const second = startAgent('host');
+await second.line(/started:/);
+if (nc && publishLater) {
+  await publishPayment(nc, false);
+  narrate('payments', 'payment of INV-42 published on core NATS (no JetStream) now that agent #2 listens');
+}
 
 const code = await Promise.race([second.exited, new Promise<number>((r) => setTimeout(() => r(-1), 30_000))]);
 if (code !== 0) {
