@@ -7,21 +7,25 @@ import { tempDbPath } from './support/temp-db.js';
 const run = promisify(execFile);
 
 /** Runs examples/payment-wait end to end, as `npm run demo` does, and reads its database after. */
-async function runDemo(variant: string[]): Promise<{ output: string; database: string }> {
+async function runDemo(variant: string[], env: Record<string, string>): Promise<{ output: string; database: string }> {
   const database = tempDbPath('demo.db');
   const { stdout } = await run(process.execPath, ['--import', 'tsx', 'examples/payment-wait/main.ts', ...variant], {
-    env: { ...process.env, DEMO_DB: database },
+    env: { ...process.env, ...env, DEMO_DB: database },
     timeout: 60_000,
   });
   return { output: stdout, database };
 }
 
+const NO_NATS = { NATS_URL: 'nats://127.0.0.1:1' };
+
 describe.each([
-  { name: 'Vercel AI SDK', variant: [] },
-  { name: 'LangChain', variant: ['--langchain'] },
-])('the payment-wait demo ($name)', ({ variant }) => {
+  { name: 'Vercel AI SDK, over NATS JetStream', variant: [], env: {}, via: /published on NATS \(JetStream stored it\)/ },
+  { name: 'LangChain, over NATS JetStream', variant: ['--langchain'], env: {}, via: /published on NATS \(JetStream stored it\)/ },
+  { name: 'Vercel AI SDK, no NATS server', variant: [], env: NO_NATS, via: /no NATS server answers .* delivered in-process instead/ },
+])('the payment-wait demo ($name)', ({ variant, env, via }) => {
   it('finishes flow 1 with the payment after a process restart and takes flow 2 into the reminder by timeout', async () => {
-    const { output, database } = await runDemo(variant);
+    const { output, database } = await runDemo(variant, env);
+    expect(output).toMatch(via);
     expect(output).toMatch(/killing agent process #1 \(pid \d+\) with SIGKILL while both flows wait/);
     expect(output).toContain('Outcome: {"INV-42":"shipped","INV-77":"reminder_sent"}');
 
