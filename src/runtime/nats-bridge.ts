@@ -83,6 +83,7 @@ const PULL_BATCH = 256;
 const PULL_EXPIRES_MS = 1_000;
 const PULL_RETRY_MS = 100;
 const DRAIN_TIMEOUT_MS = 2_000;
+const RECOVER_DELAY_MS = 500;
 
 /**
  * Connects the WaitEngine to NATS. Inbound, every message on a covered subject
@@ -404,7 +405,9 @@ export class NatsBridge {
 
   /** After a failed pull: the stream or consumer may be gone (deleted, or a server that lost its store). Recreate them. */
   private async recover(): Promise<Consumer | undefined> {
-    if (!this.connected || !this.nc) return undefined;
+    // Not at once: a server still removing a deleted stream's files can corrupt one recreated under the same name.
+    await sleep(RECOVER_DELAY_MS);
+    if (!this.connected || !this.nc || this.closing) return undefined;
     try {
       await this.covering?.catch(() => undefined);
       await this.ensureStream();

@@ -7,6 +7,12 @@ import { join } from 'node:path';
 /** The nats-server binary the tests and the benchmark run. Never the shared one on 4222: each starts its own. */
 export const NATS_SERVER_BIN = process.env.NATS_SERVER_BIN ?? '/usr/sbin/nats-server';
 
+/** Servers still running when this process exits (a runner killed mid-test) go with it. */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
 /** A nats-server this process started on a free port, with its own JetStream store folder. */
 export interface NatsServer {
   readonly port: number;
@@ -78,6 +84,8 @@ export async function startNatsServer(options: StartNatsServerOptions = {}): Pro
     const args = ['-a', '127.0.0.1', '-p', String(port), ...(jetstream ? ['-js', '-sd', storeDir] : [])];
     const started = spawn(NATS_SERVER_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     child = started;
+    running.add(started);
+    started.once('exit', () => running.delete(started));
     let log = '';
     let ready = false;
     started.stderr!.on('data', (chunk: Buffer) => {
