@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +5,6 @@ import {
   OWNER_1,
   OWNER_2,
   TempFolders,
-  cliBuildIsStale,
   readDatabase,
   seedDatabase,
   taskflowCli,
@@ -36,11 +34,6 @@ function parse<T = Record<string, unknown>>(result: CliResult): T {
   expect(result.code, result.stderr).toBe(0);
   return JSON.parse(result.stdout) as T;
 }
-
-// The global setup builds dist/; build again only when it is missing or older than the sources.
-beforeAll(() => {
-  if (cliBuildIsStale()) execFileSync('npm', ['run', 'build'], { stdio: 'inherit' });
-}, 60_000);
 
 afterAll(() => temp.removeAll());
 

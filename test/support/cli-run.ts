@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, readdirSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -36,25 +36,6 @@ export async function taskflowCli(args: readonly string[], options: { env?: Node
     if (typeof failed.code !== 'number') throw error;
     return { code: failed.code, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
   }
-}
-
-/** True when dist/cli/main.js is missing or older than a source file: the tests then build first. */
-export function cliBuildIsStale(): boolean {
-  let built: number;
-  try {
-    built = statSync(CLI_BIN).mtimeMs;
-  } catch {
-    return true;
-  }
-  const newest = (dir: string): number =>
-    Math.max(
-      0,
-      ...readdirSync(dir, { withFileTypes: true }).map((entry) => {
-        const path = join(dir, entry.name);
-        return entry.isDirectory() ? newest(path) : statSync(path).mtimeMs;
-      }),
-    );
-  return newest(resolve('src')) > built;
 }
 
 /**
