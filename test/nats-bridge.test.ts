@@ -104,6 +104,16 @@ describe('NATS bridge on JetStream', () => {
     expect((await tf.manager.get(flow.id))!.state.resume_event).toEqual({ carrier: 'UPS' });
   });
 
+  it('refuses, with a message that says what to change, a second stream whose subjects overlap the first', async () => {
+    const first = await openBridged();
+    await expect(openBridged({ stream: 'OTHER', durable: 'other' })).rejects.toThrow(/overlap.*nats\.resumeSubject/s);
+    const own = await openBridged({ stream: 'OTHER', durable: 'other', resumeSubject: 'other.resume' });
+    const flow = await waitingFlow(own, 'other.orders.shipped', 'O-2');
+    await js.publish('other.resume', JSON.stringify({ topic: 'other.orders.shipped', correlation_id: 'O-2', payload: { ok: true } }));
+    await until(async () => (await statusOf(own, flow.id)) === 'running');
+    expect(first.bridge).toBeDefined();
+  });
+
   it('resumes once for a duplicate message (same Nats-Msg-Id), even when the flow waits again on the same key', async () => {
     const tf = await openBridged();
     const flow = await waitingFlow(tf, 'invoices.paid', 'INV-9');

@@ -48,6 +48,12 @@ export interface NatsOptions {
   stream?: string;
   /** The durable pull consumer on that stream; created when absent. Default `taskflow`. */
   durable?: string;
+  /**
+   * The reference subject, `{ flow_id?, topic, correlation_id, payload? }`. Default
+   * `taskflow.resume`. Two deployments with their own streams on one server each
+   * need their own: JetStream refuses streams whose subjects overlap.
+   */
+  resumeSubject?: string;
   /** Publish `taskflow.flow.<id>.<waiting|resumed|finished|failed|cancelled>` after each such move. Default false. */
   publishLifecycle?: boolean;
   /**
@@ -101,6 +107,7 @@ export class NatsBridge {
   private readonly streamName: string;
   private readonly durableName: string;
   private readonly coverTimeout: number;
+  private readonly resumeSubject: string;
   /** Patterns covered up front: `taskflow.resume` and `nats.subjects`. */
   private readonly patterns: string[];
   /** Literal topics covered (or being covered) beyond the patterns. */
@@ -128,6 +135,10 @@ export class NatsBridge {
     this.options = options;
     this.runtime = options.runtime;
     this.logger = options.logger ?? silentLogger;
+    this.resumeSubject = options.resumeSubject ?? RESUME_SUBJECT;
+    if (typeof this.resumeSubject !== 'string' || !isLiteralSubject(this.resumeSubject)) {
+      throw new FlowError('invalid_input', `nats.resumeSubject: ${JSON.stringify(this.resumeSubject)} is not a NATS subject without wildcards`);
+    }
     this.streamName = options.stream ?? DEFAULT_STREAM;
     this.durableName = options.durable ?? DEFAULT_DURABLE;
     this.coverTimeout = options.coverTimeout ?? 2_000;
@@ -141,7 +152,7 @@ export class NatsBridge {
         throw new FlowError('invalid_input', `nats.subjects: ${JSON.stringify(pattern)} is not a NATS subject pattern`);
       }
     }
-    this.patterns = minimalCover([RESUME_SUBJECT, ...configured]);
+    this.patterns = minimalCover([this.resumeSubject, ...configured]);
   }
 
   /** `jetstream` or `core` once started; undefined before. */
@@ -332,13 +343,23 @@ export class NatsBridge {
       if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound)) throw error;
     }
     if (!info) {
-      info = await jsm.streams.add({
-        name: this.streamName,
-        subjects: this.coveredSubjects(),
-        retention: RetentionPolicy.Workqueue,
-        storage: StorageType.File,
-        duplicate_window: nanos(2 * 60_000),
-      });
+      info = await jsm.streams
+        .add({
+          name: this.streamName,
+          subjects: this.coveredSubjects(),
+          retention: RetentionPolicy.Workqueue,
+          storage: StorageType.File,
+          duplicate_window: nanos(2 * 60_000),
+        })
+        .catch((error: unknown) => {
+          throw new FlowError(
+            'invalid_input',
+            `cannot create JetStream stream ${this.streamName}: ${(error as Error).message}. Another stream on this server ` +
+              `already captures one of ${this.coveredSubjects().join(', ')}: reuse its name (nats.stream) or give this ` +
+              `runtime subjects of its own (nats.resumeSubject, topics)`,
+            { cause: error },
+          );
+        });
       this.logger.info({ stream: this.streamName }, 'taskflow: JetStream stream created');
     } else {
       const existing = info.config.subjects ?? [];
@@ -451,7 +472,7 @@ export class NatsBridge {
   private async handle(subject: string, data: Uint8Array, hdrs: MsgHdrs | undefined, fallbackId: string | undefined): Promise<'done' | 'malformed' | 'retry'> {
     if (subject.startsWith(`${LIFECYCLE_PREFIX}.`)) return 'done';
     const message: InboundMessage = { subject, data, header: (name) => headerValue(hdrs, name) };
-    const parsed = parseInbound(message);
+    const parsed = parseInbound(message, this.resumeSubject);
     if (!parsed.ok) {
       this.logger.warn({ subject, reason: parsed.reason }, 'taskflow: malformed NATS message dropped');
       return 'malformed';

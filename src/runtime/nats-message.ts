@@ -67,24 +67,24 @@ function idText(value: unknown): string | undefined {
  *
  * Either way the {@link MSG_ID_HEADER} header, when present, is the event id.
  */
-export function parseInbound(message: InboundMessage): ParsedInbound {
+export function parseInbound(message: InboundMessage, resumeSubject: string = RESUME_SUBJECT): ParsedInbound {
   const body = readBody(message.data);
   if (body.kind === 'invalid') return { ok: false, reason: body.reason };
   const headerId = message.header(CORRELATION_HEADER);
   const eventId = message.header(MSG_ID_HEADER);
   const withId = (delivery: EventDelivery): EventDelivery => (eventId === undefined ? delivery : { ...delivery, eventId });
 
-  if (message.subject === RESUME_SUBJECT) {
+  if (message.subject === resumeSubject) {
     if (body.kind !== 'json' || !isObject(body.value)) {
-      return { ok: false, reason: `${RESUME_SUBJECT} needs a JSON object { flow_id?, topic, correlation_id, payload? }` };
+      return { ok: false, reason: `${resumeSubject} needs a JSON object { flow_id?, topic, correlation_id, payload? }` };
     }
     const value = body.value;
     const topic = typeof value.topic === 'string' && value.topic.trim() !== '' ? value.topic : undefined;
-    if (topic === undefined) return { ok: false, reason: `${RESUME_SUBJECT}: topic must be a non-empty string` };
+    if (topic === undefined) return { ok: false, reason: `${resumeSubject}: topic must be a non-empty string` };
     const correlationId = idText(value.correlation_id) ?? headerId;
-    if (correlationId === undefined) return { ok: false, reason: `${RESUME_SUBJECT}: correlation_id must be a non-empty string` };
+    if (correlationId === undefined) return { ok: false, reason: `${resumeSubject}: correlation_id must be a non-empty string` };
     if (value.flow_id !== undefined && value.flow_id !== null && typeof value.flow_id !== 'string') {
-      return { ok: false, reason: `${RESUME_SUBJECT}: flow_id must be a string when present` };
+      return { ok: false, reason: `${resumeSubject}: flow_id must be a string when present` };
     }
     const delivery: EventDelivery = { topic, correlationId };
     if (value.payload !== undefined) delivery.payload = value.payload;
