@@ -3,7 +3,7 @@ import type Database from 'better-sqlite3';
 import { is, Placeholder } from 'drizzle-orm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteStore, type SqliteFlowStore } from '../src/runtime/sqlite-store.js';
-import { prepareStatements, type SqliteStatements } from '../src/runtime/sqlite-statements.js';
+import { prepareStatements, WAITING_TOPICS_SQL, type SqliteStatements } from '../src/runtime/sqlite-statements.js';
 import { tempDbPath } from './support/temp-db.js';
 
 /**
@@ -141,6 +141,15 @@ describe.each([
     expect(plan, plan.join('\n')).toContain(`${access} ${table} USING ${uses}`);
     expect(fullScans(plan), plan.join('\n')).toEqual([]);
     expect(plan.filter((line) => line.startsWith('SCAN flows')), plan.join('\n')).toEqual([]);
+  });
+
+  it('the topics waits declare are read by one index seek per topic (a loose index scan), never a scan of flows', () => {
+    const plan = planOfSql(store.sqlite, WAITING_TOPICS_SQL, []);
+    const onFlows = plan.filter((line) => / flows | f /.test(` ${line} `) || line.startsWith('SCAN flows'));
+    expect(onFlows, plan.join('\n')).toEqual([
+      'SEARCH flows USING COVERING INDEX flows_status_topic_correlation (status=? AND wait_topic>?)',
+      'SEARCH f USING COVERING INDEX flows_status_topic_correlation (status=? AND wait_topic>?)',
+    ]);
   });
 
   it('the check catches a query that scans flows (a wait found through wait_json)', () => {

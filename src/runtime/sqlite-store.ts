@@ -7,7 +7,7 @@ import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { FlowError } from './errors.js';
 import type { Flow, FlowEvent, FlowStatus, FlowStep, JsonObject } from './flow.js';
 import { eventFromRow, flowFromRow, flowToRow, keptEventFromRow, stepFromRow, stepToRow } from './flow-rows.js';
-import { prepareStatements, type SqliteStatements } from './sqlite-statements.js';
+import { prepareStatements, WAITING_TOPICS_SQL, type SqliteStatements } from './sqlite-statements.js';
 import type { ClaimedNotification, Committed, Decision, FlowStore, ListOptions, Loaded, LoadRequest } from './store.js';
 
 /** Where a commit puts the notifications it queues already claimed. */
@@ -292,12 +292,3 @@ function asFlowError(error: unknown): unknown {
   const message = error instanceof Error ? error.message : String(error);
   return new FlowError('storage', `database error: ${message}`, { cause: error });
 }
-
-/** Distinct topics of waiting event waits: one seek per topic on flows_status_topic_correlation (a loose index scan). */
-const WAITING_TOPICS_SQL = `WITH RECURSIVE topics(topic) AS (
-  SELECT min(wait_topic) FROM flows WHERE status = 'waiting' AND wait_topic IS NOT NULL
-  UNION ALL
-  SELECT (SELECT min(f.wait_topic) FROM flows f WHERE f.status = 'waiting' AND f.wait_topic > topics.topic)
-  FROM topics WHERE topics.topic IS NOT NULL
-)
-SELECT topic FROM topics WHERE topic IS NOT NULL`;
