@@ -271,3 +271,28 @@ describe('resume notifications', () => {
     expect(await tf.store.nextNotificationAt()).toBeUndefined();
   });
 });
+
+describe('stopping the engine', () => {
+  it('lets a running onResume handler finish, and removes its notification', async () => {
+    let release!: () => void;
+    let finished = false;
+    const tf = await openTestTaskflow({
+      onResume: () =>
+        new Promise<void>((resolve) => {
+          release = () => {
+            finished = true;
+            resolve();
+          };
+        }),
+    });
+    await tf.start();
+    const flow = await waitingFlow(tf, { kind: 'manual' });
+    await tf.engine.signal(flow.id);
+    await until(() => release !== undefined);
+    const stopped = tf.engine.stop();
+    setTimeout(() => release(), 50);
+    await stopped;
+    expect(finished).toBe(true);
+    expect(await tf.store.nextNotificationAt()).toBeUndefined();
+  });
+});

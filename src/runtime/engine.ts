@@ -97,6 +97,8 @@ export class WaitEngine {
   private delivering: Promise<void> | undefined;
   private deliverAgain = false;
   private readonly inFlight = new Set<number>();
+  /** Handlers running now: stop() lets them finish, for at most one lease. */
+  private readonly handlers = new Set<Promise<void>>();
   /** Delivered notifications not yet removed: they ride along with the next commit, or a flush. */
   private readonly delivered: number[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
@@ -125,7 +127,11 @@ export class WaitEngine {
     await this.sweep();
   }
 
-  /** Stops every host timer and waits for the work in progress. */
+  /**
+   * Stops every host timer and waits for the work in progress, including running
+   * `onResume` handlers for at most one `resumeLease` (a handler still running
+   * then is redelivered after its lease, by whichever engine runs next).
+   */
   async stop(): Promise<void> {
     this.running = false;
     clearInterval(this.sweepTimer);
@@ -134,6 +140,15 @@ export class WaitEngine {
     this.sweepTimer = this.wakeTimer = this.notifyTimer = undefined;
     this.armedAt = this.notifyArmedAt = undefined;
     await Promise.allSettled([this.ticking, this.delivering]);
+    if (this.handlers.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const leaseEnd = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this.resumeLease);
+        timer.unref?.();
+      });
+      await Promise.race([Promise.allSettled([...this.handlers]), leaseEnd]);
+      clearTimeout(timer);
+    }
     await this.flushDelivered();
   }
 
@@ -273,7 +288,7 @@ export class WaitEngine {
       this.deliverAgain = false;
       const claimed = await this.store.claimNotifications(this.clock.now(), this.resumeLease, NOTIFICATION_BATCH);
       const fresh = claimed.filter((n) => !this.inFlight.has(n.id));
-      await Promise.all(fresh.map((n) => this.handOver(n)));
+      await Promise.all(fresh.map((n) => this.track(this.handOver(n))));
       await this.flushDelivered();
       if (claimed.length === NOTIFICATION_BATCH) this.deliverAgain = true;
     } while (this.deliverAgain && this.running);
@@ -299,8 +314,13 @@ export class WaitEngine {
       this.delivered.unshift(...done);
       throw error;
     }
-    for (const notification of committed.claimed) void this.handOver(notification).then(() => this.scheduleFlush());
+    for (const notification of committed.claimed) void this.track(this.handOver(notification)).then(() => this.scheduleFlush());
     return committed.result;
+  }
+
+  private track(handler: Promise<void>): Promise<void> {
+    this.handlers.add(handler);
+    return handler.finally(() => this.handlers.delete(handler));
   }
 
   private scheduleFlush(): void {
