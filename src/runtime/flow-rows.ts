@@ -1,6 +1,6 @@
 import type { Flow, FlowEvent, FlowEventKind, FlowStatus, FlowStep, JsonObject, StepStatus } from './flow.js';
 import type { eventInbox, flowEvents, flows, flowSteps } from './schema.js';
-import type { KeptEvent } from './store.js';
+import type { Decision, KeptEvent } from './store.js';
 import { waitFromJson, waitToJson, wakeAtOf } from './wait.js';
 
 type FlowRow = typeof flows.$inferSelect;
@@ -97,5 +97,16 @@ export function keptEventFromRow(row: typeof eventInbox.$inferSelect): KeptEvent
     eventId: row.eventId,
     payload: row.payloadJson === null ? undefined : (JSON.parse(row.payloadJson) as unknown),
     receivedAt: new Date(Number(row.receivedAt)),
+  };
+}
+
+export function keptEventToRow(kept: NonNullable<Decision<unknown>['keepEvent']>) {
+  return {
+    topic: kept.key.topic,
+    correlationId: kept.key.correlationId,
+    eventId: kept.eventId ?? null,
+    payloadJson: kept.payload === undefined ? null : JSON.stringify(kept.payload),
+    receivedAt: kept.receivedAt.getTime(),
+    expiresAt: kept.expiresAt.getTime(),
   };
 }

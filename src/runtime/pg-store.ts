@@ -5,7 +5,7 @@ import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import { FlowError } from './errors.js';
 import { TERMINAL_STATUSES, type Flow, type FlowEvent, type FlowStatus, type FlowStep, type JsonObject } from './flow.js';
-import { eventFromRow, flowFromRow, flowToRow, keptEventFromRow, stepFromRow, stepToRow } from './flow-rows.js';
+import { eventFromRow, flowFromRow, flowToRow, keptEventFromRow, keptEventToRow, stepFromRow, stepToRow } from './flow-rows.js';
 import { eventInbox, flowEvents, flows, flowSteps, resumeNotifications, seenEvents } from './schema-pg.js';
 import type { ClaimedNotification, Committed, Decision, EventKey, FlowStore, ListOptions, Loaded, LoadRequest } from './store.js';
 import { wakeFromJson, wakeToJson } from './wake.js';
@@ -204,15 +204,7 @@ export class PostgresFlowStore implements FlowStore {
         });
     }
     if (decision.keepEvent) {
-      const kept = decision.keepEvent;
-      await tx.insert(eventInbox).values({
-        topic: kept.key.topic,
-        correlationId: kept.key.correlationId,
-        eventId: kept.eventId ?? null,
-        payloadJson: kept.payload === undefined ? null : JSON.stringify(kept.payload),
-        receivedAt: kept.receivedAt.getTime(),
-        expiresAt: kept.expiresAt.getTime(),
-      });
+      await tx.insert(eventInbox).values(keptEventToRow(decision.keepEvent));
     }
     if (decision.consumeKeptEvent !== undefined) await tx.delete(eventInbox).where(eq(eventInbox.id, decision.consumeKeptEvent));
     if (decision.rememberEventId) {

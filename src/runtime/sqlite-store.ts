@@ -6,7 +6,7 @@ import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { FlowError } from './errors.js';
 import type { Flow, FlowEvent, FlowStatus, FlowStep, JsonObject } from './flow.js';
-import { eventFromRow, flowFromRow, flowToRow, keptEventFromRow, stepFromRow, stepToRow } from './flow-rows.js';
+import { eventFromRow, flowFromRow, flowToRow, keptEventFromRow, keptEventToRow, stepFromRow, stepToRow } from './flow-rows.js';
 import { prepareStatements, WAITING_TOPICS_SQL, type SqliteStatements } from './sqlite-statements.js';
 import type { ClaimedNotification, Committed, Decision, FlowStore, ListOptions, Loaded, LoadRequest } from './store.js';
 
@@ -163,15 +163,7 @@ export class SqliteFlowStore implements FlowStore {
     if (decision.upsertStep) q.upsertStep.run(stepToRow(decision.upsertStep));
     for (const id of decision.completeNotifications ?? []) q.completeNotification.run({ id });
     if (decision.keepEvent) {
-      const kept = decision.keepEvent;
-      q.keepEvent.run({
-        topic: kept.key.topic,
-        correlationId: kept.key.correlationId,
-        eventId: kept.eventId ?? null,
-        payloadJson: kept.payload === undefined ? null : JSON.stringify(kept.payload),
-        receivedAt: kept.receivedAt.getTime(),
-        expiresAt: kept.expiresAt.getTime(),
-      });
+      q.keepEvent.run(keptEventToRow(decision.keepEvent));
     }
     if (decision.consumeKeptEvent !== undefined) q.consumeKeptEvent.run({ id: decision.consumeKeptEvent });
     if (decision.rememberEventId) {
