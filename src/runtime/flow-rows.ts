@@ -27,7 +27,7 @@ export function flowFromRow(row: FlowRow): Flow {
 }
 
 /** The columns written for a flow; `stateJson` is passed in when already serialised. */
-export function flowToRow(flow: Flow, stateJson = JSON.stringify(flow.state)) {
+export function flowToRow(flow: Flow, stateJson: string = JSON.stringify(flow.state)) {
   const wait = flow.wait;
   return {
     id: flow.id,

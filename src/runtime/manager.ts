@@ -124,7 +124,7 @@ export class FlowManager {
     const currentStep = optionalText(input.currentStep, 'currentStep') ?? 'init';
     const idempotencyKey = optionalText(input.idempotencyKey, 'idempotencyKey');
     const state = input.state ?? {};
-    checkState(state, this.stateLimit);
+    const stateJson = checkState(state, this.stateLimit);
     const now = new Date(this.clock.now());
     const flow: Flow = {
       id: randomUUID(),
@@ -145,7 +145,8 @@ export class FlowManager {
     return this.store.commit(load, (loaded) => {
       if (loaded.idempotent) return { result: loaded.idempotent };
       const payload: JsonObject = { status, controllerId, goal };
-      const insert = idempotencyKey ? { flow, idempotencyKey, event: { kind: 'created' as const, payload } } : { flow, event: { kind: 'created' as const, payload } };
+      const event = { kind: 'created' as const, payload };
+      const insert = idempotencyKey ? { flow, idempotencyKey, event, stateJson } : { flow, event, stateJson };
       return { result: flow, inserts: [insert] };
     });
   }
@@ -316,11 +317,11 @@ export class FlowManager {
       const built = build(current, now, loaded);
       if (built === undefined) return { result: current };
       const { write, consumeKeptEvent } = 'write' in built ? built : { write: built, consumeKeptEvent: undefined };
-      checkState(write.flow.state, this.stateLimit);
+      const checked: FlowWrite = { ...write, stateJson: checkState(write.flow.state, this.stateLimit) };
       queued = write.wake !== undefined;
       return consumeKeptEvent === undefined
-        ? { result: write.flow, writes: [write] }
-        : { result: write.flow, writes: [write], consumeKeptEvent };
+        ? { result: write.flow, writes: [checked] }
+        : { result: write.flow, writes: [checked], consumeKeptEvent };
     });
     if (queued) this.notify((o) => o.notificationsQueued?.());
     return flow;

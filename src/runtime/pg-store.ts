@@ -165,12 +165,12 @@ export class PostgresFlowStore implements FlowStore {
   private async apply<T>(tx: Tx, decision: Decision<T>, leaseUntil: number | undefined): Promise<ClaimedNotification[]> {
     const claimed: ClaimedNotification[] = [];
     for (const insert of decision.inserts ?? []) {
-      await tx.insert(flows).values({ ...flowToRow(insert.flow), idempotencyKey: insert.idempotencyKey ?? null });
+      await tx.insert(flows).values({ ...flowToRow(insert.flow, insert.stateJson), idempotencyKey: insert.idempotencyKey ?? null });
       await appendEvents(tx, insert.flow.id, [insert.event], insert.flow.updatedAt.getTime());
     }
     for (const write of decision.writes ?? []) {
       const { flow } = write;
-      const { id: _id, createdAt: _createdAt, ...columns } = flowToRow(flow);
+      const { id: _id, createdAt: _createdAt, ...columns } = flowToRow(flow, write.stateJson);
       const updated = await tx
         .update(flows)
         .set(columns)

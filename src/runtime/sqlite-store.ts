@@ -137,12 +137,12 @@ export class SqliteFlowStore implements FlowStore {
   private apply<T>(decision: Decision<T>, claim: Claim | undefined): void {
     const q = this.q;
     for (const insert of decision.inserts ?? []) {
-      q.insertFlow.run({ ...flowToRow(insert.flow), idempotencyKey: insert.idempotencyKey ?? null });
+      q.insertFlow.run({ ...flowToRow(insert.flow, insert.stateJson), idempotencyKey: insert.idempotencyKey ?? null });
       this.appendEvent(insert.flow.id, insert.event.kind, insert.event.payload, insert.flow.updatedAt.getTime());
     }
     for (const write of decision.writes ?? []) {
       const { flow } = write;
-      const result = q.updateFlow.run({ ...flowToRow(flow), fromRevision: write.fromRevision });
+      const result = q.updateFlow.run({ ...flowToRow(flow, write.stateJson), fromRevision: write.fromRevision });
       if (result.changes !== 1) {
         throw new FlowError('revision_mismatch', `flow ${flow.id} changed while it was being written; retry`);
       }

@@ -15,6 +15,8 @@ export interface FlowWrite {
   events: AuditEntry[];
   /** Queues a resume notification for the `onResume` handler. */
   wake?: Wake;
+  /** `flow.state` as JSON, when the caller already serialised it (to check its size). */
+  stateJson?: string;
 }
 
 /** An event kept because no flow waited on its key when it arrived. */
@@ -63,7 +65,7 @@ export interface Loaded {
 /** What a commit writes, decided purely from what it loaded. */
 export interface Decision<T> {
   result: T;
-  inserts?: { flow: Flow; idempotencyKey?: string; event: AuditEntry }[];
+  inserts?: { flow: Flow; idempotencyKey?: string; event: AuditEntry; stateJson?: string }[];
   writes?: FlowWrite[];
   upsertStep?: FlowStep;
   keepEvent?: { key: EventKey; eventId?: string; payload: unknown; receivedAt: Date; expiresAt: Date };
