@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { openTaskflow, defaultDatabasePath, type Taskflow, type TaskflowOptions } from '../runtime/taskflow.js';
+import { defaultDatabasePath, isPostgresUrl, openTaskflow, type Taskflow, type TaskflowOptions } from '../runtime/taskflow.js';
 import { CliError, EXIT } from './errors.js';
 
 /** Where the database comes from: `--db`, else `TASKFLOW_DB_PATH`, else `./data/taskflow.db`. */
@@ -11,10 +11,6 @@ export function chooseDatabase(option: string | undefined, env: NodeJS.ProcessEn
     return option;
   }
   return defaultDatabasePath(env);
-}
-
-function isPostgresUrl(database: string): boolean {
-  return /^postgres(ql)?:\/\//.test(database);
 }
 
 function missing(message: string): CliError {

@@ -17,16 +17,8 @@ import type { DeliveryResult, EventDelivery } from './engine.js';
 import { FlowError } from './errors.js';
 import { silentLogger, type Logger } from './logger.js';
 import { lifecycleMessages } from './nats-lifecycle.js';
-import {
-  isLiteralSubject,
-  isSubjectPattern,
-  LIFECYCLE_PREFIX,
-  MSG_ID_HEADER,
-  parseInbound,
-  RESUME_SUBJECT,
-  subjectMatches,
-  type InboundMessage,
-} from './nats-message.js';
+import { LIFECYCLE_PREFIX, MSG_ID_HEADER, parseInbound, RESUME_SUBJECT, type InboundMessage } from './nats-message.js';
+import { isLiteralSubject, isSubjectPattern, subjectMatches } from './subject.js';
 import type { FlowWrite } from './store.js';
 
 /** The `nats` option of `openTaskflow`: where the bridge connects and what it covers. */

@@ -64,7 +64,8 @@ export function defaultDatabasePath(env: NodeJS.ProcessEnv = process.env): strin
   return env.TASKFLOW_DB_PATH && env.TASKFLOW_DB_PATH.trim() !== '' ? env.TASKFLOW_DB_PATH : resolve('data', 'taskflow.db');
 }
 
-function isPostgresUrl(database: string): boolean {
+/** Whether `database` names a PostgreSQL server rather than a SQLite file. */
+export function isPostgresUrl(database: string): boolean {
   return /^postgres(ql)?:\/\//.test(database);
 }
 

@@ -2,8 +2,11 @@
  * NATS-style subject patterns for the binding's topic allow-list: tokens are
  * separated by `.`, `*` matches exactly one token, and a final `>` matches one
  * or more tokens. `payments.>` allows `payments.invoice.paid`; `orders.*.paid`
- * allows `orders.42.paid` but not `orders.42.x.paid`. Pure: no I/O.
+ * allows `orders.42.paid` but not `orders.42.x.paid`. Pure: no I/O. Matching is
+ * the NATS bridge's own (`runtime/subject.ts`); this module adds the reasons a
+ * model or an operator reads when a pattern or topic is refused.
  */
+import { subjectMatches } from '../runtime/subject.js';
 
 /** Why `pattern` is not a valid pattern, or `undefined` when it is. */
 export function topicPatternProblem(pattern: string): string | undefined {
@@ -31,15 +34,7 @@ export function concreteTopicProblem(topic: string): string | undefined {
 
 /** Whether the concrete `topic` matches the NATS-style `pattern`. */
 export function topicMatches(pattern: string, topic: string): boolean {
-  const wanted = pattern.split('.');
-  const actual = topic.split('.');
-  for (let i = 0; i < wanted.length; i++) {
-    const token = wanted[i];
-    if (token === '>') return i === wanted.length - 1 && actual.length > i;
-    if (i >= actual.length) return false;
-    if (token !== '*' && token !== actual[i]) return false;
-  }
-  return wanted.length === actual.length;
+  return subjectMatches(pattern, topic);
 }
 
 /** Whether `topic` matches any of `patterns`. */
