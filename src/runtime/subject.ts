@@ -4,20 +4,38 @@
  * or more. Pure: no I/O.
  */
 
-/**
- * Whether `subject` is a literal NATS subject the bridge can cover: dot-separated
- * non-empty tokens, no whitespace, no wildcard.
- */
+/** Why `pattern` is not a valid pattern, or `undefined` when it is. */
+export function topicPatternProblem(pattern: string): string | undefined {
+  if (typeof pattern !== 'string' || pattern.length === 0) return 'a topic pattern must be a non-empty string';
+  if (/\s/.test(pattern)) return `topic pattern "${pattern}" contains whitespace`;
+  const tokens = pattern.split('.');
+  for (const [index, token] of tokens.entries()) {
+    if (token === '') return `topic pattern "${pattern}" has an empty token`;
+    if (token === '>' && index !== tokens.length - 1) return `topic pattern "${pattern}" uses ">" before its last token`;
+    if (token !== '*' && token !== '>' && /[*>]/.test(token)) {
+      return `topic pattern "${pattern}" mixes a wildcard into the token "${token}"`;
+    }
+  }
+  return undefined;
+}
+
+/** Why `topic` cannot be waited on (wildcards, empty tokens, whitespace), or `undefined` when it can. */
+export function concreteTopicProblem(topic: string): string | undefined {
+  if (/\s/.test(topic)) return 'contains whitespace';
+  const tokens = topic.split('.');
+  if (tokens.some((token) => token === '')) return 'has an empty token (two dots in a row, or a dot at an end)';
+  if (tokens.some((token) => /[*>]/.test(token))) return 'contains a wildcard (* or >); wait on one concrete topic';
+  return undefined;
+}
+
+/** Whether `subject` is a literal NATS subject: dot-separated non-empty tokens, no whitespace, no wildcard. */
 export function isLiteralSubject(subject: string): boolean {
-  if (subject === '' || /\s/.test(subject)) return false;
-  return subject.split('.').every((token) => token !== '' && token !== '*' && token !== '>');
+  return subject !== '' && concreteTopicProblem(subject) === undefined;
 }
 
 /** Whether `pattern` is a valid NATS subject pattern (`*` for a token, `>` for the rest). */
 export function isSubjectPattern(pattern: string): boolean {
-  if (pattern === '' || /\s/.test(pattern)) return false;
-  const tokens = pattern.split('.');
-  return tokens.every((token, i) => token !== '' && (token === '>' ? i === tokens.length - 1 : !/[*>]/.test(token) || token === '*'));
+  return topicPatternProblem(pattern) === undefined;
 }
 
 /** Whether the NATS subject pattern `pattern` matches the subject (or narrower pattern) `subject`. */
