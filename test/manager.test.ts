@@ -180,6 +180,21 @@ describe('FlowManager', () => {
     expect((await tf.manager.listByStatus('running')).map((f) => f.id)).toEqual([b.id]);
   });
 
+  it('reads the latest audit event of a kind for several flows at once', async () => {
+    const tf = await openTestTaskflow();
+    const twice = await runningFlow(tf);
+    await tf.manager.setWaiting(twice.id, { kind: 'manual' });
+    await tf.manager.resume(twice.id, { first: true });
+    await tf.manager.setWaiting(twice.id, { kind: 'manual' });
+    await tf.manager.resume(twice.id, { second: true });
+    const never = await runningFlow(tf);
+    const latest = await tf.store.lastEvents([twice.id, never.id], 'resumed');
+    const events = await tf.manager.listEvents(twice.id);
+    expect([...latest.keys()]).toEqual([twice.id]);
+    expect(latest.get(twice.id)).toEqual(events.filter((e) => e.kind === 'resumed').at(-1));
+    expect(await tf.store.lastEvents([], 'resumed')).toEqual(new Map());
+  });
+
   describe('mirrored flows', () => {
     it('are born running at revision 0', async () => {
       const tf = await openTestTaskflow();

@@ -264,15 +264,15 @@ export class PostgresFlowStore implements FlowStore {
     return rows.map(eventFromRow);
   }
 
-  async lastEvent(flowId: string, kind: FlowEvent['kind']): Promise<FlowEvent | undefined> {
+  async lastEvents(flowIds: readonly string[], kind: FlowEvent['kind']): Promise<Map<string, FlowEvent>> {
     this.assertOpen();
-    const [row] = await this.db
-      .select()
+    if (flowIds.length === 0) return new Map();
+    const rows = await this.db
+      .selectDistinctOn([flowEvents.flowId])
       .from(flowEvents)
-      .where(and(eq(flowEvents.flowId, flowId), eq(flowEvents.kind, kind)))
-      .orderBy(desc(flowEvents.id))
-      .limit(1);
-    return row ? eventFromRow(row) : undefined;
+      .where(and(inArray(flowEvents.flowId, [...flowIds]), eq(flowEvents.kind, kind)))
+      .orderBy(flowEvents.flowId, desc(flowEvents.id));
+    return new Map(rows.map((row) => [row.flowId, eventFromRow(row)]));
   }
 
   async pruneTerminal(cutoff: number): Promise<number> {

@@ -207,10 +207,15 @@ export class SqliteFlowStore implements FlowStore {
     return this.q.eventsOfFlow.all({ flowId }).map(eventFromRow);
   }
 
-  async lastEvent(flowId: string, kind: FlowEvent['kind']): Promise<FlowEvent | undefined> {
+  async lastEvents(flowIds: readonly string[], kind: FlowEvent['kind']): Promise<Map<string, FlowEvent>> {
     this.assertOpen();
-    const row = this.q.lastEventOfKind.get({ flowId, kind });
-    return row ? eventFromRow(row) : undefined;
+    // In-process, a prepared seek per flow is cheaper than building an IN list.
+    const found = new Map<string, FlowEvent>();
+    for (const flowId of flowIds) {
+      const row = this.q.lastEventOfKind.get({ flowId, kind });
+      if (row) found.set(flowId, eventFromRow(row));
+    }
+    return found;
   }
 
   async pruneTerminal(cutoff: number): Promise<number> {

@@ -123,8 +123,8 @@ export interface FlowStore {
   listByStatus(status: FlowStatus, options?: ListOptions): Promise<Flow[]>;
   listSteps(flowId: string): Promise<FlowStep[]>;
   listEvents(flowId: string): Promise<FlowEvent[]>;
-  /** The most recent audit event of `kind` for a flow. */
-  lastEvent(flowId: string, kind: FlowEvent['kind']): Promise<FlowEvent | undefined>;
+  /** The most recent audit event of `kind` of each flow that has one, by flow id, in one round trip. */
+  lastEvents(flowIds: readonly string[], kind: FlowEvent['kind']): Promise<Map<string, FlowEvent>>;
   /** Deletes terminal flows (with steps, events, notifications) last updated at or before `cutoff`. */
   pruneTerminal(cutoff: number): Promise<number>;
   /** The earliest wake time among waiting flows. */

@@ -111,7 +111,7 @@ async function run<Context>(tf: TaskflowRuntime, rules: ResolvedBinding<Context>
         ...(command.status === undefined ? {} : { status: command.status }),
       });
       const flows = page.slice(0, command.limit);
-      const wired = await Promise.all(flows.map((flow) => wire(tf, flow)));
+      const wired = await wireAll(tf, flows);
       const result: TaskflowListResult = { ok: true, count: wired.length, flows: wired, has_more: page.length > command.limit, now: now(tf) };
       return result;
     }
@@ -150,13 +150,21 @@ async function owned(tf: TaskflowRuntime, owner: string, id: string): Promise<Fl
   return flow;
 }
 
-async function wire(tf: TaskflowRuntime, flow: Flow) {
-  const resumed = await tf.store.lastEvent(flow.id, 'resumed');
-  return flowToWire(flow, resumed ? wakeFromJson(resumed.payload) : undefined);
+/** Flows as the model sees them, each with why it last resumed (one store call for the page). */
+async function wireAll(tf: TaskflowRuntime, flows: Flow[]) {
+  const resumes = await tf.store.lastEvents(
+    flows.map((flow) => flow.id),
+    'resumed',
+  );
+  return flows.map((flow) => {
+    const resumed = resumes.get(flow.id);
+    return flowToWire(flow, resumed ? wakeFromJson(resumed.payload) : undefined);
+  });
 }
 
 async function answer(tf: TaskflowRuntime, flow: Flow): Promise<TaskflowFlowResult> {
-  return { ok: true, flow: await wire(tf, flow), now: now(tf) };
+  const [wired] = await wireAll(tf, [flow]);
+  return { ok: true, flow: wired!, now: now(tf) };
 }
 
 function now(tf: TaskflowRuntime): string {
