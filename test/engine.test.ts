@@ -145,6 +145,17 @@ describe('WaitEngine events', () => {
     expect(await resumedEvents(tf, flow.id)).toHaveLength(1);
   });
 
+  it('lists each topic that waiting flows declare once, and no longer once they resume', async () => {
+    const tf = await openTestTaskflow();
+    await waitingFlow(tf, { kind: 'external_event', topic: 'payments.received', correlationId: 'a' });
+    await waitingFlow(tf, { kind: 'external_event', topic: 'payments.received', correlationId: 'b' });
+    await waitingFlow(tf, { kind: 'external_event', topic: 'orders.shipped', correlationId: 'c' });
+    await waitingFlow(tf, { kind: 'timer', at: T0 + 1_000 });
+    expect(await tf.store.waitingTopics()).toEqual(['orders.shipped', 'payments.received']);
+    await tf.engine.deliver({ topic: 'orders.shipped', correlationId: 'c' });
+    expect(await tf.store.waitingTopics()).toEqual(['payments.received']);
+  });
+
   it('refuses an event without topic or correlation id and changes nothing', async () => {
     const tf = await openTestTaskflow();
     await expect(tf.engine.deliver({ topic: '', correlationId: 'x' })).rejects.toThrow(/topic/);

@@ -8,6 +8,7 @@ import { TERMINAL_STATUSES, type Flow, type FlowEvent, type FlowStatus, type Flo
 import { eventFromRow, flowFromRow, flowToRow, keptEventFromRow, keptEventToRow, stepFromRow, stepToRow } from './flow-rows.js';
 import { eventInbox, flowEvents, flows, flowSteps, resumeNotifications, seenEvents } from './schema-pg.js';
 import type { ClaimedNotification, Committed, Decision, EventKey, FlowStore, ListOptions, Loaded, LoadRequest } from './store.js';
+import { WAITING_TOPICS_SQL } from './waiting-topics-sql.js';
 import { wakeFromJson, wakeToJson } from './wake.js';
 
 /** Options of {@link openPostgresStore}. */
@@ -297,14 +298,7 @@ export class PostgresFlowStore implements FlowStore {
 
   async waitingTopics(): Promise<string[]> {
     this.assertOpen();
-    // A loose scan of flows_status_topic_correlation: one index seek per distinct topic.
-    const { rows } = await this.pool.query<{ topic: string }>(`WITH RECURSIVE topics(topic) AS (
-      SELECT min(wait_topic) FROM flows WHERE status = 'waiting' AND wait_topic IS NOT NULL
-      UNION ALL
-      SELECT (SELECT min(f.wait_topic) FROM flows f WHERE f.status = 'waiting' AND f.wait_topic > topics.topic)
-      FROM topics WHERE topics.topic IS NOT NULL
-    )
-    SELECT topic FROM topics WHERE topic IS NOT NULL`);
+    const { rows } = await this.pool.query<{ topic: string }>(WAITING_TOPICS_SQL);
     return rows.map((row) => row.topic);
   }
 

@@ -7,7 +7,8 @@ import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { FlowError } from './errors.js';
 import type { Flow, FlowEvent, FlowStatus, FlowStep, JsonObject } from './flow.js';
 import { eventFromRow, flowFromRow, flowToRow, keptEventFromRow, keptEventToRow, stepFromRow, stepToRow } from './flow-rows.js';
-import { prepareStatements, WAITING_TOPICS_SQL, type SqliteStatements } from './sqlite-statements.js';
+import { prepareStatements, type SqliteStatements } from './sqlite-statements.js';
+import { WAITING_TOPICS_SQL } from './waiting-topics-sql.js';
 import type { ClaimedNotification, Committed, Decision, FlowStore, ListOptions, Loaded, LoadRequest } from './store.js';
 
 /** Where a commit puts the notifications it queues already claimed. */
