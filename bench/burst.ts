@@ -11,7 +11,7 @@ async function resumeAll(count: number, synchronous: 'full' | 'normal', batchSiz
     const tf = await openTaskflow({ database: folder.path('burst.db'), synchronous, tickInterval: '1h' });
     const now = Date.now();
     seedWaitingFlows(rawConnection(tf), count, { now, eventEvery: 0, wakeAt: (i) => now - count + i });
-    const engine = batchSize === undefined ? tf.engine : new WaitEngine({ store: tf.store, manager: tf.manager, batchSize });
+    const engine = batchSize === undefined ? tf.engine : new WaitEngine({ store: tf.store, batchSize });
     const started = performance.now();
     const result = await engine.tick(now);
     const elapsed = performance.now() - started;

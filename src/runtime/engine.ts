@@ -2,10 +2,11 @@ import { systemClock, type Clock } from './clock.js';
 import { FlowError } from './errors.js';
 import type { Flow } from './flow.js';
 import { silentLogger, type Logger } from './logger.js';
-import type { FlowManager } from './manager.js';
+import type { CommitInfo } from './commit-observer.js';
 import { cancelMove, resumeMove } from './moves.js';
 import type { ClaimedNotification, Committed, Decision, FlowStore, FlowWrite, Loaded, LoadRequest } from './store.js';
 import { checkFlowId, requireText } from './validate.js';
+import { wakeAtOf } from './wait.js';
 import type { Wake } from './wake.js';
 
 /** Called once per resume, at least once, until it resolves. Throw to have it retried with backoff. */
@@ -50,7 +51,6 @@ export interface SignalInput {
 
 export interface WaitEngineOptions {
   store: FlowStore;
-  manager: FlowManager;
   clock?: Clock;
   logger?: Logger;
   onResume?: ResumeHandler;
@@ -112,10 +112,19 @@ export class WaitEngine {
     this.resumeLease = options.resumeLease ?? 30_000;
     this.eventRetention = options.eventRetention ?? 7 * 86_400_000;
     this.batchSize = options.batchSize ?? 500;
-    options.manager.observe({
-      waitArmed: (wakeAt) => this.arm(wakeAt.getTime()),
-      notificationsQueued: () => this.kickNotifications(),
-    });
+  }
+
+  /**
+   * Told of every committed write (through `observeCommits`): a new wait with a
+   * wake time re-arms the timer when it is earlier; notifications queued but not
+   * claimed by this engine are delivered at once.
+   */
+  committed(writes: readonly FlowWrite[], info: CommitInfo): void {
+    for (const { flow } of writes) {
+      const wakeAt = flow.status === 'waiting' && flow.wait ? wakeAtOf(flow.wait) : undefined;
+      if (wakeAt) this.arm(wakeAt.getTime());
+    }
+    if (!info.claimed && writes.some((write) => write.wake !== undefined)) this.kickNotifications();
   }
 
   /** Re-arms the timer from the database, starts the sweep and delivers due notifications. */

@@ -27,7 +27,7 @@ import {
 } from './moves.js';
 import type { Decision, FlowStore, FlowWrite, ListOptions, Loaded, LoadRequest } from './store.js';
 import { checkFlowId, checkPatch, checkState, DEFAULT_STATE_LIMIT, optionalText, requireText } from './validate.js';
-import { assertWithinHorizon, parseWait, wakeAtOf, type WaitInput } from './wait.js';
+import { assertWithinHorizon, parseWait, type WaitInput } from './wait.js';
 import type { Wake } from './wake.js';
 
 /** Input of {@link FlowManager.createManaged} and {@link FlowManager.createMirrored}. */
@@ -61,14 +61,6 @@ export interface WriteOptions {
   expectedRevision?: number;
 }
 
-/** What the manager tells the engine after a commit, so it can re-arm or deliver at once. */
-export interface ManagerObserver {
-  /** A flow now waits with a wake time. */
-  waitArmed?(wakeAt: Date): void;
-  /** Resume notifications were queued. */
-  notificationsQueued?(): void;
-}
-
 export interface FlowManagerOptions {
   store: FlowStore;
   clock?: Clock;
@@ -91,18 +83,12 @@ export class FlowManager {
   private readonly clock: Clock;
   private readonly stateLimit: number;
   private readonly horizon: number;
-  private readonly observers: ManagerObserver[] = [];
 
   constructor(options: FlowManagerOptions) {
     this.store = options.store;
     this.clock = options.clock ?? systemClock;
     this.stateLimit = options.stateLimit ?? DEFAULT_STATE_LIMIT;
     this.horizon = options.timerMaxHorizon ?? Number.POSITIVE_INFINITY;
-  }
-
-  /** Registers an observer of committed changes (the engine uses it). */
-  observe(observer: ManagerObserver): void {
-    this.observers.push(observer);
   }
 
   /** Creates a flow in `created`, at revision 0, with its `created` audit event. */
@@ -189,7 +175,7 @@ export class FlowManager {
     const now = this.clock.now();
     assertWithinHorizon(condition, now, this.horizon);
     const key = condition.kind === 'external_event' ? { topic: condition.topic, correlationId: condition.correlationId, now } : undefined;
-    const flow = await this.mutate(
+    return this.mutate(
       id,
       options,
       (current, at, loaded) => {
@@ -202,9 +188,6 @@ export class FlowManager {
       },
       key ? { keptEventFor: key } : {},
     );
-    const wakeAt = flow.wait ? wakeAtOf(flow.wait) : undefined;
-    if (wakeAt) this.notify((o) => o.waitArmed?.(wakeAt));
-    return flow;
   }
 
   /** waiting → running, merging `patch` and clearing the wait; recorded as a `manual` resume. */
@@ -311,20 +294,16 @@ export class FlowManager {
   ): Promise<Flow> {
     const flowId = checkFlowId(id);
     const now = new Date(this.clock.now());
-    let queued = false;
-    const flow = await this.store.commit({ ...extraLoad, flowIds: [flowId] }, (loaded): Decision<Flow> => {
+    return this.store.commit({ ...extraLoad, flowIds: [flowId] }, (loaded): Decision<Flow> => {
       const current = this.found(loaded, flowId, options);
       const built = build(current, now, loaded);
       if (built === undefined) return { result: current };
       const { write, consumeKeptEvent } = 'write' in built ? built : { write: built, consumeKeptEvent: undefined };
       const checked: FlowWrite = { ...write, stateJson: checkState(write.flow.state, this.stateLimit) };
-      queued = write.wake !== undefined;
       return consumeKeptEvent === undefined
         ? { result: write.flow, writes: [checked] }
         : { result: write.flow, writes: [checked], consumeKeptEvent };
     });
-    if (queued) this.notify((o) => o.notificationsQueued?.());
-    return flow;
   }
 
   private found(loaded: Loaded, id: string, options: WriteOptions | undefined): Flow {
@@ -335,10 +314,6 @@ export class FlowManager {
       throw new FlowError('revision_mismatch', `flow ${id} is at revision ${flow.revision}, not ${expected}; read it again and retry`);
     }
     return flow;
-  }
-
-  private notify(call: (observer: ManagerObserver) => void): void {
-    for (const observer of this.observers) call(observer);
   }
 }
 

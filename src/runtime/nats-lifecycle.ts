@@ -1,6 +1,6 @@
 import type { FlowEventKind, JsonObject } from './flow.js';
 import { LIFECYCLE_PREFIX } from './nats-message.js';
-import type { Decision, FlowStore, FlowWrite, Loaded, LoadRequest } from './store.js';
+import type { FlowWrite } from './store.js';
 
 /** The lifecycle moves published on `taskflow.flow.<id>.<kind>`. */
 export const LIFECYCLE_KINDS = ['waiting', 'resumed', 'finished', 'failed', 'cancelled'] as const;
@@ -61,46 +61,4 @@ export function lifecycleMessages(write: FlowWrite): LifecycleMessage[] {
 
 function statusAfter(kind: LifecycleKind): string {
   return kind === 'resumed' ? 'running' : kind;
-}
-
-/** Called after a commit with the writes it made; awaited before the commit's caller sees its result. */
-export type CommitListener = (writes: readonly FlowWrite[]) => Promise<void> | void;
-
-/**
- * A view of `store` that reports every committed flow write to `listener`, whoever
- * made it: the manager (waits, finishes, fails, cancels) or the engine (event,
- * timer, signal and timeout resumes, cancels by the sweep). Every other member is
- * the store's own. The listener runs after the transaction committed; a listener
- * that throws does not undo or fail the commit.
- */
-export function observeCommits(store: FlowStore, listener: CommitListener, onError: (error: unknown) => void): FlowStore {
-  const report = async (decision: Decision<unknown> | undefined): Promise<void> => {
-    const writes = decision?.writes;
-    if (!writes || writes.length === 0) return;
-    try {
-      await listener(writes);
-    } catch (error) {
-      onError(error);
-    }
-  };
-  const commit: FlowStore['commit'] = async <T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>): Promise<T> => {
-    let decision: Decision<T> | undefined;
-    const result = await store.commit(load, (loaded) => (decision = plan(loaded)));
-    await report(decision);
-    return result;
-  };
-  const commitClaiming: FlowStore['commitClaiming'] = async <T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number) => {
-    let decision: Decision<T> | undefined;
-    const committed = await store.commitClaiming(load, (loaded) => (decision = plan(loaded)), leaseUntil);
-    await report(decision);
-    return committed;
-  };
-  return new Proxy(store, {
-    get(target, property) {
-      if (property === 'commit') return commit;
-      if (property === 'commitClaiming') return commitClaiming;
-      const value: unknown = Reflect.get(target, property, target);
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
 }

@@ -5,7 +5,7 @@ import { WaitEngine, type DeliveryResult, type EventDelivery, type ResumeHandler
 import { silentLogger, type Logger } from './logger.js';
 import { FlowManager } from './manager.js';
 import { NatsBridge, type NatsOptions } from './nats-bridge.js';
-import { observeCommits } from './nats-lifecycle.js';
+import { observeCommits } from './commit-observer.js';
 import { openSqliteStore } from './sqlite-store.js';
 import type { FlowStore } from './store.js';
 import { DEFAULT_STATE_LIMIT } from './validate.js';
@@ -93,19 +93,24 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
     ? new NatsBridge({ ...options.nats, logger, runtime: { deliver: (event) => deliver!(event), waitingTopics: () => waitingTopics!() } })
     : undefined;
   const store = options.store ?? (await openStore(options.database ?? defaultDatabasePath(), options.synchronous));
-  // With a bridge, manager and engine commit through a view that tells it each committed write.
-  const committing = bridge
-    ? observeCommits(store, (writes) => bridge.committed(writes), (error) => logger.warn({ err: error }, 'taskflow: NATS bridge commit hook failed'))
-    : store;
+  // Manager and engine commit through a view that reports each committed write to
+  // the engine (timer, notifications) and the bridge (topics, lifecycle events).
+  const committing = observeCommits(
+    store,
+    async (writes, info) => {
+      engine.committed(writes, info);
+      await bridge?.committed(writes);
+    },
+    (error) => logger.warn({ err: error }, 'taskflow: a commit listener failed'),
+  );
   const manager = new FlowManager({
     store: committing,
     clock,
     stateLimit: options.stateLimit ?? DEFAULT_STATE_LIMIT,
     timerMaxHorizon,
   });
-  const engine = new WaitEngine({
+  const engine: WaitEngine = new WaitEngine({
     store: committing,
-    manager,
     clock,
     logger,
     tickInterval,
