@@ -96,9 +96,8 @@ export class WaitEngine {
   private tickAgain = false;
   private delivering: Promise<void> | undefined;
   private deliverAgain = false;
-  private readonly inFlight = new Set<number>();
-  /** Handlers running now: stop() lets them finish, for at most one lease. */
-  private readonly handlers = new Set<Promise<void>>();
+  /** Handlers running now, by notification id: not claimed again meanwhile; stop() lets them finish, for at most one lease. */
+  private readonly handlers = new Map<number, Promise<void>>();
   /** Delivered notifications not yet removed: they ride along with the next commit, or a flush. */
   private readonly delivered: number[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
@@ -155,7 +154,7 @@ export class WaitEngine {
         timer = setTimeout(resolve, this.resumeLease);
         timer.unref?.();
       });
-      await Promise.race([Promise.allSettled([...this.handlers]), leaseEnd]);
+      await Promise.race([Promise.allSettled([...this.handlers.values()]), leaseEnd]);
       clearTimeout(timer);
     }
     await this.flushDelivered();
@@ -296,8 +295,8 @@ export class WaitEngine {
     do {
       this.deliverAgain = false;
       const claimed = await this.store.claimNotifications(this.clock.now(), this.resumeLease, NOTIFICATION_BATCH);
-      const fresh = claimed.filter((n) => !this.inFlight.has(n.id));
-      await Promise.all(fresh.map((n) => this.track(this.handOver(n))));
+      const fresh = claimed.filter((n) => !this.handlers.has(n.id));
+      await Promise.all(fresh.map((n) => this.handOver(n)));
       await this.flushDelivered();
       if (claimed.length === NOTIFICATION_BATCH) this.deliverAgain = true;
     } while (this.deliverAgain && this.running);
@@ -323,13 +322,8 @@ export class WaitEngine {
       this.delivered.unshift(...done);
       throw error;
     }
-    for (const notification of committed.claimed) void this.track(this.handOver(notification)).then(() => this.scheduleFlush());
+    for (const notification of committed.claimed) void this.handOver(notification).then(() => this.scheduleFlush());
     return committed.result;
-  }
-
-  private track(handler: Promise<void>): Promise<void> {
-    this.handlers.add(handler);
-    return handler.finally(() => this.handlers.delete(handler));
   }
 
   private scheduleFlush(): void {
@@ -356,23 +350,26 @@ export class WaitEngine {
   }
 
   /** Runs the handler; a delivered notification (or one whose flow is gone) is queued for removal. */
-  private async handOver(notification: ClaimedNotification): Promise<void> {
+  private handOver(notification: ClaimedNotification): Promise<void> {
     const { id, flow, flowId, wake, attempts } = notification;
     if (!flow) {
       this.delivered.push(id);
-      return;
+      return Promise.resolve();
     }
-    this.inFlight.add(id);
-    try {
-      await this.onResume!(flow, wake);
-      this.delivered.push(id);
-    } catch (error) {
-      const delay = Math.min(RETRY_BASE_MS * 2 ** (attempts - 1), RETRY_MAX_MS);
-      this.logger.warn({ err: error, flowId, attempts, retryInMs: delay }, 'taskflow: onResume failed; will retry');
-      await this.store.retryNotification(id, this.clock.now() + delay).catch(() => undefined);
-    } finally {
-      this.inFlight.delete(id);
-    }
+    const handler = (async () => {
+      try {
+        await this.onResume!(flow, wake);
+        this.delivered.push(id);
+      } catch (error) {
+        const delay = Math.min(RETRY_BASE_MS * 2 ** (attempts - 1), RETRY_MAX_MS);
+        this.logger.warn({ err: error, flowId, attempts, retryInMs: delay }, 'taskflow: onResume failed; will retry');
+        await this.store.retryNotification(id, this.clock.now() + delay).catch(() => undefined);
+      } finally {
+        this.handlers.delete(id);
+      }
+    })();
+    this.handlers.set(id, handler);
+    return handler;
   }
 
   private kickNotifications(): void {
