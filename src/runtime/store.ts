@@ -146,5 +146,15 @@ export interface FlowStore {
   /** Drops expired kept events and remembered event ids; returns how many rows went. */
   purgeExpiredEvents(now: number): Promise<number>;
 
+  /**
+   * Calls `listener` soon after a write committed by another connection or
+   * process (another handle on the same SQLite file, another engine on the same
+   * PostgreSQL database, the CLI), so the engine re-arms and delivers within
+   * milliseconds instead of at its next sweep. Writes through this store object
+   * need not be reported (`observeCommits` sees those). Returns an unsubscribe.
+   * SQLite: a cheap `PRAGMA data_version` check; PostgreSQL: `LISTEN/NOTIFY`.
+   */
+  watchForeignCommits(listener: () => void): () => void;
+
   close(): Promise<void>;
 }
