@@ -84,8 +84,10 @@ export const resumeNotifications = pgTable(
     dueAt: ms('due_at').notNull(),
     attempts: integer('attempts').notNull().default(0),
     createdAt: ms('created_at').notNull(),
+    lastError: text('last_error'),
+    deadAt: ms('dead_at'),
   },
-  (t) => [index('resume_notifications_due').on(t.dueAt), index('resume_notifications_flow').on(t.flowId)],
+  (t) => [index('resume_notifications_due').on(t.deadAt, t.dueAt), index('resume_notifications_flow').on(t.flowId)],
 );
 
 export const eventInbox = pgTable(

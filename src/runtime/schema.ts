@@ -87,8 +87,17 @@ export const resumeNotifications = sqliteTable(
     dueAt: integer('due_at').notNull(),
     attempts: integer('attempts').notNull().default(0),
     createdAt: integer('created_at').notNull(),
+    /** The handler's last failure (message), kept on every failed attempt. */
+    lastError: text('last_error'),
+    /** Set when the notification was parked as dead after its last allowed attempt; never claimed then. */
+    deadAt: integer('dead_at'),
   },
-  (t) => [index('resume_notifications_due').on(t.dueAt)],
+  (t) => [
+    // due live notifications (dead_at IS NULL) and the next due time; dead ones by time parked
+    index('resume_notifications_due').on(t.deadAt, t.dueAt),
+    // a flow's notifications (taskflow show, list)
+    index('resume_notifications_flow').on(t.flowId),
+  ],
 );
 
 /** Events that matched no waiting flow, kept until a flow waits on their key or they expire. */
