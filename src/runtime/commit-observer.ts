@@ -33,9 +33,9 @@ export function observeCommits(store: FlowStore, listener: CommitListener, onErr
     await report(decision, { claimed: false });
     return result;
   };
-  const commitClaiming: FlowStore['commitClaiming'] = async <T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number) => {
+  const commitClaiming: FlowStore['commitClaiming'] = async <T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number, limit?: number) => {
     let decision: Decision<T> | undefined;
-    const committed = await store.commitClaiming(load, (loaded) => (decision = plan(loaded)), leaseUntil);
+    const committed = await store.commitClaiming(load, (loaded) => (decision = plan(loaded)), leaseUntil, limit);
     await report(decision, { claimed: true });
     return committed;
   };

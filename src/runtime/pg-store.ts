@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { and, asc, desc, eq, gt, inArray, isNotNull, lte, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, isNotNull, isNull, lte, sql } from 'drizzle-orm';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
@@ -7,7 +7,8 @@ import { FlowError } from './errors.js';
 import { TERMINAL_STATUSES, type Flow, type FlowEvent, type FlowStatus, type FlowStep, type JsonObject } from './flow.js';
 import { eventFromRow, flowFromRow, flowToRow, keptEventFromRow, keptEventToRow, stepFromRow, stepToRow } from './flow-rows.js';
 import { eventInbox, flowEvents, flows, flowSteps, resumeNotifications, seenEvents } from './schema-pg.js';
-import type { ClaimedNotification, Committed, Decision, EventKey, FlowStore, ListOptions, Loaded, LoadRequest } from './store.js';
+import type { ClaimedNotification, Committed, Decision, EventKey, FlowStore, ListOptions, Loaded, LoadRequest, ResumeNotification } from './store.js';
+import { MAX_ERROR_LENGTH, notificationFromRow } from './notification-rows.js';
 import { WAITING_TOPICS_SQL } from './waiting-topics-sql.js';
 import { wakeFromJson, wakeToJson } from './wake.js';
 
@@ -78,17 +79,17 @@ export class PostgresFlowStore implements FlowStore {
     return (await this.commitWith(load, plan, undefined)).result;
   }
 
-  async commitClaiming<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number): Promise<Committed<T>> {
-    return this.commitWith(load, plan, leaseUntil);
+  async commitClaiming<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number, limit = Infinity): Promise<Committed<T>> {
+    return this.commitWith(load, plan, leaseUntil, limit);
   }
 
-  private async commitWith<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number | undefined): Promise<Committed<T>> {
+  private async commitWith<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number | undefined, limit = Infinity): Promise<Committed<T>> {
     this.assertOpen();
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.db.transaction(async (tx) => {
           const decision = plan(await this.load(tx, load));
-          const claimed = await this.apply(tx, decision, leaseUntil);
+          const claimed = await this.apply(tx, decision, leaseUntil, limit);
           return { result: decision.result, claimed };
         });
       } catch (error) {
@@ -163,7 +164,7 @@ export class PostgresFlowStore implements FlowStore {
     return loaded;
   }
 
-  private async apply<T>(tx: Tx, decision: Decision<T>, leaseUntil: number | undefined): Promise<ClaimedNotification[]> {
+  private async apply<T>(tx: Tx, decision: Decision<T>, leaseUntil: number | undefined, limit: number): Promise<ClaimedNotification[]> {
     const claimed: ClaimedNotification[] = [];
     for (const insert of decision.inserts ?? []) {
       await tx.insert(flows).values({ ...flowToRow(insert.flow, insert.stateJson), idempotencyKey: insert.idempotencyKey ?? null });
@@ -181,17 +182,18 @@ export class PostgresFlowStore implements FlowStore {
       const at = flow.updatedAt.getTime();
       await appendEvents(tx, flow.id, write.events, at);
       if (write.wake) {
+        const claiming = leaseUntil !== undefined && claimed.length < limit;
         const [queued] = await tx
           .insert(resumeNotifications)
           .values({
             flowId: flow.id,
             wakeJson: JSON.stringify(wakeToJson(write.wake)),
-            dueAt: leaseUntil ?? at,
-            attempts: leaseUntil === undefined ? 0 : 1,
+            dueAt: claiming ? leaseUntil : at,
+            attempts: claiming ? 1 : 0,
             createdAt: at,
           })
           .returning({ id: resumeNotifications.id });
-        if (leaseUntil !== undefined) claimed.push({ id: queued!.id, flowId: flow.id, flow, wake: write.wake, attempts: 1 });
+        if (claiming) claimed.push({ id: queued!.id, flowId: flow.id, flow, wake: write.wake, attempts: 1 });
       }
     }
     if (decision.upsertStep) {
@@ -308,7 +310,7 @@ export class PostgresFlowStore implements FlowStore {
       const due = tx
         .select({ id: resumeNotifications.id })
         .from(resumeNotifications)
-        .where(lte(resumeNotifications.dueAt, now))
+        .where(and(isNull(resumeNotifications.deadAt), lte(resumeNotifications.dueAt, now)))
         .orderBy(asc(resumeNotifications.dueAt))
         .limit(limit)
         .for('update', { skipLocked: true });
@@ -337,14 +339,57 @@ export class PostgresFlowStore implements FlowStore {
     if (ids.length > 0) await this.db.delete(resumeNotifications).where(inArray(resumeNotifications.id, [...ids]));
   }
 
-  async retryNotification(id: number, dueAt: number): Promise<void> {
+  async retryNotification(id: number, dueAt: number, error: string): Promise<void> {
     this.assertOpen();
-    await this.db.update(resumeNotifications).set({ dueAt }).where(eq(resumeNotifications.id, id));
+    await this.db.update(resumeNotifications).set({ dueAt, lastError: error.slice(0, MAX_ERROR_LENGTH) }).where(eq(resumeNotifications.id, id));
+  }
+
+  async parkNotification(id: number, at: number, error: string): Promise<void> {
+    this.assertOpen();
+    await this.db.update(resumeNotifications).set({ deadAt: at, lastError: error.slice(0, MAX_ERROR_LENGTH) }).where(eq(resumeNotifications.id, id));
+  }
+
+  async requeueDead(flowId: string, now: number, notificationId?: number): Promise<number> {
+    this.assertOpen();
+    const dead = and(eq(resumeNotifications.flowId, flowId), isNotNull(resumeNotifications.deadAt));
+    const requeued = await this.db
+      .update(resumeNotifications)
+      .set({ deadAt: null, attempts: 0, dueAt: now })
+      .where(notificationId === undefined ? dead : and(dead, eq(resumeNotifications.id, notificationId)))
+      .returning({ id: resumeNotifications.id });
+    return requeued.length;
+  }
+
+  async listNotifications(flowIds: readonly string[]): Promise<ResumeNotification[]> {
+    this.assertOpen();
+    if (flowIds.length === 0) return [];
+    const rows = await this.db
+      .select()
+      .from(resumeNotifications)
+      .where(inArray(resumeNotifications.flowId, [...flowIds]))
+      .orderBy(asc(resumeNotifications.id));
+    return rows.map(notificationFromRow);
+  }
+
+  async listDeadNotifications(limit: number): Promise<ResumeNotification[]> {
+    this.assertOpen();
+    const rows = await this.db
+      .select()
+      .from(resumeNotifications)
+      .where(isNotNull(resumeNotifications.deadAt))
+      .orderBy(desc(resumeNotifications.deadAt))
+      .limit(limit);
+    return rows.map(notificationFromRow);
   }
 
   async nextNotificationAt(): Promise<number | undefined> {
     this.assertOpen();
-    const [row] = await this.db.select({ dueAt: resumeNotifications.dueAt }).from(resumeNotifications).orderBy(asc(resumeNotifications.dueAt)).limit(1);
+    const [row] = await this.db
+      .select({ dueAt: resumeNotifications.dueAt })
+      .from(resumeNotifications)
+      .where(isNull(resumeNotifications.deadAt))
+      .orderBy(asc(resumeNotifications.dueAt))
+      .limit(1);
     return row?.dueAt;
   }
 

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, inArray, isNotNull, lte, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, isNotNull, isNull, lte, sql } from 'drizzle-orm';
 import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { eventInbox, flowEvents, flows, flowSteps, resumeNotifications, seenEvents } from './schema.js';
 import { TERMINAL_STATUSES } from './flow.js';
@@ -170,11 +170,11 @@ export function prepareStatements(db: BetterSQLite3Database) {
       .insert(resumeNotifications)
       .values({ flowId: p('flowId'), wakeJson: p('wakeJson'), dueAt: p('dueAt'), attempts: p('attempts'), createdAt: p('createdAt') })
       .prepare(),
-    /** resume_notifications_due */
+    /** resume_notifications_due (dead_at IS NULL AND due_at <= now): dead ones are never read */
     dueNotifications: db
       .select()
       .from(resumeNotifications)
-      .where(lte(resumeNotifications.dueAt, p('now')))
+      .where(and(isNull(resumeNotifications.deadAt), lte(resumeNotifications.dueAt, p('now'))))
       .orderBy(asc(resumeNotifications.dueAt))
       .limit(p('limit'))
       .prepare(),
@@ -186,13 +186,46 @@ export function prepareStatements(db: BetterSQLite3Database) {
     completeNotification: db.delete(resumeNotifications).where(eq(resumeNotifications.id, p('id'))).prepare(),
     retryNotification: db
       .update(resumeNotifications)
-      .set({ dueAt: sql`${p('dueAt')}` })
+      .set({ dueAt: sql`${p('dueAt')}`, lastError: sql`${p('error')}` })
       .where(eq(resumeNotifications.id, p('id')))
       .prepare(),
-    /** resume_notifications_due */
+    parkNotification: db
+      .update(resumeNotifications)
+      .set({ deadAt: sql`${p('at')}`, lastError: sql`${p('error')}` })
+      .where(eq(resumeNotifications.id, p('id')))
+      .prepare(),
+    /** resume_notifications_flow */
+    requeueDeadOfFlow: db
+      .update(resumeNotifications)
+      .set({ deadAt: null, attempts: 0, dueAt: sql`${p('now')}` })
+      .where(and(eq(resumeNotifications.flowId, p('flowId')), isNotNull(resumeNotifications.deadAt)))
+      .prepare(),
+    /** primary key */
+    requeueDeadById: db
+      .update(resumeNotifications)
+      .set({ deadAt: null, attempts: 0, dueAt: sql`${p('now')}` })
+      .where(and(eq(resumeNotifications.id, p('id')), eq(resumeNotifications.flowId, p('flowId')), isNotNull(resumeNotifications.deadAt)))
+      .prepare(),
+    /** resume_notifications_flow */
+    notificationsOfFlow: db
+      .select()
+      .from(resumeNotifications)
+      .where(eq(resumeNotifications.flowId, p('flowId')))
+      .orderBy(asc(resumeNotifications.id))
+      .prepare(),
+    /** resume_notifications_due (dead_at IS NOT NULL), newest parked first */
+    deadNotifications: db
+      .select()
+      .from(resumeNotifications)
+      .where(isNotNull(resumeNotifications.deadAt))
+      .orderBy(desc(resumeNotifications.deadAt))
+      .limit(p('limit'))
+      .prepare(),
+    /** resume_notifications_due (dead_at IS NULL), first entry */
     nextNotificationAt: db
       .select({ dueAt: resumeNotifications.dueAt })
       .from(resumeNotifications)
+      .where(isNull(resumeNotifications.deadAt))
       .orderBy(asc(resumeNotifications.dueAt))
       .limit(1)
       .prepare(),

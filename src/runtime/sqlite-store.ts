@@ -9,12 +9,15 @@ import type { Flow, FlowEvent, FlowStatus, FlowStep, JsonObject } from './flow.j
 import { eventFromRow, flowFromRow, flowToRow, keptEventFromRow, keptEventToRow, stepFromRow, stepToRow } from './flow-rows.js';
 import { prepareStatements, type SqliteStatements } from './sqlite-statements.js';
 import { WAITING_TOPICS_SQL } from './waiting-topics-sql.js';
-import type { ClaimedNotification, Committed, Decision, FlowStore, ListOptions, Loaded, LoadRequest } from './store.js';
+import type { ClaimedNotification, Committed, Decision, FlowStore, ListOptions, Loaded, LoadRequest, ResumeNotification } from './store.js';
+import { MAX_ERROR_LENGTH, notificationFromRow } from './notification-rows.js';
 
 /** Where a commit puts the notifications it queues already claimed. */
 interface Claim {
   leaseUntil: number;
   claimed: ClaimedNotification[];
+  /** At most this many are claimed; the rest are queued due at once. */
+  limit: number;
 }
 import { wakeFromJson, wakeToJson } from './wake.js';
 
@@ -82,9 +85,9 @@ export class SqliteFlowStore implements FlowStore {
     return this.commitSync(load, plan);
   }
 
-  async commitClaiming<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number): Promise<Committed<T>> {
+  async commitClaiming<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number, limit = Infinity): Promise<Committed<T>> {
     const claimed: ClaimedNotification[] = [];
-    const result = this.commitSync(load, plan, { leaseUntil, claimed });
+    const result = this.commitSync(load, plan, { leaseUntil, claimed, limit });
     return { result, claimed };
   }
 
@@ -151,14 +154,15 @@ export class SqliteFlowStore implements FlowStore {
       for (const event of write.events) this.appendEvent(flow.id, event.kind, event.payload, at);
       if (write.wake) {
         const wakeJson = JSON.stringify(wakeToJson(write.wake));
+        const claiming = claim !== undefined && claim.claimed.length < claim.limit;
         const queued = q.queueNotification.run({
           flowId: flow.id,
           wakeJson,
-          dueAt: claim ? claim.leaseUntil : at,
-          attempts: claim ? 1 : 0,
+          dueAt: claiming ? claim.leaseUntil : at,
+          attempts: claiming ? 1 : 0,
           createdAt: at,
         });
-        claim?.claimed.push({ id: Number(queued.lastInsertRowid), flowId: flow.id, flow, wake: write.wake, attempts: 1 });
+        if (claiming) claim.claimed.push({ id: Number(queued.lastInsertRowid), flowId: flow.id, flow, wake: write.wake, attempts: 1 });
       }
     }
     if (decision.upsertStep) q.upsertStep.run(stepToRow(decision.upsertStep));
@@ -259,9 +263,42 @@ export class SqliteFlowStore implements FlowStore {
     });
   }
 
-  async retryNotification(id: number, dueAt: number): Promise<void> {
+  async retryNotification(id: number, dueAt: number, error: string): Promise<void> {
     this.assertOpen();
-    this.q.retryNotification.run({ id, dueAt });
+    this.write(() => this.q.retryNotification.run({ id, dueAt, error: error.slice(0, MAX_ERROR_LENGTH) }));
+  }
+
+  async parkNotification(id: number, at: number, error: string): Promise<void> {
+    this.assertOpen();
+    this.write(() => this.q.parkNotification.run({ id, at, error: error.slice(0, MAX_ERROR_LENGTH) }));
+  }
+
+  async requeueDead(flowId: string, now: number, notificationId?: number): Promise<number> {
+    this.assertOpen();
+    return this.write(() =>
+      notificationId === undefined
+        ? this.q.requeueDeadOfFlow.run({ flowId, now }).changes
+        : this.q.requeueDeadById.run({ id: notificationId, flowId, now }).changes,
+    );
+  }
+
+  async listNotifications(flowIds: readonly string[]): Promise<ResumeNotification[]> {
+    this.assertOpen();
+    return flowIds.flatMap((flowId) => this.q.notificationsOfFlow.all({ flowId }).map(notificationFromRow));
+  }
+
+  async listDeadNotifications(limit: number): Promise<ResumeNotification[]> {
+    this.assertOpen();
+    return this.q.deadNotifications.all({ limit }).map(notificationFromRow);
+  }
+
+  /** One statement outside a commit, its driver error turned into `FlowError('storage')`. */
+  private write<T>(statement: () => T): T {
+    try {
+      return statement();
+    } catch (error) {
+      throw asFlowError(error);
+    }
   }
 
   async nextNotificationAt(): Promise<number | undefined> {

@@ -91,6 +91,22 @@ export interface ClaimedNotification {
   attempts: number;
 }
 
+/** A queued resume notification as operators see it (`taskflow show`, `taskflow list --dead`). */
+export interface ResumeNotification {
+  id: number;
+  flowId: string;
+  wake: Wake;
+  /** Next delivery time: when queued, the lease end while claimed, the retry time after a failure. */
+  dueAt: Date;
+  /** Deliveries started so far (claims). */
+  attempts: number;
+  /** The handler's last failure, if any. */
+  lastError: string | null;
+  /** When it was parked as dead (after `maxResumeAttempts`); a dead notification is never claimed. */
+  deadAt: Date | null;
+  createdAt: Date;
+}
+
 export interface ListOptions {
   status?: FlowStatus;
   limit?: number;
@@ -114,9 +130,11 @@ export interface FlowStore {
    * Like {@link commit}, but the resume notifications the plan queues are claimed
    * by the caller until `leaseUntil`, in the same transaction: the engine hands
    * them to `onResume` at once, with no claim round trip. If the caller dies, the
-   * lease expires and any engine delivers them.
+   * lease expires and any engine delivers them. At most `limit` are claimed (the
+   * caller's free handler slots; default all); the others are queued due at once,
+   * unclaimed, for whichever engine has room.
    */
-  commitClaiming<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number): Promise<Committed<T>>;
+  commitClaiming<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number, limit?: number): Promise<Committed<T>>;
 
   getFlow(id: string): Promise<Flow | undefined>;
   listByOwner(owner: string, options?: ListOptions): Promise<Flow[]>;
@@ -136,12 +154,24 @@ export interface FlowStore {
    */
   waitingTopics(): Promise<string[]>;
 
-  /** Claims up to `limit` due notifications, pushing their due time to `now + lease`. */
+  /** Claims up to `limit` due notifications that are not dead, pushing their due time to `now + lease`. */
   claimNotifications(now: number, leaseMs: number, limit: number): Promise<ClaimedNotification[]>;
   /** Removes delivered notifications, in one transaction. */
   completeNotifications(ids: readonly number[]): Promise<void>;
-  /** Reschedules a failed delivery at `dueAt`. */
-  retryNotification(id: number, dueAt: number): Promise<void>;
+  /** Reschedules a failed delivery at `dueAt`, recording its error. */
+  retryNotification(id: number, dueAt: number, error: string): Promise<void>;
+  /** Parks a notification as dead at `at` with its last error: it is no longer claimed until requeued. */
+  parkNotification(id: number, at: number, error: string): Promise<void>;
+  /**
+   * Puts a flow's dead notifications (or only the one with `notificationId`) back
+   * in the queue, due at `now`, with their attempts reset; returns how many.
+   */
+  requeueDead(flowId: string, now: number, notificationId?: number): Promise<number>;
+  /** The queued notifications (live and dead) of these flows, oldest first. */
+  listNotifications(flowIds: readonly string[]): Promise<ResumeNotification[]>;
+  /** Dead notifications, most recently parked first, at most `limit`. */
+  listDeadNotifications(limit: number): Promise<ResumeNotification[]>;
+  /** The earliest due time among notifications that are not dead. */
   nextNotificationAt(): Promise<number | undefined>;
   /** Drops expired kept events and remembered event ids; returns how many rows went. */
   purgeExpiredEvents(now: number): Promise<number>;
