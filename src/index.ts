@@ -1,7 +1,7 @@
 export { FlowError, type FlowErrorCode } from './runtime/errors.js';
 export { parseDuration, type Duration } from './runtime/duration.js';
 export { ManualClock, systemClock, type Clock } from './runtime/clock.js';
-export type { Logger } from './runtime/logger.js';
+export { defaultLogger, silentLogger, stderrLogger, type Logger, type LogSink } from './runtime/logger.js';
 export {
   FLOW_STATUSES,
   FLOW_EVENT_KINDS,
@@ -38,6 +38,8 @@ export {
 } from './runtime/manager.js';
 export {
   WaitEngine,
+  DEFAULT_MAX_RESUME_ATTEMPTS,
+  DEFAULT_RESUME_CONCURRENCY,
   type DeliveryResult,
   type EventDelivery,
   type ResumeHandler,
@@ -45,7 +47,7 @@ export {
   type TickResult,
   type WaitEngineOptions,
 } from './runtime/engine.js';
-export type { FlowStore, ListOptions } from './runtime/store.js';
+export type { FlowStore, ListOptions, ResumeNotification } from './runtime/store.js';
 export { openSqliteStore, SqliteFlowStore, type SqliteStoreOptions } from './runtime/sqlite-store.js';
 export { openTaskflow, defaultDatabasePath, type Taskflow, type TaskflowOptions } from './runtime/taskflow.js';
 export {

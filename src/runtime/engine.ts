@@ -1,7 +1,7 @@
 import { systemClock, type Clock } from './clock.js';
 import { FlowError } from './errors.js';
 import type { Flow } from './flow.js';
-import { silentLogger, type Logger } from './logger.js';
+import { defaultLogger, errorText, type Logger } from './logger.js';
 import type { CommitInfo } from './commit-observer.js';
 import { cancelMove, resumeMove } from './moves.js';
 import type { ClaimedNotification, Committed, Decision, FlowStore, FlowWrite, Loaded, LoadRequest } from './store.js';
@@ -52,6 +52,7 @@ export interface SignalInput {
 export interface WaitEngineOptions {
   store: FlowStore;
   clock?: Clock;
+  /** Default {@link defaultLogger}: warnings and errors to stderr. */
   logger?: Logger;
   onResume?: ResumeHandler;
   /** Safety sweep period in ms. Default 5000. */
@@ -62,7 +63,26 @@ export interface WaitEngineOptions {
   eventRetention?: number;
   /** Flows resumed per transaction when many are due at once. Default 500. */
   batchSize?: number;
+  /**
+   * `onResume` handlers running at once. Each notification is handled on its own:
+   * a slow handler holds one slot, and one still running after its lease frees it.
+   * Default {@link DEFAULT_RESUME_CONCURRENCY}.
+   */
+  resumeConcurrency?: number;
+  /**
+   * Deliveries of one notification (failures and expired leases) before it is
+   * parked as dead: kept with its last error, never claimed again until
+   * {@link WaitEngine.requeueDead}. Default {@link DEFAULT_MAX_RESUME_ATTEMPTS}.
+   */
+  maxResumeAttempts?: number;
+  /** Background work that fails on the store retries after `initialMs`, doubling up to `maxMs`. Default 100 ms and 30 s. */
+  storageBackoff?: { initialMs?: number; maxMs?: number };
 }
+
+/** Default of {@link WaitEngineOptions.resumeConcurrency}. */
+export const DEFAULT_RESUME_CONCURRENCY = 16;
+/** Default of {@link WaitEngineOptions.maxResumeAttempts}. */
+export const DEFAULT_MAX_RESUME_ATTEMPTS = 10;
 
 const MAX_HOST_DELAY = 2_147_483_647;
 const RETRY_BASE_MS = 1_000;
@@ -70,11 +90,18 @@ const RETRY_MAX_MS = 5 * 60_000;
 const NOTIFICATION_BATCH = 100;
 /** How long delivered notifications wait to be removed together. */
 const FLUSH_DELAY_MS = 100;
+/** First delay of a host timer re-armed because the last one found nothing to do; it doubles up to the sweep period. */
+const IDLE_REARM_MS = 20;
 
 /**
  * Wakes waiting flows: timers at their deadline (one host timer, armed for the
  * earliest wake time read by index), events by (topic, correlation id), manual
- * signals, wait timeouts; and hands every resume to `onResume`, at least once.
+ * signals, wait timeouts; and hands every resume to `onResume`, at least once,
+ * each notification on its own with at most `resumeConcurrency` handlers at once.
+ *
+ * Background work (the sweep, the host timers, deliveries) that fails on the
+ * store backs off exponentially and logs once when it starts failing and once
+ * when it recovers. A started engine keeps the process alive until {@link stop}.
  */
 export class WaitEngine {
   private readonly store: FlowStore;
@@ -85,32 +112,61 @@ export class WaitEngine {
   private readonly resumeLease: number;
   private readonly eventRetention: number;
   private readonly batchSize: number;
+  private readonly resumeConcurrency: number;
+  private readonly maxResumeAttempts: number;
+  private readonly backoffInitial: number;
+  private readonly backoffMax: number;
 
   private running = false;
+  /** The one ref'd handle while running: it keeps the process alive. */
   private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
   private wakeTimer: NodeJS.Timeout | undefined;
+  /** The clock time the wake timer checks at. */
   private armedAt: number | undefined;
+  /** Consecutive wake-timer firings before the clock reached the time armed for (a ManualClock never does by itself). */
+  private earlyWakes = 0;
+  /** Consecutive ticks that found due flows yet resumed none (rows locked by another engine). */
+  private stillDue = 0;
   private notifyTimer: NodeJS.Timeout | undefined;
   private notifyArmedAt: number | undefined;
-  private ticking: Promise<TickResult> | undefined;
+  /** Consecutive claim rounds that claimed nothing. */
+  private idleRounds = 0;
+  private ticking: Promise<void> | undefined;
   private tickAgain = false;
-  private delivering: Promise<void> | undefined;
+  private delivering: Promise<Promise<void>[]> | undefined;
   private deliverAgain = false;
-  /** Handlers running now, by notification id: not claimed again meanwhile; stop() lets them finish, for at most one lease. */
-  private readonly handlers = new Map<number, Promise<void>>();
+  private refreshing: Promise<void> | undefined;
+  private refreshAgain = false;
+  private unwatch: (() => void) | undefined;
+  /** Handlers running within their lease, by notification id: each holds a slot, and is not claimed again meanwhile. */
+  private readonly active = new Map<number, Promise<void>>();
+  /** Slots promised to a claim in flight. */
+  private reserved = 0;
+  /** Due notifications were left unclaimed for want of a slot: a finishing handler claims again. */
+  private backlog = false;
   /** Delivered notifications not yet removed: they ride along with the next commit, or a flush. */
   private readonly delivered: number[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
+  /** Storage state of the background work: failing since the first failure, until a whole sweep succeeds. */
+  private failing = false;
+  private failureCount = 0;
+  private retries = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(options: WaitEngineOptions) {
     this.store = options.store;
     this.clock = options.clock ?? systemClock;
-    this.logger = options.logger ?? silentLogger;
+    this.logger = options.logger ?? defaultLogger;
     this.onResume = options.onResume;
     this.tickInterval = options.tickInterval ?? 5_000;
     this.resumeLease = options.resumeLease ?? 30_000;
     this.eventRetention = options.eventRetention ?? 7 * 86_400_000;
     this.batchSize = options.batchSize ?? 500;
+    this.resumeConcurrency = positiveInteger(options.resumeConcurrency ?? DEFAULT_RESUME_CONCURRENCY, 'resumeConcurrency');
+    this.maxResumeAttempts = positiveInteger(options.maxResumeAttempts ?? DEFAULT_MAX_RESUME_ATTEMPTS, 'maxResumeAttempts');
+    this.backoffInitial = options.storageBackoff?.initialMs ?? 100;
+    this.backoffMax = options.storageBackoff?.maxMs ?? 30_000;
   }
 
   /**
@@ -126,38 +182,56 @@ export class WaitEngine {
     if (!info.claimed && writes.some((write) => write.wake !== undefined)) this.kickNotifications();
   }
 
-  /** Re-arms the timer from the database, starts the sweep and delivers due notifications. */
+  /**
+   * Re-arms the timer from the database, starts the sweep, delivers due
+   * notifications, and watches for writes committed by other processes. From
+   * here until {@link stop} the engine keeps the process alive, as a listening
+   * server does. A store that fails now does not fail the start: the engine
+   * backs off and carries on once it answers.
+   */
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
-    this.sweepTimer = setInterval(() => void this.sweep(), this.tickInterval);
-    this.sweepTimer.unref?.();
+    try {
+      this.unwatch = this.store.watchForeignCommits(() => this.foreignCommit());
+    } catch (error) {
+      this.logger.warn({ err: error }, 'taskflow: watching for commits of other processes failed; they are seen at the next sweep');
+    }
+    this.sweepTimer = setInterval(() => {
+      if (!this.failing) void this.sweep();
+    }, this.tickInterval);
     await this.sweep();
   }
 
   /**
    * Stops every host timer and waits for the work in progress, including running
-   * `onResume` handlers for at most one `resumeLease` (a handler still running
-   * then is redelivered after its lease, by whichever engine runs next).
+   * `onResume` handlers, for at most one `resumeLease` in all (a handler still
+   * running then is redelivered after its lease, by whichever engine runs next).
+   * Nothing of the engine keeps the process alive afterwards.
    */
   async stop(): Promise<void> {
     this.running = false;
+    this.unwatch?.();
+    this.unwatch = undefined;
     clearInterval(this.sweepTimer);
-    clearTimeout(this.wakeTimer);
-    clearTimeout(this.notifyTimer);
-    this.sweepTimer = this.wakeTimer = this.notifyTimer = undefined;
+    for (const timer of [this.wakeTimer, this.notifyTimer, this.retryTimer]) clearTimeout(timer);
+    this.sweepTimer = this.wakeTimer = this.notifyTimer = this.retryTimer = undefined;
     this.armedAt = this.notifyArmedAt = undefined;
-    await Promise.allSettled([this.ticking, this.delivering]);
-    if (this.handlers.size > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      const leaseEnd = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, this.resumeLease);
-        timer.unref?.();
-      });
-      await Promise.race([Promise.allSettled([...this.handlers.values()]), leaseEnd]);
-      clearTimeout(timer);
+    let leaseTimer: NodeJS.Timeout | undefined;
+    const leaseEnd = new Promise<void>((resolve) => {
+      leaseTimer = setTimeout(resolve, this.resumeLease);
+      leaseTimer.unref?.();
+    });
+    const atMostOneLease = (work: Promise<unknown>) => Promise.race([work.then(() => undefined), leaseEnd]);
+    try {
+      await atMostOneLease(Promise.allSettled([this.sweeping, this.ticking, this.delivering, this.refreshing]));
+      await atMostOneLease(Promise.allSettled([...this.active.values()]));
+      await atMostOneLease(
+        this.flushDelivered().catch((error: unknown) => this.logger.warn({ err: error }, 'taskflow: removing delivered notifications failed; they will be delivered again')),
+      );
+    } finally {
+      clearTimeout(leaseTimer);
     }
-    await this.flushDelivered();
   }
 
   /**
@@ -166,18 +240,24 @@ export class WaitEngine {
    */
   async tick(now: number | Date = this.clock.now()): Promise<TickResult> {
     const at = typeof now === 'number' ? now : now.getTime();
+    const { result, error } = await this.resumeDue(at);
+    if (error !== undefined) this.logger.error({ err: error }, 'taskflow: resuming due flows failed');
+    return result;
+  }
+
+  /** {@link tick}'s work; a failed batch ends it and is returned, not logged. */
+  private async resumeDue(at: number): Promise<{ result: TickResult; error?: unknown }> {
     const total: TickResult = { resumed: 0, cancelled: 0, timedOut: 0, errors: 0 };
     // An indexed read answers "nothing due" without taking the write lock.
     const next = await this.store.nextWakeAt();
-    if (next === undefined || next > at) return total;
+    if (next === undefined || next > at) return { result: total };
     for (;;) {
       let batch: TickResult & { size: number };
       try {
         batch = await this.commitWakes({ due: { now: at, limit: this.batchSize } }, (loaded) => this.planDue(loaded.flows, at));
       } catch (error) {
         total.errors++;
-        this.logger.error({ err: error }, 'taskflow: resuming due flows failed');
-        break;
+        return { result: total, error };
       }
       total.resumed += batch.resumed;
       total.cancelled += batch.cancelled;
@@ -185,7 +265,7 @@ export class WaitEngine {
       total.errors += batch.errors;
       if (batch.size < this.batchSize) break;
     }
-    return total;
+    return { result: total };
   }
 
   private planDue(flows: Flow[], nowMs: number): Decision<TickResult & { size: number }> {
@@ -206,6 +286,7 @@ export class WaitEngine {
     }
     return { result, writes };
   }
+
 
   /**
    * Resumes every flow waiting on the event's (topic, correlation id) with
@@ -278,59 +359,216 @@ export class WaitEngine {
     return at === undefined ? undefined : new Date(at);
   }
 
-  /** Delivers due resume notifications to `onResume`; resolves when this round is handled. */
+  /**
+   * Puts a flow's dead notifications (those parked after `maxResumeAttempts`) back
+   * in the queue, due now with their attempts reset, and delivers them; with
+   * `notificationId`, only that one. Returns how many were re-queued (0 when the
+   * flow has none dead). The CLI's `taskflow requeue` does the same.
+   */
+  async requeueDead(flowId: string, options: { notificationId?: number } = {}): Promise<number> {
+    const id = checkFlowId(flowId);
+    const { notificationId } = options;
+    if (notificationId !== undefined && (!Number.isSafeInteger(notificationId) || notificationId < 1)) {
+      throw new FlowError('invalid_input', 'notificationId must be a positive integer');
+    }
+    const count = await this.store.requeueDead(id, this.clock.now(), notificationId);
+    if (count > 0) this.kickNotifications();
+    return count;
+  }
+
+  /**
+   * Claims due notifications into the free handler slots and starts their
+   * handlers; resolves once the handlers it started have settled and the
+   * delivered ones are removed. The engine's own deliveries never wait on
+   * handlers: each runs on its own.
+   */
   async deliverNotifications(): Promise<void> {
+    const started = await this.claimRounds();
+    await Promise.allSettled(started);
+    await this.flushDelivered();
+  }
+
+  /** One claim loop at a time; a request during one runs one more round in it. */
+  private claimRounds(): Promise<Promise<void>[]> {
     if (this.delivering) {
       this.deliverAgain = true;
       return this.delivering;
     }
-    this.delivering = this.deliverRounds().finally(() => {
+    this.delivering = this.claimLoop().finally(() => {
       this.delivering = undefined;
     });
     return this.delivering;
   }
 
-  private async deliverRounds(): Promise<void> {
-    if (!this.onResume) return;
+  private async claimLoop(): Promise<Promise<void>[]> {
+    const started: Promise<void>[] = [];
+    if (!this.onResume) return started;
+    let claimedAny = false;
     do {
       this.deliverAgain = false;
-      const claimed = await this.store.claimNotifications(this.clock.now(), this.resumeLease, NOTIFICATION_BATCH);
-      const fresh = claimed.filter((n) => !this.handlers.has(n.id));
-      await Promise.all(fresh.map((n) => this.handOver(n)));
-      await this.flushDelivered();
-      if (claimed.length === NOTIFICATION_BATCH) this.deliverAgain = true;
+      const free = this.freeSlots();
+      if (free <= 0) {
+        // Every slot is busy: the next handler to finish (or overrun its lease) claims again.
+        this.backlog = true;
+        return started;
+      }
+      const limit = Math.min(NOTIFICATION_BATCH, free);
+      this.reserved += limit;
+      let claimed: ClaimedNotification[];
+      try {
+        claimed = await this.store.claimNotifications(this.clock.now(), this.resumeLease, limit);
+      } finally {
+        this.reserved -= limit;
+      }
+      for (const notification of claimed) {
+        const handler = this.startHandler(notification);
+        if (handler) started.push(handler);
+      }
+      if (claimed.length > 0) claimedAny = true;
+      if (claimed.length === limit) this.deliverAgain = true;
     } while (this.deliverAgain && this.running);
-    await this.armNotifications();
+    await this.armNotifications(claimedAny);
+    return started;
+  }
+
+  private freeSlots(): number {
+    return this.resumeConcurrency - this.active.size - this.reserved;
   }
 
   /**
    * Commits a plan whose resumes this process delivers itself: their notifications
-   * are queued already claimed, handed to `onResume` at once, and removed later in
-   * bulk. Notifications delivered since the last commit are removed in this one.
+   * are queued already claimed (as many as there are free slots), handed to
+   * `onResume` at once, and removed later in bulk. Notifications delivered since
+   * the last commit are removed in this one.
    */
   private async commitWakes<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>): Promise<T> {
     if (!this.running || !this.onResume) return this.store.commit(load, plan);
     const done = this.delivered.splice(0);
+    let wakes = 0;
     const withDone = (loaded: Loaded): Decision<T> => {
       const decision = plan(loaded);
+      wakes = decision.writes?.filter((write) => write.wake !== undefined).length ?? 0;
       return done.length === 0 ? decision : { ...decision, completeNotifications: done };
     };
+    const limit = Math.max(0, this.freeSlots());
+    this.reserved += limit;
     let committed: Committed<T>;
     try {
-      committed = await this.store.commitClaiming(load, withDone, this.clock.now() + this.resumeLease);
+      committed = await this.store.commitClaiming(load, withDone, this.clock.now() + this.resumeLease, limit);
     } catch (error) {
       this.delivered.unshift(...done);
       throw error;
+    } finally {
+      this.reserved -= limit;
     }
-    for (const notification of committed.claimed) void this.handOver(notification).then(() => this.scheduleFlush());
+    for (const notification of committed.claimed) this.startHandler(notification);
+    if (wakes > committed.claimed.length) {
+      // Queued unclaimed for want of a slot: claim them now if one freed meanwhile, else when one does.
+      if (this.freeSlots() > 0) this.kickNotifications();
+      else this.backlog = true;
+    }
     return committed.result;
   }
 
+  /**
+   * Runs the handler of one claimed notification on its own, holding one slot for
+   * at most one lease. A delivered notification (or one whose flow is gone) is
+   * queued for removal; a failure is recorded with its error and retried with
+   * backoff, or parked as dead after `maxResumeAttempts`.
+   */
+  private startHandler(notification: ClaimedNotification): Promise<void> | undefined {
+    const { id, flow, flowId, wake, attempts } = notification;
+    // Still running here within its lease (a clock moved by hand made it due again).
+    if (this.active.has(id)) return undefined;
+    if (!flow) {
+      this.complete(id);
+      return undefined;
+    }
+    if (attempts > this.maxResumeAttempts) {
+      const reason = `onResume did not finish within its lease (${this.resumeLease} ms) on its last attempt`;
+      return this.park(notification, reason, undefined);
+    }
+    let overdue = false;
+    let lease: NodeJS.Timeout | undefined;
+    let handler: Promise<void> | undefined;
+    // The handler goes on after its first await, so `lease` and `handler` are set before its `finally` runs.
+    handler = (async () => {
+      try {
+        await this.onResume!(flow, wake);
+        this.complete(id);
+      } catch (error) {
+        await this.handlerFailed(notification, error);
+      } finally {
+        clearTimeout(lease);
+        if (this.active.get(id) === handler) this.active.delete(id);
+        if (!overdue) this.slotFreed();
+      }
+    })();
+    lease = setTimeout(() => {
+      overdue = true;
+      if (this.active.get(id) === handler) this.active.delete(id);
+      if (!this.running) return;
+      this.logger.warn(
+        { flowId, notificationId: id, attempts, leaseMs: this.resumeLease },
+        'taskflow: onResume still running after its lease; it no longer holds a slot and will be delivered again',
+      );
+      this.slotFreed();
+    }, this.resumeLease);
+    lease.unref?.();
+    this.active.set(id, handler);
+    return handler;
+  }
+
+  private async handlerFailed(notification: ClaimedNotification, error: unknown): Promise<void> {
+    const { id, flowId, attempts } = notification;
+    const text = error instanceof Error ? (error.stack ?? errorText(error)) : errorText(error);
+    if (attempts >= this.maxResumeAttempts) return this.park(notification, text, error);
+    const delay = Math.min(RETRY_BASE_MS * 2 ** (attempts - 1), RETRY_MAX_MS);
+    this.logger.warn(
+      { err: error, flowId, notificationId: id, attempts, maxAttempts: this.maxResumeAttempts, retryInMs: delay },
+      'taskflow: onResume failed; will retry',
+    );
+    const dueAt = this.clock.now() + delay;
+    try {
+      await this.store.retryNotification(id, dueAt, text);
+    } catch (failure) {
+      // Unrecorded, the notification is redelivered when its lease ends.
+      this.storageFailed(failure, 'recording a failed delivery');
+      return;
+    }
+    this.armNotifyTimer(dueAt, delay);
+  }
+
+  /** Parks a notification as dead, loudly: it stays, with its last error, until an operator requeues it. */
+  private async park(notification: ClaimedNotification, text: string, error: unknown): Promise<void> {
+    const { id, flowId, attempts } = notification;
+    this.logger.error(
+      { err: error ?? text, flowId, notificationId: id, attempts },
+      `taskflow: onResume failed on all ${this.maxResumeAttempts} attempts; the notification is parked as dead (re-queue it with \`taskflow requeue ${flowId}\` or engine.requeueDead)`,
+    );
+    try {
+      await this.store.parkNotification(id, this.clock.now(), text);
+    } catch (failure) {
+      this.storageFailed(failure, 'parking a dead notification');
+    }
+  }
+
+  private complete(id: number): void {
+    this.delivered.push(id);
+    this.scheduleFlush();
+  }
+
+  private slotFreed(): void {
+    if (!this.backlog || !this.running) return;
+    this.backlog = false;
+    this.kickNotifications();
+  }
+
   private scheduleFlush(): void {
-    if (this.flushTimer || this.delivered.length === 0) return;
+    if (this.flushTimer || this.delivered.length === 0 || !this.running || this.failing) return;
     this.flushTimer = setTimeout(() => {
       this.flushTimer = undefined;
-      void this.flushDelivered().catch((error: unknown) => this.logger.warn({ err: error }, 'taskflow: removing delivered notifications failed'));
+      void this.flushDelivered().catch((error: unknown) => this.storageFailed(error, 'removing delivered notifications'));
     }, FLUSH_DELAY_MS);
     this.flushTimer.unref?.();
   }
@@ -349,100 +587,225 @@ export class WaitEngine {
     }
   }
 
-  /** Runs the handler; a delivered notification (or one whose flow is gone) is queued for removal. */
-  private handOver(notification: ClaimedNotification): Promise<void> {
-    const { id, flow, flowId, wake, attempts } = notification;
-    if (!flow) {
-      this.delivered.push(id);
-      return Promise.resolve();
-    }
-    const handler = (async () => {
-      try {
-        await this.onResume!(flow, wake);
-        this.delivered.push(id);
-      } catch (error) {
-        const delay = Math.min(RETRY_BASE_MS * 2 ** (attempts - 1), RETRY_MAX_MS);
-        this.logger.warn({ err: error, flowId, attempts, retryInMs: delay }, 'taskflow: onResume failed; will retry');
-        await this.store.retryNotification(id, this.clock.now() + delay).catch(() => undefined);
-      } finally {
-        this.handlers.delete(id);
-      }
-    })();
-    this.handlers.set(id, handler);
-    return handler;
-  }
-
   private kickNotifications(): void {
-    if (!this.running || !this.onResume) return;
-    void this.deliverNotifications().catch((error: unknown) => this.logger.error({ err: error }, 'taskflow: notification delivery failed'));
+    if (!this.running || !this.onResume || this.failing) return;
+    void this.claimRounds().catch((error: unknown) => this.storageFailed(error, 'claiming notifications'));
   }
 
-  private async armNotifications(): Promise<void> {
-    if (!this.running) return;
+  /**
+   * Arms the notification timer for the earliest due one. Due already, yet the
+   * round claimed nothing (another engine holds it, or the clock is not the
+   * host's), it looks again later and later, never at once.
+   */
+  private async armNotifications(claimedAny: boolean): Promise<void> {
+    if (!this.running || this.failing) return;
     const at = await this.store.nextNotificationAt();
-    if (at === undefined || (this.notifyArmedAt !== undefined && this.notifyArmedAt <= at)) return;
+    if (at === undefined) return;
+    const remaining = at - this.clock.now();
+    if (claimedAny) this.idleRounds = 0;
+    else this.idleRounds++;
+    this.armNotifyTimer(at, this.idleRounds <= 1 ? remaining : Math.max(remaining, this.idleDelay(this.idleRounds - 1)));
+  }
+
+  private armNotifyTimer(at: number, delayMs: number): void {
+    if (!this.running || this.failing || !this.onResume) return;
+    if (this.notifyTimer && this.notifyArmedAt !== undefined && this.notifyArmedAt <= at) return;
     clearTimeout(this.notifyTimer);
     this.notifyArmedAt = at;
     this.notifyTimer = setTimeout(() => {
+      this.notifyTimer = undefined;
       this.notifyArmedAt = undefined;
       this.kickNotifications();
-    }, hostDelay(at - this.clock.now()));
+    }, hostDelay(delayMs));
     this.notifyTimer.unref?.();
+  }
+
+  /** `IDLE_REARM_MS` doubling with each idle round, at most the sweep period. */
+  private idleDelay(rounds: number): number {
+    return Math.min(IDLE_REARM_MS * 2 ** Math.min(rounds - 1, 20), this.tickInterval);
   }
 
   /** Arms the host timer for `at` unless an earlier one is armed. */
   private arm(at: number): void {
-    if (!this.running) return;
+    if (!this.running || this.failing) return;
     if (this.armedAt !== undefined && this.armedAt <= at) return;
+    this.earlyWakes = 0;
+    this.armWakeTimer(at, at - this.clock.now());
+  }
+
+  private armWakeTimer(at: number, delayMs: number): void {
     clearTimeout(this.wakeTimer);
     this.armedAt = at;
-    this.wakeTimer = setTimeout(() => this.onWakeTimer(at), hostDelay(at - this.clock.now()));
+    this.wakeTimer = setTimeout(() => this.onWakeTimer(at), hostDelay(delayMs));
     this.wakeTimer.unref?.();
   }
 
   private onWakeTimer(at: number): void {
     this.armedAt = undefined;
-    // A host timer may fire a little early, and long delays are clamped: re-check.
-    if (this.clock.now() < at) {
-      this.arm(at);
+    this.wakeTimer = undefined;
+    if (!this.running || this.failing) return;
+    const remaining = at - this.clock.now();
+    if (remaining > 0) {
+      // A host timer may fire a little early, and long delays are clamped: look
+      // again for the rest. A clock that keeps not getting there (a ManualClock
+      // moves only when told) is looked at less and less often, never in a loop.
+      this.earlyWakes++;
+      this.armWakeTimer(at, this.earlyWakes <= 1 ? remaining : Math.max(remaining, this.idleDelay(this.earlyWakes - 1)));
       return;
     }
+    this.earlyWakes = 0;
     void this.runTick();
   }
 
-  private async sweep(): Promise<void> {
+  /**
+   * A write committed by another process or connection: re-read the next wake
+   * time and re-arm, and deliver the notifications that are due.
+   */
+  private foreignCommit(): void {
+    if (!this.running || this.failing) return;
+    if (this.refreshing) {
+      this.refreshAgain = true;
+      return;
+    }
+    this.refreshing = (async () => {
+      do {
+        this.refreshAgain = false;
+        try {
+          const next = await this.store.nextWakeAt();
+          if (next !== undefined) this.arm(next);
+          const due = await this.store.nextNotificationAt();
+          if (due !== undefined && due <= this.clock.now()) this.kickNotifications();
+          else if (due !== undefined) this.armNotifyTimer(due, due - this.clock.now());
+        } catch (error) {
+          this.storageFailed(error, 'reading what another process committed');
+          return;
+        }
+      } while (this.refreshAgain && this.running);
+    })().finally(() => {
+      this.refreshing = undefined;
+    });
+  }
+
+  /** The periodic safety sweep, also the retry after a storage failure: a sweep with no failure ends the failing state. */
+  private sweep(): Promise<void> {
+    if (this.sweeping) return this.sweeping;
+    this.sweeping = this.sweepOnce().finally(() => {
+      this.sweeping = undefined;
+    });
+    return this.sweeping;
+  }
+
+  private async sweepOnce(): Promise<void> {
+    const failuresBefore = this.failureCount;
+    const wasFailing = this.failing;
+    // While failing, the timers are not armed: this sweep does their work.
+    this.failing = false;
     await this.runTick();
     try {
       await this.store.purgeExpiredEvents(this.clock.now());
     } catch (error) {
-      this.logger.warn({ err: error }, 'taskflow: purging expired events failed');
+      this.storageFailed(error, 'purging expired events');
     }
-    this.kickNotifications();
+    try {
+      await this.flushDelivered();
+    } catch (error) {
+      this.storageFailed(error, 'removing delivered notifications');
+    }
+    if (this.onResume && this.running) {
+      try {
+        await this.claimRounds();
+      } catch (error) {
+        this.storageFailed(error, 'claiming notifications');
+      }
+    }
+    if (this.failureCount !== failuresBefore) return;
+    this.retries = 0;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    if (wasFailing) this.logger.warn({}, 'taskflow: storage recovered');
+  }
+
+  /**
+   * Background work failed on the store: the first failure logs once and starts
+   * the backoff; until a whole sweep succeeds, the host timers stay disarmed and
+   * one retry runs after each delay (doubling, capped), logged at debug level.
+   */
+  private storageFailed(error: unknown, during: string): void {
+    this.failureCount++;
+    if (!this.running) {
+      this.logger.debug({ err: error, during }, 'taskflow: background work failed while stopping');
+      return;
+    }
+    const first = !this.failing;
+    this.failing = true;
+    clearTimeout(this.wakeTimer);
+    clearTimeout(this.notifyTimer);
+    this.wakeTimer = this.notifyTimer = undefined;
+    this.armedAt = this.notifyArmedAt = undefined;
+    if (this.retryTimer) {
+      this.logger.debug({ err: error, during }, 'taskflow: storage still failing');
+      return;
+    }
+    const delay = Math.min(this.backoffInitial * 2 ** Math.min(this.retries, 30), this.backoffMax);
+    this.retries++;
+    if (first) this.logger.warn({ err: error, during, retryInMs: delay }, 'taskflow: storage failing, backing off');
+    else this.logger.debug({ err: error, during, retryInMs: delay }, 'taskflow: storage still failing; retrying');
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.sweep();
+    }, delay);
+    this.retryTimer.unref?.();
   }
 
   /** One tick at a time; a request during a tick runs one more after it, then re-arms. */
-  private async runTick(): Promise<void> {
+  private runTick(): Promise<void> {
     if (this.ticking) {
       this.tickAgain = true;
-      return;
+      return this.ticking;
     }
+    this.ticking = this.tickLoop().finally(() => {
+      this.ticking = undefined;
+    });
+    return this.ticking;
+  }
+
+  private async tickLoop(): Promise<void> {
+    let progress = false;
     try {
       do {
         this.tickAgain = false;
-        this.ticking = this.tick();
-        await this.ticking;
+        const { result, error } = await this.resumeDue(this.clock.now());
+        if (error !== undefined) {
+          this.storageFailed(error, 'resuming due flows');
+          return;
+        }
+        if (result.resumed + result.cancelled + result.timedOut > 0) progress = true;
       } while (this.tickAgain && this.running);
-      this.ticking = undefined;
       const next = await this.store.nextWakeAt();
-      if (next !== undefined) this.arm(next);
+      if (next === undefined || !this.running || this.failing) return;
+      const now = this.clock.now();
+      if (next > now || progress) {
+        this.stillDue = 0;
+        this.arm(next);
+        return;
+      }
+      // Due, yet this tick resumed nothing: another engine holds those rows
+      // (SKIP LOCKED). Look again later and later, not at once.
+      this.stillDue++;
+      const delay = this.idleDelay(this.stillDue);
+      this.earlyWakes = 0;
+      this.armWakeTimer(now + delay, delay);
     } catch (error) {
-      this.logger.error({ err: error }, 'taskflow: tick failed');
-    } finally {
-      this.ticking = undefined;
+      this.storageFailed(error, 'reading the next wake time');
     }
   }
 }
 
 function hostDelay(ms: number): number {
   return Math.max(0, Math.min(ms, MAX_HOST_DELAY));
+}
+
+function positiveInteger(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 1) throw new FlowError('invalid_input', `${name} must be a positive integer, not ${String(value)}`);
+  return value;
 }

@@ -1,8 +1,9 @@
 import { resolve } from 'node:path';
 import { systemClock, type Clock } from './clock.js';
 import { parseDuration, type Duration } from './duration.js';
+import { FlowError } from './errors.js';
 import { WaitEngine, type DeliveryResult, type EventDelivery, type ResumeHandler } from './engine.js';
-import { silentLogger, type Logger } from './logger.js';
+import { defaultLogger, type Logger } from './logger.js';
 import { FlowManager } from './manager.js';
 import { NatsBridge, type NatsOptions } from './nats-bridge.js';
 import { observeCommits } from './commit-observer.js';
@@ -27,8 +28,25 @@ export interface TaskflowOptions {
   timerMaxHorizon?: Duration;
   /** Called for every resume, at least once, surviving restarts. */
   onResume?: ResumeHandler;
-  /** A notification whose handler has not finished by then is delivered again. Default `30s`. */
+  /**
+   * A notification whose handler has not finished by then is delivered again (its
+   * handler keeps running, but no longer holds a slot). Default `30s`.
+   */
   resumeLease?: Duration;
+  /**
+   * How many `onResume` handlers run at once. Each notification is handled on its
+   * own: a slow or hung handler holds one slot (for at most one lease) and delays
+   * no other. Default 16.
+   */
+  resumeConcurrency?: number;
+  /**
+   * Deliveries of one notification (a throw or an expired lease each count) before
+   * it is parked as dead, with its last error: visible in `taskflow list --dead`
+   * and `taskflow show`, re-queued by `taskflow requeue <flow-id>` or
+   * `tf.engine.requeueDead(flowId)`. Failures are retried with backoff (1 s,
+   * doubling, at most 5 min) meanwhile. Default 10.
+   */
+  maxResumeAttempts?: number;
   /** How long an event that matched no flow waits in the inbox. Default `7d`. */
   eventRetention?: Duration;
   /** Bytes of JSON state a flow may hold. Default 1 MiB. */
@@ -40,6 +58,11 @@ export interface TaskflowOptions {
    */
   nats?: NatsOptions;
   clock?: Clock;
+  /**
+   * A pino-style logger. Default: warnings and errors (a failing `onResume`, a
+   * dead notification, a failing database, a lost event) to stderr, one line
+   * each; pass `silentLogger` to hear nothing.
+   */
   logger?: Logger;
 }
 
@@ -53,9 +76,13 @@ export interface Taskflow {
   readonly clock: Clock;
   /** The horizon for timers and timeouts, in ms. */
   readonly timerMaxHorizon: number;
-  /** Re-arms timers from the database, starts the sweep, delivers due notifications; connects the NATS bridge. */
+  /**
+   * Re-arms timers from the database, starts the sweep, delivers due notifications;
+   * connects the NATS bridge. From then on the runtime keeps the process alive,
+   * as a listening server does, until {@link Taskflow.close}.
+   */
   start(): Promise<void>;
-  /** Drains the NATS bridge, stops the engine and closes the store. */
+  /** Drains the NATS bridge, stops the engine and closes the store; the process may exit afterwards. */
   close(): Promise<void>;
 }
 
@@ -81,11 +108,13 @@ async function openStore(database: string, synchronous: 'full' | 'normal' | unde
 /** Opens the runtime: the database (created and migrated as needed), the manager and the engine. */
 export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskflow> {
   const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? silentLogger;
+  const logger = options.logger ?? defaultLogger;
   const timerMaxHorizon = parseDuration(options.timerMaxHorizon ?? '30d', 'timerMaxHorizon');
   const tickInterval = parseDuration(options.tickInterval ?? '5s', 'tickInterval');
   const resumeLease = parseDuration(options.resumeLease ?? '30s', 'resumeLease');
   const eventRetention = parseDuration(options.eventRetention ?? '7d', 'eventRetention');
+  checkPositiveInteger(options.resumeConcurrency, 'resumeConcurrency');
+  checkPositiveInteger(options.maxResumeAttempts, 'maxResumeAttempts');
   // The bridge checks its options before anything opens; it reaches the engine and store once they exist.
   let deliver: ((event: EventDelivery) => Promise<DeliveryResult>) | undefined;
   let waitingTopics: (() => Promise<string[]>) | undefined;
@@ -117,6 +146,8 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
     resumeLease,
     eventRetention,
     ...(options.onResume ? { onResume: options.onResume } : {}),
+    ...(options.resumeConcurrency === undefined ? {} : { resumeConcurrency: options.resumeConcurrency }),
+    ...(options.maxResumeAttempts === undefined ? {} : { maxResumeAttempts: options.maxResumeAttempts }),
   });
   deliver = (event) => engine.deliver(event);
   waitingTopics = () => store.waitingTopics();
@@ -146,4 +177,12 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
       await store.close();
     },
   };
+}
+
+/** Refuses, before anything opens, a count option that is not a positive integer. */
+function checkPositiveInteger(value: unknown, name: string): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new FlowError('invalid_input', `${name} must be a positive integer`);
+  }
 }
