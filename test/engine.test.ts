@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FlowError, type Flow, type Wake } from '../src/index.js';
+import { FlowError, silentLogger, type Flow, type Wake } from '../src/index.js';
 import { newFlow, openTestTaskflow, T0 } from './support/taskflow.js';
 import { until } from './support/until.js';
 
@@ -305,5 +305,201 @@ describe('stopping the engine', () => {
     await stopped;
     expect(finished).toBe(true);
     expect(await tf.store.nextNotificationAt()).toBeUndefined();
+  });
+});
+
+describe('onResume handlers, each on its own', () => {
+  it('a hung handler delays no other resume', async () => {
+    const handled: string[] = [];
+    let hung: string | undefined;
+    const tf = await openTestTaskflow({
+      resumeLease: '300ms',
+      logger: silentLogger,
+      onResume: (flow) => {
+        if (flow.id === hung) return new Promise<void>(() => undefined);
+        handled.push(flow.id);
+      },
+    });
+    await tf.start();
+    const first = await waitingFlow(tf, { kind: 'manual' });
+    hung = first.id;
+    const others = [await waitingFlow(tf, { kind: 'manual' }), await waitingFlow(tf, { kind: 'manual' })];
+    // Direct resumes queue unclaimed notifications: the engine's claim rounds deliver them.
+    await tf.manager.resume(first.id);
+    for (const flow of others) await tf.manager.resume(flow.id);
+    await until(() => handled.length === others.length);
+    expect(handled.sort()).toEqual(others.map((f) => f.id).sort());
+  });
+
+  it('runs at most resumeConcurrency handlers at once, and every resume gets its turn', async () => {
+    let running = 0;
+    let most = 0;
+    const handled = new Set<string>();
+    const tf = await openTestTaskflow({
+      resumeConcurrency: 3,
+      onResume: async (flow) => {
+        running++;
+        most = Math.max(most, running);
+        await new Promise((r) => setTimeout(r, 100));
+        running--;
+        handled.add(flow.id);
+      },
+    });
+    await tf.start();
+    const flows: Flow[] = [];
+    for (let i = 0; i < 12; i++) flows.push(await waitingFlow(tf, { kind: 'manual' }));
+    await Promise.all(flows.map((flow) => tf.manager.resume(flow.id)));
+    await until(() => handled.size === flows.length, 20_000);
+    expect(most).toBe(3);
+    await until(async () => (await tf.store.listNotifications(flows.map((f) => f.id))).length === 0);
+  });
+
+  it('a handler still running after its lease frees its slot for the next resume', async () => {
+    const handled: string[] = [];
+    let hung: string | undefined;
+    const tf = await openTestTaskflow({
+      resumeConcurrency: 1,
+      resumeLease: '200ms',
+      logger: silentLogger,
+      onResume: (flow) => {
+        if (flow.id === hung) return new Promise<void>(() => undefined);
+        handled.push(flow.id);
+      },
+    });
+    await tf.start();
+    const slow = await waitingFlow(tf, { kind: 'manual' });
+    const next = await waitingFlow(tf, { kind: 'manual' });
+    hung = slow.id;
+    await tf.manager.resume(slow.id);
+    await tf.manager.resume(next.id);
+    await until(() => handled.length === 1);
+    expect(handled).toEqual([next.id]);
+  });
+
+  it('stop() returns within one lease while a handler hangs', async () => {
+    let started = false;
+    const tf = await openTestTaskflow({
+      resumeLease: '300ms',
+      onResume: () => {
+        started = true;
+        return new Promise<void>(() => undefined);
+      },
+    });
+    await tf.start();
+    const flow = await waitingFlow(tf, { kind: 'manual' });
+    await tf.manager.resume(flow.id);
+    await until(() => started);
+    await tf.engine.stop(); // would never return if it waited for the handler
+    const [notification] = await tf.store.listNotifications([flow.id]);
+    expect(notification).toMatchObject({ flowId: flow.id, deadAt: null, attempts: 1 });
+  });
+});
+
+describe('poison handlers: failures recorded, dead after maxResumeAttempts, re-queued by an operator', () => {
+  /** Waits for the first failure to be recorded, then runs delivery rounds, moving the clock past each retry, until `done`. */
+  async function retryUntil(tf: TestTaskflow, done: () => boolean): Promise<void> {
+    await until(async () => (await tf.store.listNotifications((await tf.manager.listByStatus('running')).map((f) => f.id))).some((n) => n.lastError !== null));
+    for (let round = 0; round < 30 && !done(); round++) {
+      tf.clock.advance(10 * 60_000);
+      await tf.engine.deliverNotifications();
+    }
+  }
+
+  it('records the error of every failed attempt on the notification', async () => {
+    let attempts = 0;
+    const tf = await openTestTaskflow({
+      logger: silentLogger,
+      onResume: () => {
+        attempts++;
+        throw new Error(`agent unavailable (attempt ${attempts})`);
+      },
+    });
+    await tf.start();
+    const flow = await waitingFlow(tf, { kind: 'manual' });
+    await tf.manager.resume(flow.id);
+    await until(async () => (await tf.store.listNotifications([flow.id]))[0]?.lastError != null);
+    expect((await tf.store.listNotifications([flow.id]))[0]).toMatchObject({ attempts: 1, deadAt: null, lastError: expect.stringContaining('agent unavailable (attempt 1)') });
+    await retryUntil(tf, () => attempts >= 2);
+    expect((await tf.store.listNotifications([flow.id]))[0]!.lastError).toContain('agent unavailable (attempt 2)');
+  });
+
+  it('parks a notification as dead after maxResumeAttempts failures, and never claims it again', async () => {
+    let attempts = 0;
+    const errors: string[] = [];
+    const logger = { ...silentLogger, error: (_fields: object, message?: string) => void errors.push(message ?? '') };
+    const tf = await openTestTaskflow({
+      maxResumeAttempts: 3,
+      logger,
+      onResume: () => {
+        attempts++;
+        throw new Error('agent unavailable');
+      },
+    });
+    await tf.start();
+    const flow = await waitingFlow(tf, { kind: 'manual' });
+    await tf.manager.resume(flow.id);
+    await retryUntil(tf, () => false);
+    expect(attempts).toBe(3);
+    const [dead] = await tf.store.listNotifications([flow.id]);
+    expect(dead).toMatchObject({ flowId: flow.id, attempts: 3, lastError: expect.stringContaining('agent unavailable'), wake: { reason: 'manual' } });
+    expect(dead!.deadAt).toBeInstanceOf(Date);
+    expect(await tf.store.nextNotificationAt()).toBeUndefined();
+    expect((await tf.store.listDeadNotifications(10)).map((n) => n.id)).toEqual([dead!.id]);
+    expect(errors).toEqual([expect.stringContaining('parked as dead')]);
+  });
+
+  it('counts an expired lease as an attempt: a handler that always hangs ends up dead too', async () => {
+    let calls = 0;
+    const warnings: string[] = [];
+    const tf = await openTestTaskflow({
+      maxResumeAttempts: 1,
+      resumeLease: '150ms',
+      logger: { ...silentLogger, warn: (_f: object, message?: string) => void warnings.push(message ?? '') },
+      onResume: () => {
+        calls++;
+        return new Promise<void>(() => undefined);
+      },
+    });
+    await tf.start();
+    const flow = await waitingFlow(tf, { kind: 'manual' });
+    await tf.manager.resume(flow.id);
+    await until(() => warnings.some((w) => w.includes('still running after its lease')));
+    tf.clock.advance(1_000);
+    await tf.engine.deliverNotifications();
+    expect(calls).toBe(1);
+    const [dead] = await tf.store.listNotifications([flow.id]);
+    expect(dead!.deadAt).toBeInstanceOf(Date);
+    expect(dead!.lastError).toContain('did not finish within its lease');
+  });
+
+  it('requeueDead puts a dead notification back and the engine delivers it', async () => {
+    let healthy = false;
+    const handled: string[] = [];
+    const tf = await openTestTaskflow({
+      maxResumeAttempts: 2,
+      logger: silentLogger,
+      onResume: (flow) => {
+        if (!healthy) throw new Error('agent unavailable');
+        handled.push(flow.id);
+      },
+    });
+    await tf.start();
+    const flow = await waitingFlow(tf, { kind: 'manual' });
+    await tf.manager.resume(flow.id);
+    await retryUntil(tf, () => false);
+    expect((await tf.store.listNotifications([flow.id]))[0]!.deadAt).toBeInstanceOf(Date);
+    healthy = true;
+    expect(await tf.engine.requeueDead(flow.id)).toBe(1);
+    await until(() => handled.length === 1);
+    expect(handled).toEqual([flow.id]);
+    await until(async () => (await tf.store.listNotifications([flow.id])).length === 0);
+    expect(await tf.engine.requeueDead(flow.id)).toBe(0);
+  });
+
+  it('requeueDead refuses a malformed flow id or notification id', async () => {
+    const tf = await openTestTaskflow();
+    await expect(tf.engine.requeueDead('nope')).rejects.toMatchObject({ code: 'not_found' });
+    const flow = await tf.manager.createManaged(newFlow);
+    await expect(tf.engine.requeueDead(flow.id, { notificationId: -1 })).rejects.toMatchObject({ code: 'invalid_input' });
   });
 });

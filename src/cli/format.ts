@@ -1,4 +1,5 @@
 import type { Flow, FlowEvent, FlowStep } from '../runtime/flow.js';
+import type { ResumeNotification } from '../runtime/store.js';
 import type { WaitCondition } from '../runtime/wait.js';
 import { formatFields, formatTable } from './table.js';
 
@@ -27,11 +28,14 @@ export function describeStatus(flow: Pick<Flow, 'status' | 'cancelRequested'>): 
   return flow.cancelRequested && flow.status !== 'cancelled' ? `${flow.status} (cancel requested)` : flow.status;
 }
 
-/** The flows table of `taskflow list`. */
-export function flowsTable(flows: readonly Flow[]): string {
+/**
+ * The flows table of `taskflow list`. `note` adds to a flow's status, for example
+ * `(1 dead resume)` for a flow whose `onResume` notification was parked.
+ */
+export function flowsTable(flows: readonly Flow[], note: (flow: Flow) => string | undefined = () => undefined): string {
   return formatTable(flows, [
     { header: 'ID', value: (f) => f.id },
-    { header: 'STATUS', value: describeStatus },
+    { header: 'STATUS', value: (f) => [describeStatus(f), note(f)].filter(Boolean).join(' ') },
     { header: 'STEP', value: (f) => f.currentStep, maxWidth: 24 },
     { header: 'WAIT', value: (f) => describeWait(f.wait), maxWidth: 72 },
     { header: 'OWNER', value: (f) => f.ownerSessionKey, maxWidth: 32 },
@@ -87,4 +91,34 @@ export function eventsTable(events: readonly FlowEvent[], payloadWidth?: number)
 /** `1 flow`, `3 flows`. */
 export function plural(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
+/**
+ * Where a resume notification stands: `dead` (parked after its last attempt),
+ * `retrying` (failed, due again at its due time), `delivering` (claimed, its
+ * lease running) or `queued`.
+ */
+export function notificationState(notification: ResumeNotification, now: number = Date.now()): 'dead' | 'retrying' | 'delivering' | 'queued' {
+  if (notification.deadAt) return 'dead';
+  if (notification.lastError !== null && notification.dueAt.getTime() > now) return 'retrying';
+  if (notification.attempts > 0 && notification.dueAt.getTime() > now) return 'delivering';
+  return 'queued';
+}
+
+/** The first line of an error as stored, for a table cell. */
+export function firstLine(text: string | null): string {
+  return text === null ? '-' : (text.split('\n')[0] ?? '');
+}
+
+/** The resume notifications table of `taskflow show`: attempts and last error of each. */
+export function notificationsTable(notifications: readonly ResumeNotification[]): string {
+  return formatTable(notifications, [
+    { header: '#', value: (n) => String(n.id) },
+    { header: 'STATE', value: (n) => notificationState(n) },
+    { header: 'REASON', value: (n) => n.wake.reason },
+    { header: 'ATTEMPTS', value: (n) => String(n.attempts) },
+    { header: 'DUE', value: (n) => (n.deadAt ? '-' : formatTime(n.dueAt)) },
+    { header: 'DEAD SINCE', value: (n) => formatTime(n.deadAt) },
+    { header: 'LAST ERROR', value: (n) => firstLine(n.lastError), maxWidth: 72 },
+  ]);
 }

@@ -5,6 +5,7 @@ import { eventsCommand } from './events.js';
 import { helpCommand } from './help.js';
 import { listCommand } from './list.js';
 import { pruneCommand } from './prune.js';
+import { requeueCommand } from './requeue.js';
 import { resumeCommand } from './resume.js';
 import { showCommand } from './show.js';
 import { signalCommand } from './signal.js';
@@ -18,6 +19,7 @@ export const COMMANDS: readonly Command[] = [
   resumeCommand,
   signalCommand,
   deliverCommand,
+  requeueCommand,
   pruneCommand,
   helpCommand,
 ];

@@ -28,25 +28,57 @@ export async function listFlows(tf: Taskflow, filters: { owner?: string; status?
     .slice(0, limit);
 }
 
-/** `taskflow list`: JSON shape `{ count, flows: Flow[] }`. */
+/**
+ * Flows with a dead resume notification (parked after its last attempt), the most
+ * recently parked first, narrowed by `owner` and `status`, at most `limit`. Read
+ * through the dead notifications' index: O(dead), never a scan of all flows.
+ */
+export async function listFlowsWithDead(tf: Taskflow, filters: { owner?: string; status?: Flow['status']; limit: number }): Promise<Flow[]> {
+  const dead = await tf.store.listDeadNotifications(MAX_LIMIT);
+  const flows: Flow[] = [];
+  for (const flowId of new Set(dead.map((n) => n.flowId))) {
+    const flow = await tf.manager.get(flowId);
+    if (!flow) continue;
+    if (filters.owner !== undefined && flow.ownerSessionKey !== filters.owner) continue;
+    if (filters.status !== undefined && flow.status !== filters.status) continue;
+    flows.push(flow);
+    if (flows.length === filters.limit) break;
+  }
+  return flows;
+}
+
+/** How many dead notifications each of these flows has (flows with none are absent). */
+async function deadCounts(tf: Taskflow, flows: readonly Flow[]): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const n of await tf.store.listNotifications(flows.map((f) => f.id))) {
+    if (n.deadAt) counts[n.flowId] = (counts[n.flowId] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** `taskflow list`: JSON shape `{ count, flows: Flow[], deadNotifications: { [flowId]: n } }`. */
 export const listCommand: DatabaseCommand = {
   name: 'list',
   summary: 'list flows, filtered by status and owner',
-  usage: 'list [--status <status>] [--owner <session-key>] [--limit <n>]',
+  usage: 'list [--status <status>] [--owner <session-key>] [--dead] [--limit <n>]',
   details: [
     'Options:',
     `  --status <status>      only flows in this status: ${FLOW_STATUSES.join(', ')}`,
     '  --owner <session-key>  only flows of this owner session key',
+    '  --dead                 only flows with a dead resume notification (onResume failed',
+    '                         on every attempt; see `taskflow show`, `taskflow requeue`)',
     `  --limit <n>            at most n flows (default ${DEFAULT_LIMIT}, at most ${MAX_LIMIT})`,
     '',
-    'Order: with --owner, newest created first; otherwise least recently updated',
-    'first, so flows that have sat longest show at the top.',
-    'JSON: { "count": n, "flows": [Flow, ...] }',
+    'Order: with --owner, newest created first; with --dead, most recently parked first;',
+    'otherwise least recently updated first, so flows that have sat longest show at the top.',
+    'A flow with dead notifications is marked "(n dead resumes)" in the STATUS column.',
+    'JSON: { "count": n, "flows": [Flow, ...], "deadNotifications": { flowId: n } }',
   ].join('\n'),
   positionals: [],
   options: {
     status: { type: 'string' },
     owner: { type: 'string' },
+    dead: { type: 'boolean' },
     limit: { type: 'string' },
   },
   usesDatabase: true,
@@ -57,17 +89,15 @@ export const listCommand: DatabaseCommand = {
     if (owner !== undefined && owner.trim() === '') throw usageError('--owner needs a session key');
     const status = statusText === undefined ? undefined : parseStatusOption(statusText);
     const limit = limitText === undefined ? DEFAULT_LIMIT : parseIntegerOption(limitText, 'limit', 1, MAX_LIMIT);
-    const flows = await listFlows(tf, {
-      limit,
-      ...(owner === undefined ? {} : { owner }),
-      ...(status === undefined ? {} : { status }),
-    });
-    if (json) return writeJson(stdout, { count: flows.length, flows });
+    const filters = { limit, ...(owner === undefined ? {} : { owner }), ...(status === undefined ? {} : { status }) };
+    const flows = values.dead === true ? await listFlowsWithDead(tf, filters) : await listFlows(tf, filters);
+    const dead = await deadCounts(tf, flows);
+    if (json) return writeJson(stdout, { count: flows.length, flows, deadNotifications: dead });
     if (flows.length === 0) {
-      stdout.write('no flows\n');
+      stdout.write(values.dead === true ? 'no flows with dead notifications\n' : 'no flows\n');
       return;
     }
-    stdout.write(flowsTable(flows));
+    stdout.write(flowsTable(flows, (f) => (dead[f.id] ? `(${plural(dead[f.id]!, 'dead resume')})` : undefined)));
     stdout.write(`\n${plural(flows.length, 'flow')}${flows.length === limit ? ` (limit ${limit}; raise --limit for more)` : ''}\n`);
   },
 };
