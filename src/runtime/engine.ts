@@ -148,8 +148,10 @@ export class WaitEngine {
   /** Delivered notifications not yet removed: they ride along with the next commit, or a flush. */
   private readonly delivered: number[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
-  /** Storage state of the background work: failing since the first failure, until a whole sweep succeeds. */
+  /** Storage state of the background work, as logged: failing since the first failure, until a whole sweep succeeds. */
   private failing = false;
+  /** The host timers stay disarmed until the next retry sweep: it does their work. */
+  private backingOff = false;
   private failureCount = 0;
   private retries = 0;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -198,7 +200,7 @@ export class WaitEngine {
       this.logger.warn({ err: error }, 'taskflow: watching for commits of other processes failed; they are seen at the next sweep');
     }
     this.sweepTimer = setInterval(() => {
-      if (!this.failing) void this.sweep();
+      if (!this.retryTimer) void this.sweep();
     }, this.tickInterval);
     await this.sweep();
   }
@@ -565,7 +567,7 @@ export class WaitEngine {
   }
 
   private scheduleFlush(): void {
-    if (this.flushTimer || this.delivered.length === 0 || !this.running || this.failing) return;
+    if (this.flushTimer || this.delivered.length === 0 || !this.running || this.backingOff) return;
     this.flushTimer = setTimeout(() => {
       this.flushTimer = undefined;
       void this.flushDelivered().catch((error: unknown) => this.storageFailed(error, 'removing delivered notifications'));
@@ -588,7 +590,7 @@ export class WaitEngine {
   }
 
   private kickNotifications(): void {
-    if (!this.running || !this.onResume || this.failing) return;
+    if (!this.running || !this.onResume || this.backingOff) return;
     void this.claimRounds().catch((error: unknown) => this.storageFailed(error, 'claiming notifications'));
   }
 
@@ -598,7 +600,7 @@ export class WaitEngine {
    * host's), it looks again later and later, never at once.
    */
   private async armNotifications(claimedAny: boolean): Promise<void> {
-    if (!this.running || this.failing) return;
+    if (!this.running || this.backingOff) return;
     const at = await this.store.nextNotificationAt();
     if (at === undefined) return;
     const remaining = at - this.clock.now();
@@ -608,7 +610,7 @@ export class WaitEngine {
   }
 
   private armNotifyTimer(at: number, delayMs: number): void {
-    if (!this.running || this.failing || !this.onResume) return;
+    if (!this.running || this.backingOff || !this.onResume) return;
     if (this.notifyTimer && this.notifyArmedAt !== undefined && this.notifyArmedAt <= at) return;
     clearTimeout(this.notifyTimer);
     this.notifyArmedAt = at;
@@ -627,7 +629,7 @@ export class WaitEngine {
 
   /** Arms the host timer for `at` unless an earlier one is armed. */
   private arm(at: number): void {
-    if (!this.running || this.failing) return;
+    if (!this.running || this.backingOff) return;
     if (this.armedAt !== undefined && this.armedAt <= at) return;
     this.earlyWakes = 0;
     this.armWakeTimer(at, at - this.clock.now());
@@ -643,7 +645,7 @@ export class WaitEngine {
   private onWakeTimer(at: number): void {
     this.armedAt = undefined;
     this.wakeTimer = undefined;
-    if (!this.running || this.failing) return;
+    if (!this.running || this.backingOff) return;
     const remaining = at - this.clock.now();
     if (remaining > 0) {
       // A host timer may fire a little early, and long delays are clamped: look
@@ -662,7 +664,7 @@ export class WaitEngine {
    * time and re-arm, and deliver the notifications that are due.
    */
   private foreignCommit(): void {
-    if (!this.running || this.failing) return;
+    if (!this.running || this.backingOff) return;
     if (this.refreshing) {
       this.refreshAgain = true;
       return;
@@ -697,9 +699,8 @@ export class WaitEngine {
 
   private async sweepOnce(): Promise<void> {
     const failuresBefore = this.failureCount;
-    const wasFailing = this.failing;
-    // While failing, the timers are not armed: this sweep does their work.
-    this.failing = false;
+    // This sweep re-arms the host timers (a failure in it disarms them again).
+    this.backingOff = false;
     await this.runTick();
     try {
       await this.store.purgeExpiredEvents(this.clock.now());
@@ -722,7 +723,9 @@ export class WaitEngine {
     this.retries = 0;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    if (wasFailing) this.logger.warn({}, 'taskflow: storage recovered');
+    if (!this.failing) return;
+    this.failing = false;
+    this.logger.warn({}, 'taskflow: storage recovered');
   }
 
   /**
@@ -738,6 +741,7 @@ export class WaitEngine {
     }
     const first = !this.failing;
     this.failing = true;
+    this.backingOff = true;
     clearTimeout(this.wakeTimer);
     clearTimeout(this.notifyTimer);
     this.wakeTimer = this.notifyTimer = undefined;
@@ -782,7 +786,7 @@ export class WaitEngine {
         if (result.resumed + result.cancelled + result.timedOut > 0) progress = true;
       } while (this.tickAgain && this.running);
       const next = await this.store.nextWakeAt();
-      if (next === undefined || !this.running || this.failing) return;
+      if (next === undefined || !this.running || this.backingOff) return;
       const now = this.clock.now();
       if (next > now || progress) {
         this.stillDue = 0;
