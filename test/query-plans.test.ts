@@ -45,8 +45,21 @@ const hotQueries: Expected[] = [
     uses: 'INDEX event_inbox_key (topic=? AND correlation_id=?)',
   },
   { statement: 'seenEvent', values: { id: 'evt-7', now: NOW }, table: 'seen_events', uses: 'INDEX sqlite_autoindex_seen_events_1 (event_id=?)' },
-  { statement: 'dueNotifications', values: { now: NOW, limit: 100 }, table: 'resume_notifications', uses: 'INDEX resume_notifications_due (due_at<?)' },
-  { statement: 'nextNotificationAt', values: {}, table: 'resume_notifications', uses: 'COVERING INDEX resume_notifications_due', access: 'SCAN' },
+  // Dead notifications sit apart in the index (dead_at IS NOT NULL): the claim never reads them.
+  {
+    statement: 'dueNotifications',
+    values: { now: NOW, limit: 100 },
+    table: 'resume_notifications',
+    uses: 'INDEX resume_notifications_due (dead_at=? AND due_at<?)',
+  },
+  { statement: 'nextNotificationAt', values: {}, table: 'resume_notifications', uses: 'COVERING INDEX resume_notifications_due (dead_at=?)' },
+  {
+    statement: 'deadNotifications',
+    values: { limit: 50 },
+    table: 'resume_notifications',
+    uses: 'INDEX resume_notifications_due (dead_at>?)',
+  },
+  { statement: 'notificationsOfFlow', values: { flowId: 'x' }, table: 'resume_notifications', uses: 'INDEX resume_notifications_flow (flow_id=?)' },
   { statement: 'flowById', values: { id: 'x' }, table: 'flows', uses: 'INDEX sqlite_autoindex_flows_1 (id=?)' },
   {
     statement: 'updateFlow',
@@ -79,6 +92,9 @@ function seed(sqlite: Database.Database): void {
   );
   const seen = sqlite.prepare('INSERT INTO seen_events (event_id, expires_at) VALUES (?, ?)');
   const notification = sqlite.prepare(`INSERT INTO resume_notifications (flow_id, wake_json, due_at, created_at) VALUES (?, '{}', ?, ?)`);
+  const deadNotification = sqlite.prepare(
+    `INSERT INTO resume_notifications (flow_id, wake_json, due_at, created_at, attempts, last_error, dead_at) VALUES (?, '{}', ?, ?, 10, 'Error: boom', ?)`,
+  );
   sqlite.transaction(() => {
     for (let i = 0; i < 3_000; i++) {
       const id = randomUUID();
@@ -94,6 +110,7 @@ function seed(sqlite: Database.Database): void {
       if (i % 3 === 0) inbox.run(`INV-K-${i}`, `evt-k-${i}`, NOW - 1000, NOW + (i - 1_500) * 1000);
       if (i % 2 === 0) seen.run(`evt-${i}`, NOW + (i - 1_500) * 1000);
       if (i % 4 === 0) notification.run(id, NOW + (i - 1_500) * 1000, NOW);
+      if (i % 8 === 0) deadNotification.run(id, NOW - 1000, NOW, NOW - 500);
     }
   })();
 }
