@@ -150,6 +150,76 @@ async function setTimeoutLateness(count: number, spreadMs: number): Promise<Late
   return summarise(samples, loop);
 }
 
+/**
+ * Work committed by someone else reaching the running app's `onResume` (issue 9.8):
+ * timers set through a second handle on the same file (as another process would),
+ * and signals sent the way `taskflow signal` sends them (a runtime opened, never
+ * started: the resume is committed and queued for the app's engine). The app's
+ * engine hears of them through `watchForeignCommits`, else at its next sweep.
+ */
+async function foreignLateness(
+  timers: number,
+  signals: number,
+  spreadMs: number,
+  log: BenchOptions['log'],
+): Promise<{ timers: Lateness; signals: Lateness }> {
+  const folder = tempFolder('lateness-foreign');
+  const deadlines = new Map<string, number>();
+  const timerSamples: number[] = [];
+  const signalSamples: number[] = [];
+  const onResume = (flow: Flow, wake: Wake) => {
+    const now = preciseNow();
+    const at = deadlines.get(flow.id);
+    if (at === undefined) return;
+    deadlines.delete(flow.id);
+    (wake.reason === 'timer' ? timerSamples : signalSamples).push(now - at);
+  };
+  try {
+    const path = folder.path('foreign.db');
+    const app = await openTaskflow({ database: path, tickInterval: '5s', onResume });
+    const other = await openTaskflow({ database: path });
+    await app.start();
+    const make = async () => {
+      const flow = await other.manager.createManaged({ controllerId: 'bench/foreign', goal: 'wake from elsewhere', ownerSessionKey: 'agent:bench' });
+      await other.manager.startRunning(flow.id);
+      return flow.id;
+    };
+    // Timers committed by the second handle, deadlines spread over spreadMs from 1 s on.
+    const timerIds: string[] = [];
+    for (let i = 0; i < timers; i++) timerIds.push(await make());
+    const base = Date.now() + 1_000;
+    const spread = offsets(timers, spreadMs);
+    for (let i = 0; i < timers; i++) {
+      const at = base + spread[i]!;
+      deadlines.set(timerIds[i]!, at);
+      await other.manager.setWaiting(timerIds[i]!, { kind: 'timer', at });
+    }
+    const loop = loopMonitor(base);
+    // Signals, one every 20 ms once the timers are set: lateness = signal committed → onResume.
+    const signalIds: string[] = [];
+    for (let i = 0; i < signals; i++) {
+      const id = await make();
+      await other.manager.setWaiting(id, { kind: 'manual' });
+      signalIds.push(id);
+    }
+    for (const id of signalIds) {
+      await sleep(20);
+      await other.engine.signal(id);
+      deadlines.set(id, preciseNow());
+    }
+    const until = Date.now() + spreadMs + 15_000;
+    while (deadlines.size > 0 && Date.now() < until) await sleep(50);
+    loop.disable();
+    log(`lateness foreign: ${timerSamples.length}/${timers} timers, ${signalSamples.length}/${signals} signals reached onResume`);
+    await other.close();
+    await app.close();
+    if (deadlines.size > 0) throw new Error(`${deadlines.size} foreign resumes never reached onResume`);
+    return { timers: summarise(timerSamples, loop), signals: summarise(signalSamples, loop) };
+  } finally {
+    folder.cleanup();
+  }
+}
+
 export async function benchLateness(options: BenchOptions): Promise<BenchResult> {
   const count = options.quick ? 200 : 1_000;
   const spreadMs = options.quick ? 3_000 : 10_000;
@@ -157,6 +227,7 @@ export async function benchLateness(options: BenchOptions): Promise<BenchResult>
   const disk = await commitLatency(options.quick ? 1_000 : 3_000);
   const normal = await engineLateness(count, spreadMs, 'normal', options.log);
   const plain = await setTimeoutLateness(count, spreadMs);
+  const foreign = await foreignLateness(options.quick ? 50 : 200, options.quick ? 20 : 100, spreadMs, options.log);
   options.log(
     `lateness: engine FULL p99 ${ms(engine.delivered.p99)}, NORMAL p99 ${ms(normal.delivered.p99)}, setTimeout p99 ${ms(plain.p99)}, FULL commit p99 ${ms(disk.p99)} max ${ms(disk.max)}`,
   );
@@ -177,6 +248,8 @@ export async function benchLateness(options: BenchOptions): Promise<BenchResult>
       row("engine, FULL: deadline → resuming tick's time (wake.at, the 'resumed' event time)", engine.tick, false),
       row('engine, NORMAL: deadline → onResume called', normal.delivered, false),
       row('baseline: plain setTimeout, same deadlines', plain, false),
+      row('timer set by a second handle on the file (another process): deadline → onResume', foreign.timers, false),
+      row('signal sent as `taskflow signal` does (another process): committed → onResume', foreign.signals, false, false),
       row('the disk meanwhile: latency of one single-row FULL commit (not a lateness)', disk, false, false),
     ],
     notes: [
@@ -184,7 +257,8 @@ export async function benchLateness(options: BenchOptions): Promise<BenchResult>
       `Setup (create, start, wait × ${num(count)}) took ${ms(engine.setupMs)}, done ${ms(engine.slackMs)} before the first deadline: nothing else runs while the timers fire.`,
       'Lateness = time observed − deadline; onResume is measured with performance.timeOrigin + performance.now(). wake.at is whole milliseconds (Date.now() when the resuming tick began, before its commit).',
       'Event-loop delay (perf_hooks monitorEventLoopDelay, 1 ms resolution) while the timers fire: better-sqlite3 is synchronous, so a slow commit (fsync) or checkpoint blocks every timer behind it.',
-      'Order, one after the other in one process: engine FULL, disk probe (a raw FULL commit every 5 ms), engine NORMAL, setTimeout baseline (same deadline offsets).',
+      'Order, one after the other in one process: engine FULL, disk probe (a raw FULL commit every 5 ms), engine NORMAL, setTimeout baseline (same deadline offsets), then the foreign rows.',
+      `Foreign rows: the app runs the engine (tickInterval 5s); a second runtime on the same file, never started, sets ${options.quick ? 50 : 200} timer waits (deadlines over ${num(spreadMs / 1000)} s) and sends ${options.quick ? 20 : 100} signals, one every 20 ms, as the CLI does. The app hears of them through the store's watchForeignCommits (PRAGMA data_version on SQLite), else only at its next sweep: lateness up to the 5 s sweep period means no change check is in place.`,
       'A resume is one write transaction (the flow, its audit event and its notification, queued already claimed and handed to onResume at once); delivered notifications are removed in bulk. Under FULL that transaction waits for an fsync, and better-sqlite3 runs it on the main thread: a stalled fsync stalls every timer behind it. Compare the p99 with the disk row.',
     ],
   };
