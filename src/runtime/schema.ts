@@ -71,7 +71,12 @@ export const flowEvents = sqliteTable(
     payloadJson: text('payload_json').notNull(),
     at: integer('at').notNull(),
   },
-  (t) => [index('flow_events_flow').on(t.flowId, t.id)],
+  (t) => [
+    // listEvents, in order; the cascade when a flow is pruned
+    index('flow_events_flow').on(t.flowId, t.id),
+    // lastEvents: the latest event of a kind is one seek, however long the log
+    index('flow_events_flow_kind').on(t.flowId, t.kind, t.id),
+  ],
 );
 
 /** Resume notifications waiting for the `onResume` handler (an outbox). */
@@ -88,7 +93,11 @@ export const resumeNotifications = sqliteTable(
     attempts: integer('attempts').notNull().default(0),
     createdAt: integer('created_at').notNull(),
   },
-  (t) => [index('resume_notifications_due').on(t.dueAt)],
+  (t) => [
+    index('resume_notifications_due').on(t.dueAt),
+    // the cascade when a flow is pruned (without it, pruning n flows reads the outbox n times)
+    index('resume_notifications_flow').on(t.flowId),
+  ],
 );
 
 /** Events that matched no waiting flow, kept until a flow waits on their key or they expire. */
