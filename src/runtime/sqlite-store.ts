@@ -240,6 +240,7 @@ export class SqliteFlowStore implements FlowStore {
   }
 
   private fileLooksWritable(): boolean {
+    if (this.settings.path === ':memory:') return false; // a new connection would be a new, empty database
     try {
       accessSync(this.settings.path, constants.W_OK);
       return true;
