@@ -53,13 +53,13 @@ describe('openTaskflow', () => {
     await tf.close();
   });
 
-  it('sets WAL, foreign keys, a busy timeout and FULL sync by default, NORMAL on request', async () => {
+  it('sets WAL, foreign keys and FULL sync by default, NORMAL on request; SQLite itself never waits for a lock (the store waits asynchronously)', async () => {
     const full = await openTaskflow({ database: tempDbPath() });
     const sqlite = (full.store as unknown as { sqlite: import('better-sqlite3').Database }).sqlite;
     expect(sqlite.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(sqlite.pragma('foreign_keys', { simple: true })).toBe(1);
     expect(sqlite.pragma('synchronous', { simple: true })).toBe(2);
-    expect(sqlite.pragma('busy_timeout', { simple: true })).toBe(5000);
+    expect(sqlite.pragma('busy_timeout', { simple: true })).toBe(0);
     await full.close();
     const normal = await openTaskflow({ database: tempDbPath(), synchronous: 'normal' });
     expect((normal.store as unknown as { sqlite: import('better-sqlite3').Database }).sqlite.pragma('synchronous', { simple: true })).toBe(1);

@@ -76,6 +76,12 @@ const hotQueries: Expected[] = [
     table: 'flows',
     uses: 'INDEX flows_owner_idempotency (owner_session_key=? AND idempotency_key=?)',
   },
+  {
+    statement: 'lastEventOfKind',
+    values: { flowId: 'x', kind: 'resumed' },
+    table: 'flow_events',
+    uses: 'INDEX flow_events_flow_kind (flow_id=? AND kind=?)',
+  },
   { statement: 'purgeKeptEvents', values: { now: NOW }, table: 'event_inbox', uses: 'INDEX event_inbox_expires (expires_at<?)' },
   { statement: 'purgeSeenEvents', values: { now: NOW }, table: 'seen_events', uses: 'INDEX seen_events_expires (expires_at<?)' },
 ];
@@ -168,6 +174,19 @@ describe.each([
       'SEARCH flows USING COVERING INDEX flows_status_topic_correlation (status=? AND wait_topic>?)',
       'SEARCH f USING COVERING INDEX flows_status_topic_correlation (status=? AND wait_topic>?)',
     ]);
+  });
+
+  it("pruning finds each pruned flow's notifications, events and steps by its flow id, never by reading the whole outbox", () => {
+    const plan = planOf(store.sqlite, statements, 'pruneTerminal', { cutoff: NOW, limit: 500 });
+    expect(plan, plan.join('\n')).toEqual(
+      expect.arrayContaining([
+        'SEARCH flows USING INDEX flows_status_updated (status=? AND updated_at<?)',
+        'SEARCH resume_notifications USING COVERING INDEX resume_notifications_flow (flow_id=?)',
+        'SEARCH flow_events USING COVERING INDEX flow_events_flow (flow_id=?)',
+        'SEARCH flow_steps USING COVERING INDEX flow_steps_flow_run (flow_id=?)',
+      ]),
+    );
+    expect(fullScans(plan), plan.join('\n')).toEqual([]);
   });
 
   it('the check catches a query that scans flows (a wait found through wait_json)', () => {

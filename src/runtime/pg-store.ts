@@ -270,12 +270,15 @@ export class PostgresFlowStore implements FlowStore {
   async lastEvents(flowIds: readonly string[], kind: FlowEvent['kind']): Promise<Map<string, FlowEvent>> {
     this.assertOpen();
     if (flowIds.length === 0) return new Map();
-    const rows = await this.db
-      .selectDistinctOn([flowEvents.flowId])
-      .from(flowEvents)
-      .where(and(inArray(flowEvents.flowId, [...flowIds]), eq(flowEvents.kind, kind)))
-      .orderBy(flowEvents.flowId, desc(flowEvents.id));
-    return new Map(rows.map((row) => [row.flowId, eventFromRow(row)]));
+    // One seek on flow_events_flow_kind per flow, however long its log (DISTINCT ON would read every event of the kind).
+    const { rows } = await this.pool.query<{ id: string; flow_id: string; kind: string; payload_json: string; at: string }>(
+      `SELECT e.id, e.flow_id, e.kind, e.payload_json, e.at FROM unnest($1::text[]) AS f(id)
+       CROSS JOIN LATERAL (SELECT * FROM flow_events WHERE flow_id = f.id AND kind = $2 ORDER BY id DESC LIMIT 1) AS e`,
+      [[...flowIds], kind],
+    );
+    return new Map(
+      rows.map((row) => [row.flow_id, eventFromRow({ id: Number(row.id), flowId: row.flow_id, kind: row.kind, payloadJson: row.payload_json, at: Number(row.at) })]),
+    );
   }
 
   async pruneTerminal(cutoff: number): Promise<number> {

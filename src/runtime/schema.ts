@@ -71,7 +71,12 @@ export const flowEvents = sqliteTable(
     payloadJson: text('payload_json').notNull(),
     at: integer('at').notNull(),
   },
-  (t) => [index('flow_events_flow').on(t.flowId, t.id)],
+  (t) => [
+    // listEvents, in order; the cascade when a flow is pruned
+    index('flow_events_flow').on(t.flowId, t.id),
+    // lastEvents: the latest event of a kind is one seek, however long the log
+    index('flow_events_flow_kind').on(t.flowId, t.kind, t.id),
+  ],
 );
 
 /** Resume notifications waiting for the `onResume` handler (an outbox). */
@@ -95,7 +100,7 @@ export const resumeNotifications = sqliteTable(
   (t) => [
     // due live notifications (dead_at IS NULL) and the next due time; dead ones by time parked
     index('resume_notifications_due').on(t.deadAt, t.dueAt),
-    // a flow's notifications (taskflow show, list)
+    // a flow's notifications (taskflow show, list) and the cascade when a flow is pruned
     index('resume_notifications_flow').on(t.flowId),
   ],
 );

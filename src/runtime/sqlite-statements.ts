@@ -153,7 +153,7 @@ export function prepareStatements(db: BetterSQLite3Database) {
       .prepare(),
     /** flow_events_flow */
     eventsOfFlow: db.select().from(flowEvents).where(eq(flowEvents.flowId, p('flowId'))).orderBy(asc(flowEvents.id)).prepare(),
-    /** flow_events_flow */
+    /** flow_events_flow_kind: one seek, however long the flow's log */
     lastEventOfKind: db
       .select()
       .from(flowEvents)
@@ -161,10 +161,22 @@ export function prepareStatements(db: BetterSQLite3Database) {
       .orderBy(desc(flowEvents.id))
       .limit(1)
       .prepare(),
-    /** flows_status_updated */
+    /**
+     * flows_status_updated for the batch; the cascade finds each flow's rows by
+     * flow_steps_flow_run, flow_events_flow and resume_notifications_flow.
+     */
     pruneTerminal: db
       .delete(flows)
-      .where(and(inArray(flows.status, [...TERMINAL_STATUSES]), lte(flows.updatedAt, p('cutoff'))))
+      .where(
+        inArray(
+          flows.id,
+          db
+            .select({ id: flows.id })
+            .from(flows)
+            .where(and(inArray(flows.status, [...TERMINAL_STATUSES]), lte(flows.updatedAt, p('cutoff'))))
+            .limit(p('limit')),
+        ),
+      )
       .prepare(),
     queueNotification: db
       .insert(resumeNotifications)

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
@@ -7,10 +7,13 @@ import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { FlowError } from './errors.js';
 import type { Flow, FlowEvent, FlowStatus, FlowStep, JsonObject } from './flow.js';
 import { eventFromRow, flowFromRow, flowToRow, keptEventFromRow, keptEventToRow, stepFromRow, stepToRow } from './flow-rows.js';
+import { SqliteChangeWatch } from './sqlite-change-watch.js';
+import { isSqliteBusy, lockedError, needsNewConnection, sqliteCode, storageError } from './sqlite-errors.js';
 import { prepareStatements, type SqliteStatements } from './sqlite-statements.js';
 import { WAITING_TOPICS_SQL } from './waiting-topics-sql.js';
 import type { ClaimedNotification, Committed, Decision, FlowStore, ListOptions, Loaded, LoadRequest, ResumeNotification } from './store.js';
 import { MAX_ERROR_LENGTH, notificationFromRow } from './notification-rows.js';
+import { wakeFromJson, wakeToJson } from './wake.js';
 
 /** Where a commit puts the notifications it queues already claimed. */
 interface Claim {
@@ -19,7 +22,6 @@ interface Claim {
   /** At most this many are claimed; the rest are queued due at once. */
   limit: number;
 }
-import { wakeFromJson, wakeToJson } from './wake.js';
 
 /** Options of {@link openSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -27,89 +29,249 @@ export interface SqliteStoreOptions {
   path: string;
   /** `full` (default) survives power loss; `normal` is faster and survives a process crash. */
   synchronous?: 'full' | 'normal';
-  /** How long a writer waits for another process's lock, in ms. Default 5000. */
+  /**
+   * How long a call waits for a lock another process holds, in ms, before it fails
+   * with `storage` ("database is locked by another process"). The wait is
+   * asynchronous: the event loop keeps running meanwhile. Default 5000.
+   * (Only opening a file that another process is creating or migrating waits synchronously.)
+   */
   busyTimeout?: number;
 }
 
 const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle/sqlite', import.meta.url));
 const DEFAULT_PAGE = 1000;
+const DEFAULT_BUSY_TIMEOUT = 5000;
+/** The longest pause between two tries for a lock: the delay a call sees after the lock is released. */
+const MAX_LOCK_PAUSE_MS = 16;
+/** How often `watchForeignCommits` reads `PRAGMA data_version` while someone listens. */
+const CHANGE_CHECK_MS = 10;
+/** Terminal flows deleted per transaction by `pruneTerminal`, so no transaction holds the lock for long. */
+const PRUNE_BATCH = 500;
 
-/** Opens (creating and migrating as needed) a SQLite database as a {@link FlowStore}. */
+/** One better-sqlite3 connection with everything prepared on it. */
+interface Connection {
+  readonly sqlite: Database.Database;
+  readonly db: BetterSQLite3Database;
+  readonly q: SqliteStatements;
+  /** One wrapped transaction runner, reused: `db.transaction()` per call costs measurable time. */
+  readonly inTransaction: Database.Transaction<(work: () => unknown) => unknown>;
+  readonly dataVersion: Database.Statement<[], number>;
+}
+
+interface ConnectionSettings {
+  path: string;
+  synchronous: 'full' | 'normal';
+  busyTimeout: number;
+}
+
+/**
+ * Opens (creating and migrating as needed) a SQLite database as a {@link FlowStore}.
+ * Throws `FlowError('storage')` naming the file and what to do when it cannot be
+ * opened: a damaged or foreign file, a read-only folder, a full disk.
+ */
 export function openSqliteStore(options: SqliteStoreOptions): SqliteFlowStore {
-  if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
-  let sqlite: Database.Database;
-  try {
-    sqlite = new Database(options.path);
-  } catch (error) {
-    throw new FlowError('storage', `cannot open database ${options.path}: ${(error as Error).message}`, { cause: error });
+  const requested = options.busyTimeout ?? DEFAULT_BUSY_TIMEOUT;
+  if (typeof requested !== 'number' || !Number.isFinite(requested) || requested < 0) {
+    throw new FlowError('invalid_input', `busyTimeout must be a number of milliseconds, 0 or more; got ${String(options.busyTimeout)}`);
   }
-  sqlite.pragma(`busy_timeout = ${options.busyTimeout ?? 5000}`);
-  if (options.path !== ':memory:') sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
-  sqlite.pragma('foreign_keys = ON');
-  const db = drizzle(sqlite);
-  migrateSafely(db);
-  return new SqliteFlowStore(sqlite, db);
+  const busyTimeout = Math.min(Math.ceil(requested), 2 ** 31 - 1);
+  const settings: ConnectionSettings = { path: options.path, synchronous: options.synchronous ?? 'full', busyTimeout };
+  if (options.path !== ':memory:') {
+    try {
+      mkdirSync(dirname(options.path), { recursive: true });
+    } catch (error) {
+      throw new FlowError(
+        'storage',
+        `cannot create the folder of ${options.path} (${(error as Error).message}); create it, or point TASKFLOW_DB_PATH (the \`database\` option) at another file.`,
+        { cause: error },
+      );
+    }
+  }
+  try {
+    return new SqliteFlowStore(connect(settings, { migrate: true }), settings);
+  } catch (error) {
+    throw storageError(error, options.path);
+  }
+}
+
+/**
+ * A new connection. Opening may wait synchronously (up to `busyTimeout`) only for
+ * another process creating or migrating the file; every later call waits for
+ * locks asynchronously, so the connection keeps SQLite's busy timeout at 0.
+ */
+function connect(settings: ConnectionSettings, options: { migrate: boolean }): Connection {
+  const sqlite = new Database(settings.path);
+  try {
+    sqlite.pragma(`busy_timeout = ${options.migrate ? settings.busyTimeout : 0}`);
+    if (settings.path !== ':memory:') sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma(`synchronous = ${settings.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+    sqlite.pragma('foreign_keys = ON');
+    const db = drizzle(sqlite);
+    if (options.migrate) migrateSafely(db, settings.path);
+    sqlite.pragma('busy_timeout = 0');
+    return {
+      sqlite,
+      db,
+      q: prepareStatements(db),
+      inTransaction: sqlite.transaction((work: () => unknown) => work()),
+      dataVersion: sqlite.prepare<[], number>('PRAGMA data_version').pluck(),
+    };
+  } catch (error) {
+    sqlite.close();
+    throw error;
+  }
 }
 
 /** Two processes may open a new file at once: the loser of the race sees the winner's tables. */
-function migrateSafely(db: BetterSQLite3Database): void {
+function migrateSafely(db: BetterSQLite3Database, path: string): void {
   for (let attempt = 0; ; attempt++) {
     try {
       migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
       return;
     } catch (error) {
-      if (attempt >= 5) throw new FlowError('storage', `cannot migrate database: ${(error as Error).message}`, { cause: error });
+      const code = sqliteCode(error);
+      // A file that cannot be read or written says so in its own words (see storageError).
+      if (code !== undefined && code !== 'SQLITE_ERROR' && code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') throw error;
+      if (attempt >= 5) {
+        throw new FlowError(
+          'storage',
+          `cannot prepare ${path} for taskflow: its migration failed (${(error as Error).message}). ` +
+            'Is it another application\'s database? Point TASKFLOW_DB_PATH (the `database` option) at another file.',
+          { cause: error },
+        );
+      }
     }
   }
 }
 
-/** The SQLite {@link FlowStore}: drizzle prepared statements over one better-sqlite3 connection. */
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * The SQLite {@link FlowStore}: drizzle prepared statements over one better-sqlite3
+ * connection. Statements run synchronously and briefly; a lock held by another
+ * process is waited for asynchronously (retries with a growing pause, up to
+ * `busyTimeout`), so the host's event loop never stalls on it. A storage failure
+ * (full disk, read-only file, damaged file) is a `FlowError('storage')` on every
+ * call while it lasts, and the same store works again once it is fixed.
+ */
 export class SqliteFlowStore implements FlowStore {
   readonly dialect = 'sqlite' as const;
-  private readonly q: SqliteStatements;
-  /** One wrapped transaction runner, reused: `db.transaction()` per call costs measurable time. */
-  private readonly inTransaction: Database.Transaction<(work: () => unknown) => unknown>;
+  private connection: Connection;
+  /** The connection was opened read-only (the file was): reopen it before a write once the file is writable. */
+  private readOnlyConnection = false;
+  private readonly watch: SqliteChangeWatch;
   private closed = false;
 
+  /** @internal Use {@link openSqliteStore}. */
   constructor(
-    /** The raw connection, for diagnostics such as `EXPLAIN QUERY PLAN`. */
-    readonly sqlite: Database.Database,
-    readonly db: BetterSQLite3Database,
+    connection: Connection,
+    private readonly settings: ConnectionSettings,
   ) {
-    this.q = prepareStatements(db);
-    this.inTransaction = sqlite.transaction((work: () => unknown) => work());
+    this.connection = connection;
+    this.watch = new SqliteChangeWatch(() => this.readDataVersion(), CHANGE_CHECK_MS);
+  }
+
+  /** The raw connection, for diagnostics such as `EXPLAIN QUERY PLAN`. */
+  get sqlite(): Database.Database {
+    return this.connection.sqlite;
+  }
+
+  /** The drizzle database over {@link SqliteFlowStore.sqlite}. */
+  get db(): BetterSQLite3Database {
+    return this.connection.db;
   }
 
   async commit<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>): Promise<T> {
-    return this.commitSync(load, plan);
+    return this.write((c) => this.commitOn(c, load, plan));
   }
 
   async commitClaiming<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number, limit = Infinity): Promise<Committed<T>> {
-    const claimed: ClaimedNotification[] = [];
-    const result = this.commitSync(load, plan, { leaseUntil, claimed, limit });
-    return { result, claimed };
+    return this.write((c) => {
+      // A fresh claim per try: a try that found the file locked claimed nothing.
+      const claimed: ClaimedNotification[] = [];
+      const result = this.commitOn(c, load, plan, { leaseUntil, claimed, limit });
+      return { result, claimed };
+    });
   }
 
   /**
-   * The synchronous core of {@link commit}. `BEGIN IMMEDIATE` takes the write lock
-   * before reading, so another process cannot slip a write between read and write.
+   * One transaction. `BEGIN IMMEDIATE` takes the write lock before reading, so
+   * another process cannot slip a write between read and write.
    */
-  commitSync<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, claim?: Claim): T {
-    this.assertOpen();
-    try {
-      return this.inTransaction.immediate(() => {
-        const decision = plan(this.load(load));
-        this.apply(decision, claim);
-        return decision.result;
-      }) as T;
-    } catch (error) {
-      throw asFlowError(error);
+  private commitOn<T>(c: Connection, load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, claim?: Claim): T {
+    return c.inTransaction.immediate(() => {
+      const decision = plan(this.load(c.q, load));
+      this.apply(c.q, decision, claim);
+      return decision.result;
+    }) as T;
+  }
+
+  /** Runs `work`, which writes, with the lock waits and fault handling of {@link SqliteFlowStore.run}. */
+  private write<T>(work: (c: Connection) => T): Promise<T> {
+    return this.run(work, true);
+  }
+
+  private read<T>(work: (c: Connection) => T): Promise<T> {
+    return this.run(work, false);
+  }
+
+  /**
+   * Runs `work` on the connection. When another process holds the lock it needs,
+   * SQLite answers at once (busy timeout 0) and the call tries again after a
+   * pause, without blocking the event loop, until `busyTimeout` has passed.
+   */
+  private async run<T>(work: (c: Connection) => T, writes: boolean): Promise<T> {
+    const started = performance.now();
+    let delay = 1;
+    for (;;) {
+      this.assertOpen();
+      try {
+        if (writes && this.readOnlyConnection && this.fileLooksWritable()) this.reconnect();
+        return work(this.connection);
+      } catch (error) {
+        if (!isSqliteBusy(error)) {
+          if (needsNewConnection(error)) this.readOnlyConnection = true;
+          throw storageError(error, this.settings.path);
+        }
+        const waited = performance.now() - started;
+        if (waited >= this.settings.busyTimeout) throw lockedError(error, this.settings.path, this.settings.busyTimeout);
+        await pause(Math.min(delay, this.settings.busyTimeout - waited));
+        delay = Math.min(delay * 2, MAX_LOCK_PAUSE_MS);
+      }
     }
   }
 
-  private load(request: LoadRequest): Loaded {
-    const q = this.q;
+  private fileLooksWritable(): boolean {
+    if (this.settings.path === ':memory:') return false; // a new connection would be a new, empty database
+    try {
+      accessSync(this.settings.path, constants.W_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Replaces a connection SQLite opened read-only by a new one (the file has become writable). */
+  private reconnect(): void {
+    const next = connect(this.settings, { migrate: false });
+    const previous = this.connection;
+    this.connection = next;
+    this.readOnlyConnection = false;
+    previous.sqlite.close();
+    this.watch.connectionChanged();
+  }
+
+  private readDataVersion(): number | undefined {
+    if (this.closed) return undefined;
+    try {
+      return this.connection.dataVersion.get();
+    } catch {
+      return undefined; // locked or failing right now: the next check will tell
+    }
+  }
+
+  private load(q: SqliteStatements, request: LoadRequest): Loaded {
     const flows: Flow[] = [];
     for (const id of request.flowIds ?? []) {
       const row = q.flowById.get({ id });
@@ -138,11 +300,10 @@ export class SqliteFlowStore implements FlowStore {
     return loaded;
   }
 
-  private apply<T>(decision: Decision<T>, claim: Claim | undefined): void {
-    const q = this.q;
+  private apply<T>(q: SqliteStatements, decision: Decision<T>, claim: Claim | undefined): void {
     for (const insert of decision.inserts ?? []) {
       q.insertFlow.run({ ...flowToRow(insert.flow, insert.stateJson), idempotencyKey: insert.idempotencyKey ?? null });
-      this.appendEvent(insert.flow.id, insert.event.kind, insert.event.payload, insert.flow.updatedAt.getTime());
+      appendEvent(q, insert.flow.id, insert.event.kind, insert.event.payload, insert.flow.updatedAt.getTime());
     }
     for (const write of decision.writes ?? []) {
       const { flow } = write;
@@ -151,7 +312,7 @@ export class SqliteFlowStore implements FlowStore {
         throw new FlowError('revision_mismatch', `flow ${flow.id} changed while it was being written; retry`);
       }
       const at = flow.updatedAt.getTime();
-      for (const event of write.events) this.appendEvent(flow.id, event.kind, event.payload, at);
+      for (const event of write.events) appendEvent(q, flow.id, event.kind, event.payload, at);
       if (write.wake) {
         const wakeJson = JSON.stringify(wakeToJson(write.wake));
         const claiming = claim !== undefined && claim.claimed.length < claim.limit;
@@ -176,150 +337,141 @@ export class SqliteFlowStore implements FlowStore {
     }
   }
 
-  private appendEvent(flowId: string, kind: string, payload: JsonObject, at: number): void {
-    this.q.appendEvent.run({ flowId, kind, payloadJson: JSON.stringify(payload), at });
-  }
-
   async getFlow(id: string): Promise<Flow | undefined> {
-    this.assertOpen();
-    const row = this.q.flowById.get({ id });
-    return row ? flowFromRow(row) : undefined;
+    return this.read(({ q }) => {
+      const row = q.flowById.get({ id });
+      return row ? flowFromRow(row) : undefined;
+    });
   }
 
   async listByOwner(owner: string, options: ListOptions = {}): Promise<Flow[]> {
-    this.assertOpen();
     const page = { owner, limit: options.limit ?? DEFAULT_PAGE, offset: options.offset ?? 0 };
-    const rows =
-      options.status === undefined
-        ? this.q.flowsByOwner.all(page)
-        : this.q.flowsByOwnerAndStatus.all({ ...page, status: options.status });
-    return rows.map(flowFromRow);
+    return this.read(({ q }) =>
+      (options.status === undefined ? q.flowsByOwner.all(page) : q.flowsByOwnerAndStatus.all({ ...page, status: options.status })).map(
+        flowFromRow,
+      ),
+    );
   }
 
   async listByStatus(status: FlowStatus, options: ListOptions = {}): Promise<Flow[]> {
-    this.assertOpen();
-    const rows = this.q.flowsByStatus.all({ status, limit: options.limit ?? DEFAULT_PAGE, offset: options.offset ?? 0 });
-    return rows.map(flowFromRow);
+    const page = { status, limit: options.limit ?? DEFAULT_PAGE, offset: options.offset ?? 0 };
+    return this.read(({ q }) => q.flowsByStatus.all(page).map(flowFromRow));
   }
 
   async listSteps(flowId: string): Promise<FlowStep[]> {
-    this.assertOpen();
-    return this.q.stepsOfFlow.all({ flowId }).map(stepFromRow);
+    return this.read(({ q }) => q.stepsOfFlow.all({ flowId }).map(stepFromRow));
   }
 
   async listEvents(flowId: string): Promise<FlowEvent[]> {
-    this.assertOpen();
-    return this.q.eventsOfFlow.all({ flowId }).map(eventFromRow);
+    return this.read(({ q }) => q.eventsOfFlow.all({ flowId }).map(eventFromRow));
   }
 
   async lastEvents(flowIds: readonly string[], kind: FlowEvent['kind']): Promise<Map<string, FlowEvent>> {
-    this.assertOpen();
-    // In-process, a prepared seek per flow is cheaper than building an IN list.
-    const found = new Map<string, FlowEvent>();
-    for (const flowId of flowIds) {
-      const row = this.q.lastEventOfKind.get({ flowId, kind });
-      if (row) found.set(flowId, eventFromRow(row));
-    }
-    return found;
+    // In-process, a prepared seek per flow (on flow_events_flow_kind) is cheaper than building an IN list.
+    return this.read(({ q }) => {
+      const found = new Map<string, FlowEvent>();
+      for (const flowId of flowIds) {
+        const row = q.lastEventOfKind.get({ flowId, kind });
+        if (row) found.set(flowId, eventFromRow(row));
+      }
+      return found;
+    });
   }
 
+  /** Deletes in transactions of {@link PRUNE_BATCH} flows, letting the event loop run between them. */
   async pruneTerminal(cutoff: number): Promise<number> {
-    this.assertOpen();
-    return this.q.pruneTerminal.run({ cutoff }).changes;
+    let pruned = 0;
+    for (;;) {
+      const removed = await this.write((c) => c.inTransaction.immediate(() => c.q.pruneTerminal.run({ cutoff, limit: PRUNE_BATCH }).changes) as number);
+      pruned += removed;
+      if (removed < PRUNE_BATCH) return pruned;
+      await nextTurn();
+    }
   }
 
   async nextWakeAt(): Promise<number | undefined> {
-    this.assertOpen();
-    return this.q.nextWakeAt.get()?.wakeAt ?? undefined;
+    return this.read(({ q }) => q.nextWakeAt.get()?.wakeAt ?? undefined);
   }
 
   async waitingTopics(): Promise<string[]> {
-    this.assertOpen();
-    return (this.sqlite.prepare(WAITING_TOPICS_SQL).all() as { topic: string }[]).map((row) => row.topic);
+    return this.read(({ sqlite }) => (sqlite.prepare(WAITING_TOPICS_SQL).all() as { topic: string }[]).map((row) => row.topic));
   }
 
   async claimNotifications(now: number, leaseMs: number, limit: number): Promise<ClaimedNotification[]> {
-    this.assertOpen();
-    return this.inTransaction.immediate(() =>
-      this.q.dueNotifications.all({ now, limit }).map((row) => {
-        this.q.leaseNotification.run({ id: row.id, dueAt: now + leaseMs });
-        const flow = this.q.flowById.get({ id: row.flowId });
-        return {
-          id: row.id,
-          flowId: row.flowId,
-          flow: flow ? flowFromRow(flow) : undefined,
-          wake: wakeFromJson(JSON.parse(row.wakeJson) as JsonObject),
-          attempts: row.attempts + 1,
-        };
-      }),
-    ) as ClaimedNotification[];
+    return this.write(
+      ({ q, inTransaction }) =>
+        inTransaction.immediate(() =>
+          q.dueNotifications.all({ now, limit }).map((row) => {
+            q.leaseNotification.run({ id: row.id, dueAt: now + leaseMs });
+            const flow = q.flowById.get({ id: row.flowId });
+            return {
+              id: row.id,
+              flowId: row.flowId,
+              flow: flow ? flowFromRow(flow) : undefined,
+              wake: wakeFromJson(JSON.parse(row.wakeJson) as JsonObject),
+              attempts: row.attempts + 1,
+            };
+          }),
+        ) as ClaimedNotification[],
+    );
   }
 
   async completeNotifications(ids: readonly number[]): Promise<void> {
     this.assertOpen();
     if (ids.length === 0) return;
-    this.inTransaction.immediate(() => {
-      for (const id of ids) this.q.completeNotification.run({ id });
-    });
+    await this.write(({ q, inTransaction }) =>
+      inTransaction.immediate(() => {
+        for (const id of ids) q.completeNotification.run({ id });
+      }),
+    );
   }
 
   async retryNotification(id: number, dueAt: number, error: string): Promise<void> {
-    this.assertOpen();
-    this.write(() => this.q.retryNotification.run({ id, dueAt, error: error.slice(0, MAX_ERROR_LENGTH) }));
+    await this.write(({ q }) => q.retryNotification.run({ id, dueAt, error: error.slice(0, MAX_ERROR_LENGTH) }));
   }
 
   async parkNotification(id: number, at: number, error: string): Promise<void> {
-    this.assertOpen();
-    this.write(() => this.q.parkNotification.run({ id, at, error: error.slice(0, MAX_ERROR_LENGTH) }));
+    await this.write(({ q }) => q.parkNotification.run({ id, at, error: error.slice(0, MAX_ERROR_LENGTH) }));
   }
 
   async requeueDead(flowId: string, now: number, notificationId?: number): Promise<number> {
-    this.assertOpen();
-    return this.write(() =>
+    return this.write(({ q }) =>
       notificationId === undefined
-        ? this.q.requeueDeadOfFlow.run({ flowId, now }).changes
-        : this.q.requeueDeadById.run({ id: notificationId, flowId, now }).changes,
+        ? q.requeueDeadOfFlow.run({ flowId, now }).changes
+        : q.requeueDeadById.run({ id: notificationId, flowId, now }).changes,
     );
   }
 
   async listNotifications(flowIds: readonly string[]): Promise<ResumeNotification[]> {
-    this.assertOpen();
-    return flowIds.flatMap((flowId) => this.q.notificationsOfFlow.all({ flowId }).map(notificationFromRow));
+    return this.read(({ q }) => flowIds.flatMap((flowId) => q.notificationsOfFlow.all({ flowId }).map(notificationFromRow)));
   }
 
   async listDeadNotifications(limit: number): Promise<ResumeNotification[]> {
-    this.assertOpen();
-    return this.q.deadNotifications.all({ limit }).map(notificationFromRow);
-  }
-
-  /** One statement outside a commit, its driver error turned into `FlowError('storage')`. */
-  private write<T>(statement: () => T): T {
-    try {
-      return statement();
-    } catch (error) {
-      throw asFlowError(error);
-    }
+    return this.read(({ q }) => q.deadNotifications.all({ limit }).map(notificationFromRow));
   }
 
   async nextNotificationAt(): Promise<number | undefined> {
-    this.assertOpen();
-    return this.q.nextNotificationAt.get()?.dueAt;
+    return this.read(({ q }) => q.nextNotificationAt.get()?.dueAt);
   }
 
   async purgeExpiredEvents(now: number): Promise<number> {
-    this.assertOpen();
-    return this.q.purgeKeptEvents.run({ now }).changes + this.q.purgeSeenEvents.run({ now }).changes;
+    return this.write(
+      ({ q, inTransaction }) =>
+        inTransaction.immediate(() => q.purgeKeptEvents.run({ now }).changes + q.purgeSeenEvents.run({ now }).changes) as number,
+    );
   }
 
-  watchForeignCommits(_listener: () => void): () => void {
-    // TODO(issue 9.8): replaced by the real change check in this wave.
-    return () => undefined;
+  /** Polls `PRAGMA data_version` every few ms while someone listens (one unref'd timer; microseconds a check). */
+  watchForeignCommits(listener: () => void): () => void {
+    this.assertOpen();
+    return this.watch.subscribe(listener);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.sqlite.close();
+    this.watch.stop();
+    this.connection.sqlite.close();
   }
 
   private assertOpen(): void {
@@ -327,8 +479,6 @@ export class SqliteFlowStore implements FlowStore {
   }
 }
 
-function asFlowError(error: unknown): unknown {
-  if (FlowError.isInstance(error)) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new FlowError('storage', `database error: ${message}`, { cause: error });
+function appendEvent(q: SqliteStatements, flowId: string, kind: string, payload: JsonObject, at: number): void {
+  q.appendEvent.run({ flowId, kind, payloadJson: JSON.stringify(payload), at });
 }

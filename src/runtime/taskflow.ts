@@ -20,6 +20,11 @@ export interface TaskflowOptions {
   database?: string;
   /** SQLite durability: `full` (default) survives power loss, `normal` a process crash. */
   synchronous?: 'full' | 'normal';
+  /**
+   * SQLite: how long a call waits for a lock another process holds before it fails
+   * with `storage`; the wait never blocks the event loop. Default `5s`.
+   */
+  busyTimeout?: Duration;
   /** A ready store instead of `database` (for example a PostgreSQL one). */
   store?: FlowStore;
   /** Safety sweep period; timers fire at their own deadline regardless. Default `5s`. */
@@ -96,13 +101,13 @@ export function isPostgresUrl(database: string): boolean {
   return /^postgres(ql)?:\/\//.test(database);
 }
 
-async function openStore(database: string, synchronous: 'full' | 'normal' | undefined): Promise<FlowStore> {
+async function openStore(database: string, synchronous: 'full' | 'normal' | undefined, busyTimeout: number | undefined): Promise<FlowStore> {
   if (isPostgresUrl(database)) {
     // Loaded only here, so SQLite users never need the pg package.
     const { openPostgresStore } = await import('./pg-store.js');
     return openPostgresStore({ connectionString: database });
   }
-  return openSqliteStore({ path: database, ...(synchronous ? { synchronous } : {}) });
+  return openSqliteStore({ path: database, ...(synchronous ? { synchronous } : {}), ...(busyTimeout === undefined ? {} : { busyTimeout }) });
 }
 
 /** Opens the runtime: the database (created and migrated as needed), the manager and the engine. */
@@ -121,7 +126,8 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
   const bridge = options.nats
     ? new NatsBridge({ ...options.nats, logger, runtime: { deliver: (event) => deliver!(event), waitingTopics: () => waitingTopics!() } })
     : undefined;
-  const store = options.store ?? (await openStore(options.database ?? defaultDatabasePath(), options.synchronous));
+  const busyTimeout = options.busyTimeout === undefined ? undefined : parseDuration(options.busyTimeout, 'busyTimeout');
+  const store = options.store ?? (await openStore(options.database ?? defaultDatabasePath(), options.synchronous, busyTimeout));
   // Manager and engine commit through a view that reports each committed write to
   // the engine (timer, notifications) and the bridge (topics, lifecycle events).
   const committing = observeCommits(

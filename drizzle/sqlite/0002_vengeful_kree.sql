@@ -1,0 +1,1 @@
+CREATE INDEX `flow_events_flow_kind` ON `flow_events` (`flow_id`,`kind`,`id`);
