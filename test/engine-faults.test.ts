@@ -6,6 +6,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { ManualClock, openTaskflow, silentLogger, systemClock, type Flow, type FlowStore, type Logger, type Taskflow } from '../src/index.js';
 import type { SqliteFlowStore } from '../src/runtime/sqlite-store.js';
 import { tempPgDatabase } from './support/pg-database.js';
+import { makeReadOnly } from './support/sqlite-faults.js';
 import { newFlow, openTestTaskflow, T0 } from './support/taskflow.js';
 import { tempDbPath } from './support/temp-db.js';
 import { until } from './support/until.js';
@@ -49,15 +50,20 @@ describe('storage failures: the engine backs off and recovers (issue 9.3)', () =
     const tf = await openTestTaskflow({ clock: systemClock, logger, onResume: (flow) => void resumed.push(flow.id) });
     await tf.start();
     const flow = await timerFlow(tf, Date.now() + 100);
-    // A real fault on the engine's own connection: every write now fails with SQLITE_READONLY.
-    const sqlite = (tf.store as SqliteFlowStore).sqlite;
-    sqlite.pragma('query_only = ON');
+    // A real fault: the file turns read-only under the running engine; every write fails with SQLITE_READONLY.
+    // In WAL mode writes land in the -wal file: both turn read-only.
+    const restoreFile = makeReadOnly(tf.path, 'file');
+    const restoreWal = makeReadOnly(`${tf.path}-wal`, 'file');
+    const restore = () => {
+      restoreWal();
+      restoreFile();
+    };
     const failingSince = Date.now();
     await until(() => logger.lines.some((l) => l.message.includes('storage failing')));
     // Let it fail for two seconds: a busy retry would try hundreds of times.
     await until(() => Date.now() - failingSince > 2_000);
     expect(resumed).toEqual([]);
-    sqlite.pragma('query_only = OFF');
+    restore();
     const failedFor = Date.now() - failingSince;
     await until(() => resumed.length === 1, 40_000);
     expect(resumed).toEqual([flow.id]);
