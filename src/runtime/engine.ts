@@ -1,5 +1,6 @@
 import { systemClock, type Clock } from './clock.js';
 import { FlowError } from './errors.js';
+import { inboxDrop, InboxPressure, resolveInboxLimits, type InboxDrop, type InboxDropCounts, type InboxLimits } from './inbox.js';
 import type { Flow } from './flow.js';
 import { silentLogger, type Logger } from './logger.js';
 import type { CommitInfo } from './commit-observer.js';
@@ -40,6 +41,8 @@ export interface DeliveryResult {
   kept: boolean;
   /** True when the event id was seen before: nothing happened. */
   duplicate: boolean;
+  /** Set when no flow waited and the inbox was full for the key or in all: the event was dropped (its id not remembered). */
+  dropped?: InboxDrop;
 }
 
 /** A manual signal for {@link WaitEngine.signal}. */
@@ -62,6 +65,8 @@ export interface WaitEngineOptions {
   eventRetention?: number;
   /** Flows resumed per transaction when many are due at once. Default 500. */
   batchSize?: number;
+  /** Caps of the inbox of unmatched events. Default 10 per key, 10,000 in all. */
+  inbox?: Partial<InboxLimits>;
 }
 
 const MAX_HOST_DELAY = 2_147_483_647;
@@ -85,6 +90,7 @@ export class WaitEngine {
   private readonly resumeLease: number;
   private readonly eventRetention: number;
   private readonly batchSize: number;
+  private readonly inbox: InboxPressure;
 
   private running = false;
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -111,6 +117,12 @@ export class WaitEngine {
     this.resumeLease = options.resumeLease ?? 30_000;
     this.eventRetention = options.eventRetention ?? 7 * 86_400_000;
     this.batchSize = options.batchSize ?? 500;
+    this.inbox = new InboxPressure(resolveInboxLimits(options.inbox), this.logger);
+  }
+
+  /** Unmatched events dropped because the inbox was full, by reason, since this engine was made. */
+  get inboxDrops(): InboxDropCounts {
+    return this.inbox.dropped;
   }
 
   /**
@@ -222,9 +234,11 @@ export class WaitEngine {
     const expiresAt = new Date(nowMs + this.eventRetention);
     const key = { topic, correlationId };
     const result = await this.commitWakes(
-      { waitingOn: key, ...(eventId ? { eventId: { id: eventId, now: nowMs } } : {}) },
+      { waitingOn: key, inboxFill: true, ...(eventId ? { eventId: { id: eventId, now: nowMs } } : {}) },
       (loaded): Decision<DeliveryResult> => {
         if (loaded.eventSeen) return { result: { resumed: [], kept: false, duplicate: true } };
+        const dropped = loaded.flows.length === 0 && loaded.inbox ? inboxDrop(loaded.inbox, this.inbox.limits) : undefined;
+        if (dropped) return { result: { resumed: [], kept: false, duplicate: false, dropped } };
         const decision: Decision<DeliveryResult> = { result: { resumed: [], kept: false, duplicate: false } };
         if (eventId) decision.rememberEventId = { id: eventId, expiresAt };
         if (loaded.flows.length === 0) {
@@ -239,6 +253,7 @@ export class WaitEngine {
         return decision;
       },
     );
+    if (result.dropped) this.inbox.drop(result.dropped, key);
     return result;
   }
 
@@ -417,6 +432,7 @@ export class WaitEngine {
     } catch (error) {
       this.logger.warn({ err: error }, 'taskflow: purging expired events failed');
     }
+    this.inbox.settle();
     this.kickNotifications();
   }
 

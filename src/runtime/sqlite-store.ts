@@ -6,10 +6,10 @@ import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { FlowError } from './errors.js';
 import type { Flow, FlowEvent, FlowStatus, FlowStep, JsonObject } from './flow.js';
-import { eventFromRow, flowFromRow, flowToRow, keptEventFromRow, keptEventToRow, stepFromRow, stepToRow } from './flow-rows.js';
+import { eventFromRow, flowFromRow, flowToRow, inboxSummaryFromRow, keptEventFromRow, keptEventToRow, stepFromRow, stepToRow } from './flow-rows.js';
 import { prepareStatements, type SqliteStatements } from './sqlite-statements.js';
 import { WAITING_TOPICS_SQL } from './waiting-topics-sql.js';
-import type { ClaimedNotification, Committed, Decision, FlowStore, ListOptions, Loaded, LoadRequest } from './store.js';
+import type { ClaimedNotification, Committed, Decision, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest } from './store.js';
 
 /** Where a commit puts the notifications it queues already claimed. */
 interface Claim {
@@ -115,10 +115,15 @@ export class SqliteFlowStore implements FlowStore {
     if (request.due) {
       for (const row of q.dueFlows.all({ now: request.due.now, limit: request.due.limit })) flows.push(flowFromRow(row));
     }
+    let inbox: Loaded['inbox'];
     if (request.waitingOn) {
-      for (const row of q.flowsWaitingOn.all({ ...request.waitingOn })) flows.push(flowFromRow(row));
+      const waiting = q.flowsWaitingOn.all({ ...request.waitingOn });
+      for (const row of waiting) flows.push(flowFromRow(row));
+      if (request.inboxFill && waiting.length === 0) {
+        inbox = { forKey: q.countKeptForKey.get({ ...request.waitingOn })?.n ?? 0, total: q.countKept.get()?.n ?? 0 };
+      }
     }
-    const loaded: Loaded = { flows, eventSeen: false };
+    const loaded: Loaded = inbox ? { flows, inbox, eventSeen: false } : { flows, eventSeen: false };
     if (request.keptEventFor) {
       const row = q.keptEventFor.get({ ...request.keptEventFor });
       if (row) loaded.keptEvent = keptEventFromRow(row);
@@ -267,6 +272,11 @@ export class SqliteFlowStore implements FlowStore {
   async nextNotificationAt(): Promise<number | undefined> {
     this.assertOpen();
     return this.q.nextNotificationAt.get()?.dueAt;
+  }
+
+  async listInbox(): Promise<InboxKeySummary[]> {
+    this.assertOpen();
+    return this.q.inboxByKey.all().map(inboxSummaryFromRow);
   }
 
   async purgeExpiredEvents(now: number): Promise<number> {

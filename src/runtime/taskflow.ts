@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { systemClock, type Clock } from './clock.js';
 import { parseDuration, type Duration } from './duration.js';
 import { WaitEngine, type DeliveryResult, type EventDelivery, type ResumeHandler } from './engine.js';
+import { resolveInboxLimits, type InboxLimits } from './inbox.js';
 import { silentLogger, type Logger } from './logger.js';
 import { FlowManager } from './manager.js';
 import { NatsBridge, type NatsOptions } from './nats-bridge.js';
@@ -31,6 +32,12 @@ export interface TaskflowOptions {
   resumeLease?: Duration;
   /** How long an event that matched no flow waits in the inbox. Default `7d`. */
   eventRetention?: Duration;
+  /**
+   * Caps of the inbox, where unmatched events wait for a later wait: `maxPerKey`
+   * (default 10) events per (topic, correlation id), `maxTotal` (default 10,000)
+   * in all. When full, new unmatched events are dropped (the newest), logged once.
+   */
+  inbox?: Partial<InboxLimits>;
   /** Bytes of JSON state a flow may hold. Default 1 MiB. */
   stateLimit?: number;
   /**
@@ -86,6 +93,7 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
   const tickInterval = parseDuration(options.tickInterval ?? '5s', 'tickInterval');
   const resumeLease = parseDuration(options.resumeLease ?? '30s', 'resumeLease');
   const eventRetention = parseDuration(options.eventRetention ?? '7d', 'eventRetention');
+  const inbox = resolveInboxLimits(options.inbox);
   // The bridge checks its options before anything opens; it reaches the engine and store once they exist.
   let deliver: ((event: EventDelivery) => Promise<DeliveryResult>) | undefined;
   let waitingTopics: (() => Promise<string[]>) | undefined;
@@ -116,6 +124,7 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
     tickInterval,
     resumeLease,
     eventRetention,
+    inbox,
     ...(options.onResume ? { onResume: options.onResume } : {}),
   });
   deliver = (event) => engine.deliver(event);

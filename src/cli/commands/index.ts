@@ -3,6 +3,7 @@ import { cancelCommand } from './cancel.js';
 import { deliverCommand } from './deliver.js';
 import { eventsCommand } from './events.js';
 import { helpCommand } from './help.js';
+import { inboxCommand } from './inbox.js';
 import { listCommand } from './list.js';
 import { pruneCommand } from './prune.js';
 import { resumeCommand } from './resume.js';
@@ -18,6 +19,7 @@ export const COMMANDS: readonly Command[] = [
   resumeCommand,
   signalCommand,
   deliverCommand,
+  inboxCommand,
   pruneCommand,
   helpCommand,
 ];
