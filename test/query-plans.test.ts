@@ -44,6 +44,12 @@ const hotQueries: Expected[] = [
     table: 'event_inbox',
     uses: 'INDEX event_inbox_key (topic=? AND correlation_id=?)',
   },
+  {
+    statement: 'countKeptForKey',
+    values: { topic: 'invoice.paid', correlationId: 'INV-7' },
+    table: 'event_inbox',
+    uses: 'COVERING INDEX event_inbox_key (topic=? AND correlation_id=?)',
+  },
   { statement: 'seenEvent', values: { id: 'evt-7', now: NOW }, table: 'seen_events', uses: 'INDEX sqlite_autoindex_seen_events_1 (event_id=?)' },
   { statement: 'dueNotifications', values: { now: NOW, limit: 100 }, table: 'resume_notifications', uses: 'INDEX resume_notifications_due (due_at<?)' },
   { statement: 'nextNotificationAt', values: {}, table: 'resume_notifications', uses: 'COVERING INDEX resume_notifications_due', access: 'SCAN' },
