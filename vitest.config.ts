@@ -8,7 +8,7 @@ const shared = {
 };
 
 /** The same contract suites run against SQLite (every test) and PostgreSQL (the store-neutral ones). */
-const contractSuites = ['test/manager.test.ts', 'test/engine.test.ts', 'test/property.test.ts', 'test/postgres.test.ts'];
+const contractSuites = ['test/manager.test.ts', 'test/engine.test.ts', 'test/property.test.ts', 'test/postgres.test.ts', 'test/inbox-cap.test.ts'];
 
 export default defineConfig({
   test: {

@@ -47,7 +47,8 @@ export {
   type TickResult,
   type WaitEngineOptions,
 } from './runtime/engine.js';
-export type { FlowStore, ListOptions, ResumeNotification } from './runtime/store.js';
+export type { FlowStore, InboxKeySummary, ListOptions, ResumeNotification } from './runtime/store.js';
+export { DEFAULT_INBOX_LIMITS, type InboxDrop, type InboxDropCounts, type InboxLimits } from './runtime/inbox.js';
 export { openSqliteStore, SqliteFlowStore, type SqliteStoreOptions } from './runtime/sqlite-store.js';
 export { openTaskflow, defaultDatabasePath, type Taskflow, type TaskflowOptions } from './runtime/taskflow.js';
 export {

@@ -35,7 +35,7 @@ function scripted(calls: Array<(previous: Record<string, unknown> | undefined) =
 describe('AI SDK 7 adapter: taskflowAiTool with the per-tool context', () => {
   it('drives a flow through ai 7 generateText, the owner taken from toolsContext', async () => {
     const tf = await openTestTaskflow();
-    const taskflow = taskflowAiTool(tf, { owner: (call) => (call.context as { sessionKey?: string } | undefined)?.sessionKey }) as unknown as ToolSet[string];
+    const taskflow = taskflowAiTool(tf, { owner: (call) => (call.context as { sessionKey?: string } | undefined)?.sessionKey, topics: ['payments.>'] }) as unknown as ToolSet[string];
     const toolsContext = { taskflow: { sessionKey: 'agent:kate:session:7' } } as never;
     const idOf = (r: Record<string, unknown> | undefined) => (r as { flow: { id: string } }).flow.id;
 

@@ -44,6 +44,12 @@ const hotQueries: Expected[] = [
     table: 'event_inbox',
     uses: 'INDEX event_inbox_key (topic=? AND correlation_id=?)',
   },
+  {
+    statement: 'countKeptForKey',
+    values: { topic: 'invoice.paid', correlationId: 'INV-7' },
+    table: 'event_inbox',
+    uses: 'COVERING INDEX event_inbox_key (topic=? AND correlation_id=?)',
+  },
   { statement: 'seenEvent', values: { id: 'evt-7', now: NOW }, table: 'seen_events', uses: 'INDEX sqlite_autoindex_seen_events_1 (event_id=?)' },
   // Dead notifications sit apart in the index (dead_at IS NOT NULL): the claim never reads them.
   {

@@ -97,7 +97,7 @@ describe('taskflow tool: actions', () => {
   });
 
   it('an event wait times out at timeout_at and says so', async () => {
-    const { tf, tool } = await openToolFixture();
+    const { tf, tool } = await openToolFixture({ topics: ['payments.>'] });
     const { id } = flowOf(await tool.call(startInput));
     const timeoutAt = iso(T0 + DAY);
     await tool.call({ action: 'wait', flow_id: id, wait_condition: { kind: 'external_event', topic: 'payments.invoice.paid', correlation_id: 'INV-42', timeout_at: timeoutAt } });

@@ -1,5 +1,6 @@
 import { systemClock, type Clock } from './clock.js';
 import { FlowError } from './errors.js';
+import { inboxDrop, InboxPressure, resolveInboxLimits, type InboxDrop, type InboxDropCounts, type InboxLimits } from './inbox.js';
 import type { Flow } from './flow.js';
 import { defaultLogger, errorText, type Logger } from './logger.js';
 import type { CommitInfo } from './commit-observer.js';
@@ -40,6 +41,8 @@ export interface DeliveryResult {
   kept: boolean;
   /** True when the event id was seen before: nothing happened. */
   duplicate: boolean;
+  /** Set when no flow waited and the inbox was full for the key or in all: the event was dropped (its id not remembered). */
+  dropped?: InboxDrop;
 }
 
 /** A manual signal for {@link WaitEngine.signal}. */
@@ -77,6 +80,8 @@ export interface WaitEngineOptions {
   maxResumeAttempts?: number;
   /** Background work that fails on the store retries after `initialMs`, doubling up to `maxMs`. Default 100 ms and 30 s. */
   storageBackoff?: { initialMs?: number; maxMs?: number };
+  /** Caps of the inbox of unmatched events. Default 10 per key, 10,000 in all. */
+  inbox?: Partial<InboxLimits>;
 }
 
 /** Default of {@link WaitEngineOptions.resumeConcurrency}. */
@@ -116,6 +121,7 @@ export class WaitEngine {
   private readonly maxResumeAttempts: number;
   private readonly backoffInitial: number;
   private readonly backoffMax: number;
+  private readonly inbox: InboxPressure;
 
   private running = false;
   /** The one ref'd handle while running: it keeps the process alive. */
@@ -169,6 +175,12 @@ export class WaitEngine {
     this.maxResumeAttempts = positiveInteger(options.maxResumeAttempts ?? DEFAULT_MAX_RESUME_ATTEMPTS, 'maxResumeAttempts');
     this.backoffInitial = options.storageBackoff?.initialMs ?? 100;
     this.backoffMax = options.storageBackoff?.maxMs ?? 30_000;
+    this.inbox = new InboxPressure(resolveInboxLimits(options.inbox), this.logger);
+  }
+
+  /** Unmatched events dropped because the inbox was full, by reason, since this engine was made. */
+  get inboxDrops(): InboxDropCounts {
+    return this.inbox.dropped;
   }
 
   /**
@@ -305,9 +317,11 @@ export class WaitEngine {
     const expiresAt = new Date(nowMs + this.eventRetention);
     const key = { topic, correlationId };
     const result = await this.commitWakes(
-      { waitingOn: key, ...(eventId ? { eventId: { id: eventId, now: nowMs } } : {}) },
+      { waitingOn: key, inboxFill: true, ...(eventId ? { eventId: { id: eventId, now: nowMs } } : {}) },
       (loaded): Decision<DeliveryResult> => {
         if (loaded.eventSeen) return { result: { resumed: [], kept: false, duplicate: true } };
+        const dropped = loaded.flows.length === 0 && loaded.inbox ? inboxDrop(loaded.inbox, this.inbox.limits) : undefined;
+        if (dropped) return { result: { resumed: [], kept: false, duplicate: false, dropped } };
         const decision: Decision<DeliveryResult> = { result: { resumed: [], kept: false, duplicate: false } };
         if (eventId) decision.rememberEventId = { id: eventId, expiresAt };
         if (loaded.flows.length === 0) {
@@ -322,6 +336,7 @@ export class WaitEngine {
         return decision;
       },
     );
+    if (result.dropped) this.inbox.drop(result.dropped, key);
     return result;
   }
 
@@ -707,6 +722,7 @@ export class WaitEngine {
     } catch (error) {
       this.storageFailed(error, 'purging expired events');
     }
+    this.inbox.settle();
     try {
       await this.flushDelivered();
     } catch (error) {

@@ -1,6 +1,6 @@
 import type { Flow, FlowEvent, FlowEventKind, FlowStatus, FlowStep, JsonObject, StepStatus } from './flow.js';
 import type { eventInbox, flowEvents, flows, flowSteps } from './schema.js';
-import type { Decision, KeptEvent } from './store.js';
+import type { Decision, InboxKeySummary, KeptEvent } from './store.js';
 import { waitFromJson, waitToJson, wakeAtOf } from './wait.js';
 
 type FlowRow = typeof flows.$inferSelect;
@@ -108,5 +108,24 @@ export function keptEventToRow(kept: NonNullable<Decision<unknown>['keepEvent']>
     payloadJson: kept.payload === undefined ? null : JSON.stringify(kept.payload),
     receivedAt: kept.receivedAt.getTime(),
     expiresAt: kept.expiresAt.getTime(),
+  };
+}
+
+/** A `GROUP BY topic, correlation_id` row of the inbox (counts and times may come back as strings or bigints). */
+export function inboxSummaryFromRow(row: {
+  topic: string;
+  correlationId: string;
+  events: number | string;
+  oldestAt: number | string;
+  newestAt: number | string;
+  expiresAt: number | string;
+}): InboxKeySummary {
+  return {
+    topic: row.topic,
+    correlationId: row.correlationId,
+    events: Number(row.events),
+    oldestAt: new Date(Number(row.oldestAt)),
+    newestAt: new Date(Number(row.newestAt)),
+    expiresAt: new Date(Number(row.expiresAt)),
   };
 }

@@ -5,9 +5,10 @@ import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import { FlowError } from './errors.js';
 import { TERMINAL_STATUSES, type Flow, type FlowEvent, type FlowStatus, type FlowStep, type JsonObject } from './flow.js';
-import { eventFromRow, flowFromRow, flowToRow, keptEventFromRow, keptEventToRow, stepFromRow, stepToRow } from './flow-rows.js';
+import { eventFromRow, flowFromRow, flowToRow, inboxSummaryFromRow, keptEventFromRow, keptEventToRow, stepFromRow, stepToRow } from './flow-rows.js';
 import { eventInbox, flowEvents, flows, flowSteps, resumeNotifications, seenEvents } from './schema-pg.js';
-import type { ClaimedNotification, Committed, Decision, EventKey, FlowStore, ListOptions, Loaded, LoadRequest, ResumeNotification } from './store.js';
+import type { InboxFill } from './inbox.js';
+import type { ClaimedNotification, Committed, Decision, EventKey, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from './store.js';
 import { MAX_ERROR_LENGTH, notificationFromRow } from './notification-rows.js';
 import { WAITING_TOPICS_SQL } from './waiting-topics-sql.js';
 import { wakeFromJson, wakeToJson } from './wake.js';
@@ -122,6 +123,7 @@ export class PostgresFlowStore implements FlowStore {
         .for('update', { skipLocked: true });
       for (const row of rows) found.push(flowFromRow(row));
     }
+    let inbox: Loaded['inbox'];
     if (request.waitingOn) {
       const { topic, correlationId } = request.waitingOn;
       const rows = await tx
@@ -130,8 +132,9 @@ export class PostgresFlowStore implements FlowStore {
         .where(and(eq(flows.status, 'waiting'), eq(flows.waitTopic, topic), eq(flows.waitCorrelationId, correlationId)))
         .for('update');
       for (const row of rows) found.push(flowFromRow(row));
+      if (request.inboxFill && rows.length === 0) inbox = await countInbox(tx, request.waitingOn);
     }
-    const loaded: Loaded = { flows: found, eventSeen: false };
+    const loaded: Loaded = inbox ? { flows: found, inbox, eventSeen: false } : { flows: found, eventSeen: false };
     if (request.keptEventFor) {
       const { topic, correlationId, now } = request.keptEventFor;
       const [row] = await tx
@@ -396,6 +399,23 @@ export class PostgresFlowStore implements FlowStore {
     return row?.dueAt;
   }
 
+  async listInbox(): Promise<InboxKeySummary[]> {
+    this.assertOpen();
+    const rows = await this.db
+      .select({
+        topic: eventInbox.topic,
+        correlationId: eventInbox.correlationId,
+        events: sql<string>`count(*)`,
+        oldestAt: sql<string>`min(${eventInbox.receivedAt})`,
+        newestAt: sql<string>`max(${eventInbox.receivedAt})`,
+        expiresAt: sql<string>`min(${eventInbox.expiresAt})`,
+      })
+      .from(eventInbox)
+      .groupBy(eventInbox.topic, eventInbox.correlationId)
+      .orderBy(sql`min(${eventInbox.receivedAt})`, eventInbox.topic, eventInbox.correlationId);
+    return rows.map(inboxSummaryFromRow);
+  }
+
   async purgeExpiredEvents(now: number): Promise<number> {
     this.assertOpen();
     const kept = await this.db.delete(eventInbox).where(lte(eventInbox.expiresAt, now)).returning({ id: eventInbox.id });
@@ -417,6 +437,21 @@ export class PostgresFlowStore implements FlowStore {
   private assertOpen(): void {
     if (this.closed) throw new FlowError('storage', 'the store is closed');
   }
+}
+
+/**
+ * How full the inbox is for `key` and in all. The key's count is exact (its
+ * writers hold the key's advisory lock); the total may be short by the keeps of
+ * other keys committing at this instant, so the cap may overshoot by at most the
+ * number of concurrent writers.
+ */
+async function countInbox(tx: Tx, key: EventKey): Promise<InboxFill> {
+  const [forKey] = await tx
+    .select({ n: sql<string>`count(*)` })
+    .from(eventInbox)
+    .where(and(eq(eventInbox.topic, key.topic), eq(eventInbox.correlationId, key.correlationId)));
+  const [total] = await tx.select({ n: sql<string>`count(*)` }).from(eventInbox);
+  return { forKey: Number(forKey?.n ?? 0), total: Number(total?.n ?? 0) };
 }
 
 async function lockEventKey(tx: Tx, key: EventKey): Promise<void> {

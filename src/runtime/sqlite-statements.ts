@@ -263,6 +263,28 @@ export function prepareStatements(db: BetterSQLite3Database) {
       })
       .prepare(),
     consumeKeptEvent: db.delete(eventInbox).where(eq(eventInbox.id, p('id'))).prepare(),
+    /** event_inbox_key: at most inbox.maxPerKey entries */
+    countKeptForKey: db
+      .select({ n: sql<number>`count(*)` })
+      .from(eventInbox)
+      .where(and(eq(eventInbox.topic, p('topic')), eq(eventInbox.correlationId, p('correlationId'))))
+      .prepare(),
+    /** the smallest index, counted page by page (at most inbox.maxTotal entries) */
+    countKept: db.select({ n: sql<number>`count(*)` }).from(eventInbox).prepare(),
+    /** event_inbox_key, grouped; operators only */
+    inboxByKey: db
+      .select({
+        topic: eventInbox.topic,
+        correlationId: eventInbox.correlationId,
+        events: sql<number>`count(*)`,
+        oldestAt: sql<number>`min(${eventInbox.receivedAt})`,
+        newestAt: sql<number>`max(${eventInbox.receivedAt})`,
+        expiresAt: sql<number>`min(${eventInbox.expiresAt})`,
+      })
+      .from(eventInbox)
+      .groupBy(eventInbox.topic, eventInbox.correlationId)
+      .orderBy(sql`min(${eventInbox.receivedAt})`, eventInbox.topic, eventInbox.correlationId)
+      .prepare(),
     /** primary key */
     seenEvent: db
       .select({ eventId: seenEvents.eventId })

@@ -6,12 +6,12 @@ import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { FlowError } from './errors.js';
 import type { Flow, FlowEvent, FlowStatus, FlowStep, JsonObject } from './flow.js';
-import { eventFromRow, flowFromRow, flowToRow, keptEventFromRow, keptEventToRow, stepFromRow, stepToRow } from './flow-rows.js';
+import { eventFromRow, flowFromRow, flowToRow, inboxSummaryFromRow, keptEventFromRow, keptEventToRow, stepFromRow, stepToRow } from './flow-rows.js';
 import { SqliteChangeWatch } from './sqlite-change-watch.js';
 import { isSqliteBusy, lockedError, needsNewConnection, sqliteCode, storageError } from './sqlite-errors.js';
 import { prepareStatements, type SqliteStatements } from './sqlite-statements.js';
 import { WAITING_TOPICS_SQL } from './waiting-topics-sql.js';
-import type { ClaimedNotification, Committed, Decision, FlowStore, ListOptions, Loaded, LoadRequest, ResumeNotification } from './store.js';
+import type { ClaimedNotification, Committed, Decision, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from './store.js';
 import { MAX_ERROR_LENGTH, notificationFromRow } from './notification-rows.js';
 import { wakeFromJson, wakeToJson } from './wake.js';
 
@@ -280,10 +280,15 @@ export class SqliteFlowStore implements FlowStore {
     if (request.due) {
       for (const row of q.dueFlows.all({ now: request.due.now, limit: request.due.limit })) flows.push(flowFromRow(row));
     }
+    let inbox: Loaded['inbox'];
     if (request.waitingOn) {
-      for (const row of q.flowsWaitingOn.all({ ...request.waitingOn })) flows.push(flowFromRow(row));
+      const waiting = q.flowsWaitingOn.all({ ...request.waitingOn });
+      for (const row of waiting) flows.push(flowFromRow(row));
+      if (request.inboxFill && waiting.length === 0) {
+        inbox = { forKey: q.countKeptForKey.get({ ...request.waitingOn })?.n ?? 0, total: q.countKept.get()?.n ?? 0 };
+      }
     }
-    const loaded: Loaded = { flows, eventSeen: false };
+    const loaded: Loaded = inbox ? { flows, inbox, eventSeen: false } : { flows, eventSeen: false };
     if (request.keptEventFor) {
       const row = q.keptEventFor.get({ ...request.keptEventFor });
       if (row) loaded.keptEvent = keptEventFromRow(row);
@@ -452,6 +457,10 @@ export class SqliteFlowStore implements FlowStore {
 
   async nextNotificationAt(): Promise<number | undefined> {
     return this.read(({ q }) => q.nextNotificationAt.get()?.dueAt);
+  }
+
+  async listInbox(): Promise<InboxKeySummary[]> {
+    return this.read(({ q }) => q.inboxByKey.all().map(inboxSummaryFromRow));
   }
 
   async purgeExpiredEvents(now: number): Promise<number> {

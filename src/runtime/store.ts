@@ -1,4 +1,5 @@
 import type { Flow, FlowEvent, FlowEventKind, FlowStatus, FlowStep, JsonObject } from './flow.js';
+import type { InboxFill } from './inbox.js';
 import type { Wake } from './wake.js';
 
 /** An audit event about to be appended; it takes the flow's `updatedAt` as its time. */
@@ -34,6 +35,16 @@ export interface EventKey {
   correlationId: string;
 }
 
+/** The kept events of one key, for operators (`taskflow inbox`). */
+export interface InboxKeySummary extends EventKey {
+  /** How many events are kept for this key. */
+  events: number;
+  oldestAt: Date;
+  newestAt: Date;
+  /** When the oldest of them expires. */
+  expiresAt: Date;
+}
+
 /**
  * What a commit reads, under the same lock as its writes. Each part is answered by an index.
  */
@@ -44,6 +55,12 @@ export interface LoadRequest {
   due?: { now: number; limit: number };
   /** Waiting flows on this event key. */
   waitingOn?: EventKey;
+  /**
+   * With `waitingOn`: how many events the inbox keeps for that key and in all,
+   * counted by index. Answered only when no flow waits on the key, the only case
+   * in which a plan may keep the event.
+   */
+  inboxFill?: boolean;
   /** The oldest unexpired kept event for this key. */
   keptEventFor?: EventKey & { now: number };
   /** Whether this event id was seen and has not expired. */
@@ -57,6 +74,8 @@ export interface LoadRequest {
 export interface Loaded {
   flows: Flow[];
   keptEvent?: KeptEvent;
+  /** See {@link LoadRequest.inboxFill}. */
+  inbox?: InboxFill;
   eventSeen: boolean;
   idempotent?: Flow;
   step?: FlowStep;
@@ -173,6 +192,8 @@ export interface FlowStore {
   listDeadNotifications(limit: number): Promise<ResumeNotification[]>;
   /** The earliest due time among notifications that are not dead. */
   nextNotificationAt(): Promise<number | undefined>;
+  /** Kept events grouped by key, oldest first (bounded by the inbox cap; operators only). */
+  listInbox(): Promise<InboxKeySummary[]>;
   /** Drops expired kept events and remembered event ids; returns how many rows went. */
   purgeExpiredEvents(now: number): Promise<number>;
 

@@ -3,6 +3,7 @@ import { systemClock, type Clock } from './clock.js';
 import { parseDuration, type Duration } from './duration.js';
 import { FlowError } from './errors.js';
 import { WaitEngine, type DeliveryResult, type EventDelivery, type ResumeHandler } from './engine.js';
+import { resolveInboxLimits, type InboxLimits } from './inbox.js';
 import { defaultLogger, type Logger } from './logger.js';
 import { FlowManager } from './manager.js';
 import { NatsBridge, type NatsOptions } from './nats-bridge.js';
@@ -54,6 +55,12 @@ export interface TaskflowOptions {
   maxResumeAttempts?: number;
   /** How long an event that matched no flow waits in the inbox. Default `7d`. */
   eventRetention?: Duration;
+  /**
+   * Caps of the inbox, where unmatched events wait for a later wait: `maxPerKey`
+   * (default 10) events per (topic, correlation id), `maxTotal` (default 10,000)
+   * in all. When full, new unmatched events are dropped (the newest), logged once.
+   */
+  inbox?: Partial<InboxLimits>;
   /** Bytes of JSON state a flow may hold. Default 1 MiB. */
   stateLimit?: number;
   /**
@@ -120,6 +127,7 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
   const eventRetention = parseDuration(options.eventRetention ?? '7d', 'eventRetention');
   checkPositiveInteger(options.resumeConcurrency, 'resumeConcurrency');
   checkPositiveInteger(options.maxResumeAttempts, 'maxResumeAttempts');
+  const inbox = resolveInboxLimits(options.inbox);
   // The bridge checks its options before anything opens; it reaches the engine and store once they exist.
   let deliver: ((event: EventDelivery) => Promise<DeliveryResult>) | undefined;
   let waitingTopics: (() => Promise<string[]>) | undefined;
@@ -151,6 +159,7 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
     tickInterval,
     resumeLease,
     eventRetention,
+    inbox,
     ...(options.onResume ? { onResume: options.onResume } : {}),
     ...(options.resumeConcurrency === undefined ? {} : { resumeConcurrency: options.resumeConcurrency }),
     ...(options.maxResumeAttempts === undefined ? {} : { maxResumeAttempts: options.maxResumeAttempts }),

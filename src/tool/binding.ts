@@ -1,7 +1,8 @@
 import { parseDuration } from '../runtime/duration.js';
 import { FlowError } from '../runtime/errors.js';
 import { isTaskflowAction, TASKFLOW_ACTIONS, type TaskflowAction } from './actions.js';
-import { topicPatternProblem } from './topic-pattern.js';
+import type { BridgeDeclaration } from './host-subjects.js';
+import { isPlaceholderName, OWNER_PLACEHOLDER, placeholdersOf, templateProblem, tokenValueProblem, type TopicPolicy } from './topic-scope.js';
 import type { OwnerResolver, TaskflowBinding } from './types.js';
 
 /** A binding checked once, when the tool is created. */
@@ -10,14 +11,24 @@ export interface ResolvedBinding<Context> {
   requesterOrigin?: string;
   allow: readonly TaskflowAction[];
   horizonMs: number;
-  topics?: readonly string[];
+  /** Where event waits may go. */
+  topicPolicy: TopicPolicy;
+  /** Resolvers of the placeholders the topic templates use (besides `owner`). */
+  scope: Readonly<Record<string, OwnerResolver<Context>>>;
+  /** The host's own runtime subjects beyond `taskflow.…` (a custom resume subject): never waited on. */
+  reservedTopics: readonly string[];
 }
 
 /**
  * Checks a binding (a host's configuration, so a mistake throws a `FlowError`
- * `invalid_input` at creation rather than refusing every call later).
+ * `invalid_input` at creation rather than refusing every call later). `bridge`
+ * is what the host declared on its NATS bridge, if it runs one.
  */
-export function resolveBinding<Context>(binding: TaskflowBinding<Context>, defaultHorizonMs: number): ResolvedBinding<Context> {
+export function resolveBinding<Context>(
+  binding: TaskflowBinding<Context>,
+  defaultHorizonMs: number,
+  bridge?: BridgeDeclaration,
+): ResolvedBinding<Context> {
   if (typeof binding !== 'object' || binding === null) throw new FlowError('invalid_input', 'a taskflow binding object is required');
   const { owner } = binding;
   if (typeof owner !== 'function' && (typeof owner !== 'string' || owner.trim() === '')) {
@@ -28,14 +39,56 @@ export function resolveBinding<Context>(binding: TaskflowBinding<Context>, defau
     throw new FlowError('invalid_input', `binding.allow must list actions among ${TASKFLOW_ACTIONS.join(', ')}`);
   }
   const horizonMs = binding.timerMaxHorizon === undefined ? defaultHorizonMs : parseDuration(binding.timerMaxHorizon, 'binding.timerMaxHorizon');
-  const resolved: ResolvedBinding<Context> = { owner, allow: TASKFLOW_ACTIONS.filter((a) => allow.includes(a)), horizonMs };
+  const scope = resolveScope(binding.scope);
+  const resolved: ResolvedBinding<Context> = {
+    owner,
+    allow: TASKFLOW_ACTIONS.filter((a) => allow.includes(a)),
+    horizonMs,
+    topicPolicy: resolveTopicPolicy(binding, new Set([OWNER_PLACEHOLDER, ...Object.keys(scope)]), bridge),
+    scope,
+    reservedTopics: bridge?.resumeSubject === undefined ? [] : [bridge.resumeSubject],
+  };
   if (binding.requesterOrigin !== undefined) resolved.requesterOrigin = binding.requesterOrigin;
-  if (binding.topics !== undefined) {
-    for (const pattern of binding.topics) {
-      const problem = topicPatternProblem(pattern);
-      if (problem) throw new FlowError('invalid_input', `binding.topics: ${problem}`);
+  return resolved;
+}
+
+function resolveScope<Context>(scope: TaskflowBinding<Context>['scope']): Record<string, OwnerResolver<Context>> {
+  if (scope === undefined) return {};
+  if (typeof scope !== 'object' || scope === null || Array.isArray(scope)) {
+    throw new FlowError('invalid_input', 'binding.scope must be an object of placeholder values, such as { tenant: "acme" }');
+  }
+  const resolved: Record<string, OwnerResolver<Context>> = {};
+  for (const [name, value] of Object.entries(scope)) {
+    if (!isPlaceholderName(name) || name === OWNER_PLACEHOLDER) {
+      throw new FlowError('invalid_input', `binding.scope: "${name}" cannot name a placeholder (letters, digits and _; "owner" is built in)`);
     }
-    resolved.topics = [...binding.topics];
+    if (typeof value === 'string') {
+      const problem = tokenValueProblem(value);
+      if (problem) throw new FlowError('invalid_input', `binding.scope.${name} ${problem}`);
+    } else if (typeof value !== 'function') {
+      throw new FlowError('invalid_input', `binding.scope.${name} must be a subject token or a function resolving it per call`);
+    }
+    resolved[name] = value;
   }
   return resolved;
+}
+
+function resolveTopicPolicy<Context>(binding: TaskflowBinding<Context>, known: ReadonlySet<string>, bridge: BridgeDeclaration | undefined): TopicPolicy {
+  const { topics, anyTopic } = binding;
+  if (anyTopic !== undefined && typeof anyTopic !== 'boolean') throw new FlowError('invalid_input', 'binding.anyTopic must be true or false');
+  if (topics !== undefined) {
+    if (anyTopic) throw new FlowError('invalid_input', 'binding: give topics or anyTopic, not both');
+    if (!Array.isArray(topics)) throw new FlowError('invalid_input', 'binding.topics must be a list of patterns, such as ["payments.>"]');
+    // An empty list is a host saying "no event waits here".
+    if (topics.length === 0) return { kind: 'none' };
+    for (const template of topics) {
+      const problem = templateProblem(template, known);
+      if (problem) throw new FlowError('invalid_input', `binding.topics: ${problem}`);
+    }
+    const placeholders = [...new Set(topics.flatMap(placeholdersOf))];
+    return { kind: 'patterns', source: 'binding', templates: [...topics], placeholders };
+  }
+  if (anyTopic) return { kind: 'any' };
+  if (bridge && bridge.subjects.length > 0) return { kind: 'patterns', source: 'bridge', templates: [...bridge.subjects], placeholders: [] };
+  return { kind: 'none' };
 }

@@ -5,7 +5,7 @@ import type { TaskflowAction } from './actions.js';
  * The tool description a model reads: when to use the tool, what each action
  * needs, and examples. Only the allowed actions are described.
  */
-export function describeTaskflowTool(allowed: readonly TaskflowAction[], horizonMs: number, topics?: readonly string[]): string {
+export function describeTaskflowTool(allowed: readonly TaskflowAction[], horizonMs: number, topicsLine?: string): string {
   const lines: Record<TaskflowAction, string> = {
     start: 'start: begin a flow. Needs controller_id and goal; optional current_step, state, idempotency_key. The flow is running at once.\n' +
       '  {"action":"start","controller_id":"kate/shipping","goal":"ship order 42 once invoice INV-42 is paid","state":{"order":42}}',
@@ -35,7 +35,7 @@ export function describeTaskflowTool(allowed: readonly TaskflowAction[], horizon
     'A resumed flow shows why in last_wake (reason timer, event, signal or timeout, with the event payload); ' +
       'an event payload also lands in state.resume_event.',
   ];
-  if (topics && topics.length > 0) parts.push(`Event waits may only use topics matching: ${topics.join(', ')}.`);
+  if (topicsLine) parts.push(topicsLine);
   parts.push('Every answer has "ok". When ok is false nothing changed: read "message", fix the call and try again.');
   return parts.join('\n');
 }

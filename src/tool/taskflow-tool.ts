@@ -5,15 +5,17 @@ import { isTaskflowAction, TASKFLOW_ACTIONS } from './actions.js';
 import { resolveBinding, type ResolvedBinding } from './binding.js';
 import { parseCommand, type Command } from './commands.js';
 import { describeTaskflowTool } from './description.js';
+import { bridgeDeclaration } from './host-subjects.js';
 import { describeValue, isRecord, type Fields } from './fields.js';
 import { taskflowInputJsonSchema } from './input-schema.js';
 import { refusalOf, ToolRefusal } from './refusal.js';
+import { describeTopicPolicy, fillPolicy, OWNER_PLACEHOLDER, tokenValueProblem, type FilledTopicPolicy } from './topic-scope.js';
 import type { TaskflowBinding, TaskflowFlowResult, TaskflowListResult, TaskflowTool, TaskflowToolResult } from './types.js';
 import { parseWireWait } from './wait-input.js';
 import { flowToWire } from './wire.js';
 
-/** The parts of a runtime the tool uses. */
-export type TaskflowRuntime = Pick<Taskflow, 'manager' | 'store' | 'clock' | 'timerMaxHorizon'>;
+/** The parts of a runtime the tool uses (the bridge, when present, for the subjects its host declared). */
+export type TaskflowRuntime = Pick<Taskflow, 'manager' | 'store' | 'clock' | 'timerMaxHorizon'> & Partial<Pick<Taskflow, 'bridge'>>;
 
 /**
  * Creates the transport-neutral `taskflow` tool over a runtime. Wrap it with
@@ -27,10 +29,10 @@ export type TaskflowRuntime = Pick<Taskflow, 'manager' | 'store' | 'clock' | 'ti
  * Throws a `FlowError` (`invalid_input`) only for a malformed binding; `call` never throws.
  */
 export function createTaskflowTool<Context = unknown>(tf: TaskflowRuntime, binding: TaskflowBinding<Context>): TaskflowTool<Context> {
-  const rules = resolveBinding(binding, tf.timerMaxHorizon);
+  const rules = resolveBinding(binding, tf.timerMaxHorizon, bridgeDeclaration(tf));
   return {
     name: 'taskflow',
-    description: describeTaskflowTool(rules.allow, rules.horizonMs, rules.topics),
+    description: describeTaskflowTool(rules.allow, rules.horizonMs, describeTopicPolicy(rules.topicPolicy)),
     inputJsonSchema: taskflowInputJsonSchema,
     async call(input, context) {
       try {
@@ -57,7 +59,7 @@ async function handle<Context>(tf: TaskflowRuntime, rules: ResolvedBinding<Conte
     throw new ToolRefusal('action_not_allowed', `action "${action}" is not allowed here; allowed actions: ${rules.allow.join(', ')}`);
   }
   const owner = await resolveOwner(rules, context);
-  return run(tf, rules, owner, parseCommand(action, fields));
+  return run(tf, rules, owner, parseCommand(action, fields), context);
 }
 
 function readFields(input: unknown): Fields {
@@ -88,7 +90,13 @@ async function resolveOwner<Context>(rules: ResolvedBinding<Context>, context: C
   return owner;
 }
 
-async function run<Context>(tf: TaskflowRuntime, rules: ResolvedBinding<Context>, owner: string, command: Command): Promise<TaskflowToolResult> {
+async function run<Context>(
+  tf: TaskflowRuntime,
+  rules: ResolvedBinding<Context>,
+  owner: string,
+  command: Command,
+  context: Context | undefined,
+): Promise<TaskflowToolResult> {
   const m = tf.manager;
   switch (command.action) {
     case 'start': {
@@ -128,7 +136,9 @@ async function run<Context>(tf: TaskflowRuntime, rules: ResolvedBinding<Context>
       const wait = parseWireWait(command.waitCondition, {
         nowMs: tf.clock.now(),
         horizonMs: rules.horizonMs,
-        ...(rules.topics === undefined ? {} : { topics: rules.topics }),
+        // Placeholder values are resolved only for an event wait: a timer needs no tenant.
+        topics: isEventWait(command.waitCondition) ? await topicsFor(rules, owner, context) : { kind: 'none' },
+        reservedTopics: rules.reservedTopics,
       });
       return answer(tf, await m.setWaiting(flow.id, wait));
     }
@@ -139,6 +149,36 @@ async function run<Context>(tf: TaskflowRuntime, rules: ResolvedBinding<Context>
     case 'cancel':
       return answer(tf, await m.cancel(flow.id));
   }
+}
+
+function isEventWait(condition: unknown): boolean {
+  return isRecord(condition) && condition.kind === 'external_event';
+}
+
+/**
+ * The binding's topics with this call's placeholder values filled in: `{owner}`
+ * is the owner, every other name is resolved from the call context. A value that
+ * is missing or not one subject token refuses the call (the host must fix it).
+ */
+async function topicsFor<Context>(rules: ResolvedBinding<Context>, owner: string, context: Context | undefined): Promise<FilledTopicPolicy> {
+  const policy = rules.topicPolicy;
+  if (policy.kind !== 'patterns') return policy;
+  const values: Record<string, string> = {};
+  for (const name of policy.placeholders) {
+    let value: string | undefined;
+    try {
+      const resolver = name === OWNER_PLACEHOLDER ? owner : rules.scope[name]!;
+      value = typeof resolver === 'string' ? resolver : await resolver(context as Context);
+    } catch {
+      value = undefined;
+    }
+    const problem = tokenValueProblem(value);
+    if (problem) {
+      throw new ToolRefusal('topic_not_allowed', `event waits are not available in this call: the host's value for {${name}} ${problem}; use a timer or a manual wait`);
+    }
+    values[name] = value!;
+  }
+  return fillPolicy(policy, values);
 }
 
 /** The caller's flow; another session's flow answers exactly like a missing one. */

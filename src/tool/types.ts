@@ -19,8 +19,30 @@ export interface TaskflowBinding<Context = unknown> {
   allow?: readonly TaskflowAction[];
   /** How far ahead a timer or a wait timeout may be. Default: the runtime's `timerMaxHorizon`. */
   timerMaxHorizon?: Duration;
-  /** NATS-style patterns (`payments.>`, `orders.*.paid`) an event wait's topic must match. Default: any topic. */
+  /**
+   * NATS-style patterns (`payments.>`, `orders.*.paid`) an event wait's topic must
+   * match. A whole token may be a placeholder the tool fills in per call:
+   * `{owner}` (the resolved owner) or a name given in {@link TaskflowBinding.scope}
+   * (`tenants.{tenant}.payments.>`), so a session can never name another
+   * session's or tenant's topics. Default: the NATS bridge's `subjects`; when
+   * the host declared neither, event waits are refused (see `anyTopic`).
+   * Subjects starting with `$` or `_INBOX`, and the runtime's own `taskflow.…`,
+   * are always refused.
+   */
   topics?: readonly string[];
+  /**
+   * Values for the placeholders in `topics`, by name: a fixed token or a function
+   * resolving it per call from the SDK's call context, like `owner`. Each value
+   * must be one subject token (no `.`, `*`, `>` or whitespace).
+   */
+  scope?: { readonly [name: string]: OwnerResolver<Context> };
+  /**
+   * Lets event waits use any topic (still never `$…`, `_INBOX…` or `taskflow.…`)
+   * when neither `topics` nor the bridge's `subjects` declare any. Default false:
+   * a model cannot wait on, and so make the bridge capture, a subject the host
+   * did not declare.
+   */
+  anyTopic?: boolean;
 }
 
 /** Why a call was refused. Stable strings: a model or a host can branch on them. */

@@ -3,14 +3,17 @@ import { FlowError } from '../runtime/errors.js';
 import { assertWithinHorizon, formatSpan, type WaitCondition } from '../runtime/wait.js';
 import { describeValue, isRecord, optionalText, requiredText, type Fields } from './fields.js';
 import { ToolRefusal } from './refusal.js';
-import { concreteTopicProblem, topicAllowed } from './topic-pattern.js';
+import { concreteTopicProblem } from './topic-pattern.js';
+import { fill, RESERVED_TOPICS, reservedTopicProblem, topicInPolicy, type FilledTopicPolicy } from './topic-scope.js';
 
 /** What a wait is checked against. */
 export interface WaitRules {
   nowMs: number;
   horizonMs: number;
-  /** The binding's topic allow-list; absent = any topic. */
-  topics?: readonly string[];
+  /** Where event waits may go, with this call's placeholder values filled in. */
+  topics: FilledTopicPolicy;
+  /** Runtime subjects beyond `taskflow.…` that no wait may use. */
+  reservedTopics?: readonly string[];
 }
 
 const WHERE = 'wait_condition.';
@@ -73,14 +76,29 @@ function buildWait(value: Fields, kind: WaitCondition['kind'], rules: WaitRules)
     const signal = optionalText(value, 'signal', WHERE);
     return { kind: 'manual', ...(signal === undefined ? {} : { signal }), ...timeout };
   }
-  const topic = requiredText(value, 'topic', 'an event wait', '"payments.invoice.paid"', WHERE);
-  const problem = concreteTopicProblem(topic);
-  if (problem) throw new ToolRefusal('invalid_input', `${WHERE}topic "${topic}" ${problem}`);
-  if (rules.topics && !topicAllowed(rules.topics, topic)) {
-    throw new ToolRefusal('topic_not_allowed', `topic "${topic}" is not allowed here; allowed topics: ${rules.topics.join(', ')}`);
-  }
+  const topic = checkTopic(requiredText(value, 'topic', 'an event wait', '"payments.invoice.paid"', WHERE), rules);
   const correlationId = requiredText(value, 'correlation_id', 'an event wait', '"INV-42"', WHERE);
   return { kind: 'external_event', topic, correlationId, ...timeout };
+}
+
+/**
+ * The topic an event wait may use: placeholders the model wrote (`{tenant}`) are
+ * filled with this call's values; then it must be concrete, not reserved, and
+ * inside the binding's topics. Refusals say which topics are allowed.
+ */
+function checkTopic(written: string, rules: WaitRules): string {
+  const policy = rules.topics;
+  if (policy.kind === 'none') {
+    throw new ToolRefusal('topic_not_allowed', 'event waits are not available here (the host declared no topics for them); use a timer or a manual wait instead');
+  }
+  const topic = policy.kind === 'patterns' ? fill(written, (name) => policy.values[name]) : written;
+  const problem = concreteTopicProblem(topic);
+  if (problem) throw new ToolRefusal('invalid_input', `${WHERE}topic "${topic}" ${problem}`);
+  const allowed = policy.kind === 'patterns' ? `allowed topics: ${policy.patterns.join(', ')}` : `any topic but ${RESERVED_TOPICS}`;
+  const reserved = reservedTopicProblem(topic, rules.reservedTopics);
+  if (reserved) throw new ToolRefusal('topic_not_allowed', `topic "${topic}" ${reserved}; ${allowed}`);
+  if (!topicInPolicy(policy, topic)) throw new ToolRefusal('topic_not_allowed', `topic "${topic}" is not allowed here; ${allowed}`);
+  return topic;
 }
 
 /** Reads an instant given as RFC 3339 (`atField`) or as a duration from now (`inField`); must be in the future. */

@@ -35,7 +35,7 @@ export const deliverCommand: DatabaseCommand = {
     '  --payload <json>        any JSON value',
     '  --event-id <id>         a stable id that makes the delivery idempotent',
     `  --keep-for <duration>   inbox retention of an unmatched event (default ${DEFAULT_KEEP_FOR})`,
-    'JSON: { "topic", "correlationId", "resumed": [id, ...], "kept": bool, "duplicate": bool }',
+    'JSON: { "topic", "correlationId", "resumed": [id, ...], "kept": bool, "duplicate": bool, "dropped"?: "key_full" | "inbox_full" }',
   ].join('\n'),
   positionals: ['topic', 'correlation-id'],
   options: { payload: { type: 'string' }, 'event-id': { type: 'string' }, 'keep-for': { type: 'string' } },
@@ -52,6 +52,7 @@ export const deliverCommand: DatabaseCommand = {
     if (json) return writeJson(stdout, { topic, correlationId, ...result });
     const key = `${topic}/${correlationId}`;
     if (result.duplicate) stdout.write(`event ${key}: id ${eventId ?? ''} was delivered before; nothing happened\n`);
+    else if (result.dropped) stdout.write(`event ${key}: no flow waits on it and the inbox is full (${result.dropped}); dropped\n`);
     else if (result.kept) stdout.write(`event ${key}: no flow waits on it; kept in the inbox for a later wait\n`);
     else stdout.write(`event ${key} resumed ${plural(result.resumed.length, 'flow')}: ${result.resumed.join(', ')}\n`);
   },

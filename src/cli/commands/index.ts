@@ -3,6 +3,7 @@ import { cancelCommand } from './cancel.js';
 import { deliverCommand } from './deliver.js';
 import { eventsCommand } from './events.js';
 import { helpCommand } from './help.js';
+import { inboxCommand } from './inbox.js';
 import { listCommand } from './list.js';
 import { pruneCommand } from './prune.js';
 import { requeueCommand } from './requeue.js';
@@ -20,6 +21,7 @@ export const COMMANDS: readonly Command[] = [
   signalCommand,
   deliverCommand,
   requeueCommand,
+  inboxCommand,
   pruneCommand,
   helpCommand,
 ];
