@@ -156,8 +156,8 @@ describe('topics come and go with the waits', () => {
     const tf = await bridged(server, { stream: 'MANY', durable: 'many' }, { synchronous: 'normal' });
     const subscriptions = async (): Promise<number> => {
       const response = await fetch(`http://127.0.0.1:${monitor}/connz?subs=1`);
-      const body = (await response.json()) as { connections: Array<{ name?: string; num_subscriptions: number }> };
-      return body.connections.find((c) => c.name === 'nexo-taskflow')!.num_subscriptions;
+      const body = (await response.json()) as { connections: Array<{ name?: string; subscriptions: number }> };
+      return body.connections.find((c) => c.name === 'nexo-taskflow')!.subscriptions;
     };
     const baseline = await subscriptions();
     const total = 10_000;
@@ -219,7 +219,7 @@ describe('a secured bus', () => {
     const dir = (await ownServer({ jetstream: false })).storeDir;
     const key = join(dir, 'key.pem');
     const cert = join(dir, 'cert.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], {
       stdio: 'ignore',
     });
     const server = await ownServer({ args: ['--tls', '--tlscert', cert, '--tlskey', key] });

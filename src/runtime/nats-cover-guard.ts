@@ -28,60 +28,52 @@ export interface TopicCoverer {
  * stored and its topic is covered on (re)connection.
  */
 export function guardTopics(store: FlowStore, bridge: TopicCoverer): FlowStore {
-  /** Checks the decision's waits; returns the topics to cover first, or throws a refusal. */
-  const uncovered = (decision: Decision<unknown>): string[] => {
-    const missing: string[] = [];
+  /** The topics of the waits a decision stores; throws the refusal of one the bridge refuses outright. */
+  const waitTopics = (decision: Decision<unknown>): string[] => {
+    const topics: string[] = [];
     for (const write of decision.writes ?? []) {
       const wait = write.flow.wait;
       if (write.flow.status !== 'waiting' || wait?.kind !== 'external_event') continue;
       const refusal = bridge.canCover(wait.topic);
       if (refusal !== undefined) throw new FlowError('invalid_input', `cannot wait on topic "${wait.topic}": ${refusal}`);
-      if (!bridge.isCovered(wait.topic)) missing.push(wait.topic);
+      topics.push(wait.topic);
     }
-    return missing;
+    return topics;
   };
 
-  const run = async <R>(attempt: (plan: <T>(inner: (loaded: Loaded) => Decision<T>) => (loaded: Loaded) => Decision<T>) => Promise<R>): Promise<R> => {
+  type Wrap = <T>(inner: (loaded: Loaded) => Decision<T>) => (loaded: Loaded) => Decision<T>;
+
+  const run = async <R>(attempt: (wrap: Wrap) => Promise<R>): Promise<R> => {
     let missing: string[] = [];
-    const checking =
-      <T>(inner: (loaded: Loaded) => Decision<T>) =>
-      (loaded: Loaded): Decision<T> => {
-        missing = [];
-        const decision = inner(loaded);
-        missing = uncovered(decision);
-        // Rolls the transaction back; seen below by `missing`, whatever the store wraps it in.
-        if (missing.length > 0) throw new Error('taskflow: a wait topic is not covered yet');
-        return decision;
-      };
+    const covering: Wrap = (inner) => (loaded) => {
+      missing = [];
+      const decision = inner(loaded);
+      missing = waitTopics(decision).filter((topic) => !bridge.isCovered(topic));
+      // Rolls the transaction back; seen below through `missing`, whatever the store wraps it in.
+      if (missing.length > 0) throw new Error('taskflow: a wait topic is not covered yet');
+      return decision;
+    };
     try {
-      return await attempt(checking);
+      return await attempt(covering);
     } catch (error) {
       if (missing.length === 0) throw error;
     }
     const refused = await bridge.cover(missing);
     if (refused.size > 0) {
-      const reasons = [...refused].map(([topic, reason]) => `"${topic}": ${reason}`).join('; ');
-      throw new FlowError('invalid_input', `cannot wait on ${reasons}: the NATS server refused to deliver it to this runtime`);
+      const reasons = [...refused].map(([topic, reason]) => `"${topic}" (${reason})`).join('; ');
+      throw new FlowError('invalid_input', `cannot wait on ${reasons}: the NATS server refuses to deliver it to this runtime`);
     }
-    // Covered (or still on its way after the cover timeout: the subscription stays and
-    // a late refusal is reported by the bridge). Refusals are still checked.
-    const refusing =
-      <T>(inner: (loaded: Loaded) => Decision<T>) =>
-      (loaded: Loaded): Decision<T> => {
-        const decision = inner(loaded);
-        for (const write of decision.writes ?? []) {
-          const wait = write.flow.wait;
-          if (write.flow.status !== 'waiting' || wait?.kind !== 'external_event') continue;
-          const refusal = bridge.canCover(wait.topic);
-          if (refusal !== undefined) throw new FlowError('invalid_input', `cannot wait on topic "${wait.topic}": ${refusal}`);
-        }
-        return decision;
-      };
+    // Covered, or still on its way after the cover timeout (the subscription stays; a
+    // late refusal is reported by the bridge). Outright refusals are still checked.
+    const refusing: Wrap = (inner) => (loaded) => {
+      const decision = inner(loaded);
+      waitTopics(decision);
+      return decision;
+    };
     return attempt(refusing);
   };
 
-  const commit: FlowStore['commit'] = <T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>) =>
-    run((wrap) => store.commit(load, wrap(plan)));
+  const commit: FlowStore['commit'] = <T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>) => run((wrap) => store.commit(load, wrap(plan)));
   const commitClaiming: FlowStore['commitClaiming'] = <T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number) =>
     run((wrap) => store.commitClaiming(load, wrap(plan), leaseUntil));
   return new Proxy(store, {

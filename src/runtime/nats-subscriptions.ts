@@ -31,6 +31,8 @@ export class TopicSubscriptions {
   /** Subjects the server refused, with its reason. */
   private readonly refusals = new Map<string, string>();
   private epoch = 0;
+  /** Subjects a {@link cover} call is confirming: their refusal is its caller's to report. */
+  private readonly confirming = new Map<string, number>();
 
   constructor(options: TopicSubscriptionsOptions) {
     this.options = options;
@@ -94,22 +96,33 @@ export class TopicSubscriptions {
    * answer did not come in time is not in the map (it stays subscribed).
    */
   async cover(subjects: readonly string[], timeoutMs: number): Promise<Map<string, string>> {
-    for (const subject of subjects) this.want(subject);
-    const nc = this.nc;
     const refused = new Map<string, string>();
-    if (!nc) return refused;
-    // The server answers a refused SUB with -ERR before the PONG of this flush.
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, timeoutMs);
-    });
-    await Promise.race([nc.flush().catch(() => undefined), timeout]);
-    clearTimeout(timer);
-    for (const subject of subjects) {
-      const reason = this.refusals.get(subject);
-      if (reason !== undefined) refused.set(subject, reason);
+    for (const subject of subjects) this.confirming.set(subject, (this.confirming.get(subject) ?? 0) + 1);
+    try {
+      for (const subject of subjects) this.want(subject);
+      const nc = this.nc;
+      if (!nc) return refused;
+      // The server answers a refused SUB with -ERR before the PONG of this flush.
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      });
+      await Promise.race([nc.flush().catch(() => undefined), timeout]);
+      clearTimeout(timer);
+      for (const subject of subjects) {
+        const reason = this.refusals.get(subject);
+        if (reason !== undefined) refused.set(subject, reason);
+      }
+      return refused;
+    } finally {
+      for (const subject of subjects) {
+        const left = (this.confirming.get(subject) ?? 1) - 1;
+        if (left > 0) this.confirming.set(subject, left);
+        else this.confirming.delete(subject);
+      }
+      // A refused topic no wait holds is not kept wanted.
+      for (const subject of refused.keys()) this.wanted.delete(subject);
     }
-    return refused;
   }
 
   /**
@@ -155,7 +168,7 @@ export class TopicSubscriptions {
           if (this.subs.get(subject) === sub) this.subs.delete(subject);
           const reason = error.message;
           this.refusals.set(subject, reason);
-          this.options.onRefused(subject, reason);
+          if (!this.confirming.has(subject)) this.options.onRefused(subject, reason);
           return;
         }
         this.options.onMessage(msg);
