@@ -125,6 +125,31 @@ describe('one bad topic never poisons the others', () => {
   });
 });
 
+describe('a refusal found later', () => {
+  it('a wait stored while the bus was away on a topic the server then refuses is reported by the refused event; the others flow', async () => {
+    const server = await ownServer({
+      config: `authorization { users = [
+        { user: bridge, password: b, permissions: { subscribe: { deny: ["secret.>"] } } }
+        { user: publisher, password: p }
+      ] }`,
+    });
+    await server.stop();
+    const tf = await openTestTaskflow({ nats: { servers: server.url, subjects: ['payments.>'], connection: { user: 'bridge', pass: 'b', reconnectTimeWait: 50 } } });
+    const refusals: Array<{ topic: string; reason: string }> = [];
+    tf.bridge!.on('refused', (refusal) => refusals.push(refusal));
+    await tf.start();
+    const hidden = await waitingFlow(tf, 'secret.plans', 'C-1');
+    const open = await waitingFlow(tf, 'public.news', 'C-2');
+    await server.start();
+    await until(() => refusals.length === 1, 30_000);
+    expect(refusals[0]).toMatchObject({ topic: 'secret.plans', reason: expect.stringMatching(/permissions violation/i) });
+    const publisher = await client(server, { user: 'publisher', pass: 'p' });
+    publisher.publish('public.news', JSON.stringify({ correlation_id: 'C-2' }));
+    await until(async () => (await statusOf(tf, open.id)) === 'running');
+    expect(await statusOf(tf, hidden.id)).toBe('waiting');
+  }, 60_000);
+});
+
 describe('taskflow.resume honours flow_id', () => {
   it('a message naming flow X resumes X only; one naming a flow that does not wait on the key resumes nothing and is not kept', async () => {
     const server = await ownServer();

@@ -1,4 +1,4 @@
-import { jetstreamManager, type JsMsg } from '@nats-io/jetstream';
+import { jetstreamManager, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { connect, headers, type Msg, type MsgHdrs, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { parseDuration, type Duration } from './duration.js';
 import type { DeliveryResult, EventDelivery } from './engine.js';
@@ -421,10 +421,10 @@ export class NatsBridge {
     this.nc = nc;
     this.transportUp = true;
     void this.watchStatus(nc);
-    const mode = await this.chooseMode(nc);
+    const { mode, jsm } = await this.chooseMode(nc);
     this.currentMode = mode;
-    if (mode === 'jetstream') {
-      const intake: JetStreamIntake = new JetStreamIntake(nc, await jetstreamManager(nc), {
+    if (jsm) {
+      const intake: JetStreamIntake = new JetStreamIntake(nc, jsm, {
         stream: this.streamName,
         durable: this.durableName,
         subjects: this.fixedSubjects,
@@ -460,13 +460,21 @@ export class NatsBridge {
     this.transportUp = false;
   }
 
-  private async chooseMode(nc: NatsConnection): Promise<NatsBridgeMode> {
+  private async chooseMode(nc: NatsConnection): Promise<{ mode: NatsBridgeMode; jsm?: JetStreamManager }> {
     const wanted = this.options.jetstream ?? 'auto';
-    if (wanted === false) return 'core';
-    if (nc.info?.jetstream === true) return 'jetstream';
+    if (wanted === false) return { mode: 'core' };
+    if (nc.info?.jetstream === true) {
+      try {
+        return { mode: 'jetstream', jsm: await jetstreamManager(nc) };
+      } catch (error) {
+        if (wanted === true) throw error;
+        this.logger.warn({ err: error }, 'taskflow: JetStream unavailable to this user; the bridge runs on core NATS (at-most-once)');
+        return { mode: 'core' };
+      }
+    }
     if (wanted === true) throw new FlowError('invalid_input', 'nats.jetstream is true but the NATS server has no JetStream');
     this.logger.warn({}, 'taskflow: the NATS server has no JetStream; the bridge runs on core NATS (at-most-once)');
-    return 'core';
+    return { mode: 'core' };
   }
 
   private async watchStatus(nc: NatsConnection): Promise<void> {
