@@ -72,6 +72,15 @@ export {
   type WireWait,
   type WireWake,
 } from './tool/index.js';
-export { NatsBridge, type NatsBridgeMode, type NatsBridgeOptions, type NatsBridgeRuntime, type NatsOptions } from './runtime/nats-bridge.js';
+export {
+  NatsBridge,
+  type NatsBridgeEvents,
+  type NatsBridgeMode,
+  type NatsBridgeOptions,
+  type NatsBridgeRuntime,
+  type NatsBridgeState,
+  type NatsOptions,
+  type TopicRefusal,
+} from './runtime/nats-bridge.js';
 export { CORRELATION_HEADER, LIFECYCLE_PREFIX, MSG_ID_HEADER, RESUME_SUBJECT, parseInbound, type InboundMessage, type ParsedInbound } from './runtime/nats-message.js';
 export { LIFECYCLE_KINDS, lifecycleMessages, type LifecycleEvent, type LifecycleKind, type LifecycleMessage } from './runtime/nats-lifecycle.js';

@@ -1,4 +1,4 @@
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, RetentionPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Flow, Taskflow, TaskflowOptions } from '../src/index.js';
@@ -30,9 +30,12 @@ beforeEach(async () => {
   for await (const name of jsm.streams.names()) await jsm.streams.delete(name);
 });
 
+/** The subjects this suite's runtimes declare (captured by their stream) unless a test says otherwise. */
+const DECLARED = ['invoices.>', 'jobs.>', 'load.>', 'orders.>'];
+
 /** A runtime whose bridge talks to this suite's server, started. */
 async function openBridged(nats: Partial<NonNullable<TaskflowOptions['nats']>> = {}, options: TaskflowOptions = {}): Promise<TestTaskflow> {
-  const tf = await openTestTaskflow({ ...options, nats: { servers: server.url, connection: { reconnectTimeWait: 50 }, ...nats } });
+  const tf = await openTestTaskflow({ ...options, nats: { servers: server.url, subjects: DECLARED, connection: { reconnectTimeWait: 50 }, ...nats } });
   await tf.start();
   return tf;
 }
@@ -106,8 +109,8 @@ describe('NATS bridge on JetStream', () => {
 
   it('refuses, with a message that says what to change, a second stream whose subjects overlap the first', async () => {
     const first = await openBridged();
-    await expect(openBridged({ stream: 'OTHER', durable: 'other' })).rejects.toThrow(/overlap.*nats\.resumeSubject/s);
-    const own = await openBridged({ stream: 'OTHER', durable: 'other', resumeSubject: 'other.resume' });
+    await expect(openBridged({ stream: 'OTHER', durable: 'other' })).rejects.toThrow(/overlap.*stream TASKFLOW.*nats\.resumeSubject/s);
+    const own = await openBridged({ stream: 'OTHER', durable: 'other', resumeSubject: 'other.resume', subjects: ['other.orders.>'] });
     const flow = await waitingFlow(own, 'other.orders.shipped', 'O-2');
     await js.publish('other.resume', JSON.stringify({ topic: 'other.orders.shipped', correlation_id: 'O-2', payload: { ok: true } }));
     await until(async () => (await statusOf(own, flow.id)) === 'running');
@@ -161,18 +164,30 @@ describe('NATS bridge on JetStream', () => {
     expect(seen[1]!.body).toMatchObject({ flow_id: flow.id, kind: 'resumed', status: 'running', revision: 3, detail: { reason: 'event', payload: { ok: true } } });
   });
 
-  it('on start covers the topics that waiting flows declared before, read from the database', async () => {
+  it('on start subscribes the topics that waiting flows declared before, read from the database; the stream keeps to the declared subjects', async () => {
     const offline = await openTestTaskflow();
     const a = await waitingFlow(offline, 'shipments.delivered', 'S-1');
     await waitingFlow(offline, 'shipments.delivered', 'S-2');
     await waitingFlow(offline, 'refunds.issued', 'R-1');
+    await waitingFlow(offline, 'payments.received', 'P-1');
     await offline.close();
     const tf = await openBridged({ subjects: ['payments.>'] }, { database: offline.path });
     expect(tf.bridge!.coveredSubjects()).toEqual(['taskflow.resume', 'payments.>', 'refunds.issued', 'shipments.delivered']);
     const stream = await jsm.streams.info('TASKFLOW');
-    expect([...stream.config.subjects!].sort()).toEqual(['payments.>', 'refunds.issued', 'shipments.delivered', 'taskflow.resume']);
+    expect([...stream.config.subjects!].sort()).toEqual(['payments.>', 'taskflow.resume']);
     publish('shipments.delivered', { correlation_id: 'S-1' });
     await until(async () => (await statusOf(tf, a.id)) === 'running');
+  });
+
+  it('an older stream holding wait topics one by one is brought back to the declared subjects, and its stored events still land', async () => {
+    const offline = await openTestTaskflow();
+    const flow = await waitingFlow(offline, 'shipments.delivered', 'S-9');
+    await offline.close();
+    await jsm.streams.add({ name: 'TASKFLOW', subjects: ['taskflow.resume', 'shipments.delivered'], retention: RetentionPolicy.Workqueue });
+    await js.publish('shipments.delivered', JSON.stringify({ correlation_id: 'S-9' }));
+    const tf = await openBridged({ subjects: ['payments.>'] }, { database: offline.path });
+    await until(async () => (await statusOf(tf, flow.id)) === 'running');
+    expect([...(await jsm.streams.info('TASKFLOW')).config.subjects!].sort()).toEqual(['payments.>', 'taskflow.resume']);
   });
 
   it('delivers the 100 events published while the runtime was stopped when it starts again', async () => {
@@ -185,7 +200,7 @@ describe('NATS bridge on JetStream', () => {
     expect(second.bridge).toBeUndefined();
     await second.close();
     const third = await openBridged({}, { database: first.path, synchronous: 'normal' });
-    expect(third.bridge!.coveredSubjects()).toContain('jobs.done');
+    expect(third.bridge!.coveredSubjects()).toContain('jobs.>');
     await until(async () => (await third.manager.listByStatus('waiting')).length === 0);
     for (const flow of flows) expect(await resumedCount(third, flow.id)).toBe(1);
     expect((await third.manager.get(flows[42]!.id))!.state.resume_event).toEqual({ i: 42 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { lifecycleMessages, parseInbound, type Flow } from '../src/index.js';
-import { isLiteralSubject, isSubjectPattern, subjectMatches } from '../src/runtime/subject.js';
+import { declaredPatternProblem, isLiteralSubject, isSubjectPattern, reservedSubjectProblem, subjectMatches } from '../src/runtime/subject.js';
 
 const encode = (value: unknown): Uint8Array => new TextEncoder().encode(typeof value === 'string' ? value : JSON.stringify(value));
 
@@ -101,5 +101,20 @@ describe('lifecycleMessages', () => {
       ['taskflow.flow.f-1.resumed', 'f-1:4', 'running', 4],
     ]);
     expect(lifecycleMessages({ flow, fromRevision: 4, events: [{ kind: 'state_updated', payload: {} }] })).toEqual([]);
+  });
+});
+
+describe('subjects that belong to the bus or the runtime', () => {
+  it('a wait may not name $…, _INBOX…, taskflow.… or the resume subject; any application subject is fine', () => {
+    for (const subject of ['$JS.API.INFO', '$SYS.x', '_INBOX.abc.1', '_INBOX', 'taskflow.resume', 'taskflow.flow.f.waiting']) {
+      expect(reservedSubjectProblem(subject)).toMatch(/choose an application subject/);
+    }
+    expect(reservedSubjectProblem('billing.resume', 'billing.resume')).toMatch(/resume subject/);
+    for (const subject of ['orders.42.paid', 'taskflows.x', 'inbox.x', 'a']) expect(reservedSubjectProblem(subject)).toBeUndefined();
+  });
+
+  it('a declared pattern must start with a literal token outside the reserved namespaces', () => {
+    for (const pattern of ['>', '*.paid', '*.*', '_INBOX.>', '$JS.>', 'taskflow.>', 'a..b', 'a.b>']) expect(declaredPatternProblem(pattern)).toBeDefined();
+    for (const pattern of ['payments.>', 'orders.*.paid', 'jobs.done']) expect(declaredPatternProblem(pattern)).toBeUndefined();
   });
 });

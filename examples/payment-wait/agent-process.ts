@@ -19,7 +19,7 @@ const showCall = (input: Record<string, unknown>, output: Record<string, unknown
   narrate(who, `  taskflow ${String(action)} ${JSON.stringify(args)} → ${answer}`);
 };
 const bus: Pick<TaskflowOptions, 'nats'> =
-  process.env.DEMO_NATS === '1' ? { nats: { servers: NATS_URL, stream: DEMO_STREAM, durable: DEMO_STREAM, resumeSubject: 'taskflow.demo.resume' } } : {};
+  process.env.DEMO_NATS === '1' ? { nats: { servers: NATS_URL, subjects: ['payments.received'], stream: DEMO_STREAM, durable: DEMO_STREAM, resumeSubject: 'taskflow.demo.resume' } } : {};
 
 if (phase === 'intake') {
   const tf = await openTaskflow({ database: DEMO_DB, ...bus });

@@ -31,6 +31,11 @@ export interface EventDelivery {
   payload?: unknown;
   /** A stable id: a second delivery with the same id (within the retention) does nothing. */
   eventId?: string;
+  /**
+   * When set, only this flow may resume, and only if it waits on (topic,
+   * correlationId); otherwise nothing resumes and the event is not kept.
+   */
+  flowId?: string;
 }
 
 /** What became of a delivered event. */
@@ -305,13 +310,15 @@ export class WaitEngine {
   /**
    * Resumes every flow waiting on the event's (topic, correlation id) with
    * `state.resume_event = payload`. When none waits, the event is kept in the
-   * inbox for a later wait. A repeated `eventId` does nothing.
+   * inbox for a later wait. A repeated `eventId` does nothing. With `flowId`, only
+   * that flow resumes, if it waits on this key; the event is never kept.
    */
   async deliver(event: EventDelivery): Promise<DeliveryResult> {
     if (typeof event !== 'object' || event === null) throw new FlowError('invalid_input', 'deliver needs an event object');
     const topic = requireText(event.topic, 'topic');
     const correlationId = requireText(event.correlationId, 'correlationId');
     const eventId = event.eventId === undefined ? undefined : requireText(event.eventId, 'eventId');
+    const onlyFlow = event.flowId === undefined ? undefined : requireText(event.flowId, 'flowId').toLowerCase();
     const nowMs = this.clock.now();
     const now = new Date(nowMs);
     const expiresAt = new Date(nowMs + this.eventRetention);
@@ -324,15 +331,18 @@ export class WaitEngine {
         if (dropped) return { result: { resumed: [], kept: false, duplicate: false, dropped } };
         const decision: Decision<DeliveryResult> = { result: { resumed: [], kept: false, duplicate: false } };
         if (eventId) decision.rememberEventId = { id: eventId, expiresAt };
-        if (loaded.flows.length === 0) {
+        // An event naming its flow is for that flow alone: never kept for another waiter.
+        const flows = onlyFlow === undefined ? loaded.flows : loaded.flows.filter((flow) => flow.id === onlyFlow);
+        if (onlyFlow !== undefined && flows.length === 0) return decision;
+        if (flows.length === 0) {
           decision.keepEvent = { key, payload: event.payload, receivedAt: now, expiresAt, ...(eventId ? { eventId } : {}) };
           decision.result.kept = true;
           return decision;
         }
         const wake: Wake = { reason: 'event', at: now, topic, correlationId };
         if (event.payload !== undefined) wake.payload = event.payload;
-        decision.writes = loaded.flows.map((flow) => resumeMove(flow, now, wake));
-        decision.result.resumed = loaded.flows.map((flow) => flow.id);
+        decision.writes = flows.map((flow) => resumeMove(flow, now, wake));
+        decision.result.resumed = flows.map((flow) => flow.id);
         return decision;
       },
     );

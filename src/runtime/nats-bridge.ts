@@ -1,24 +1,14 @@
-import {
-  AckPolicy,
-  DeliverPolicy,
-  JetStreamApiCodes,
-  JetStreamApiError,
-  jetstream,
-  jetstreamManager,
-  RetentionPolicy,
-  StorageType,
-  type Consumer,
-  type ConsumerMessages,
-  type JetStreamManager,
-  type JsMsg,
-} from '@nats-io/jetstream';
-import { connect, headers, nanos, type Msg, type MsgHdrs, type NatsConnection, type NodeConnectionOptions, type Subscription } from '@nats-io/transport-node';
+import { jetstreamManager, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { connect, headers, type Msg, type MsgHdrs, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { parseDuration, type Duration } from './duration.js';
 import type { DeliveryResult, EventDelivery } from './engine.js';
 import { FlowError } from './errors.js';
 import { silentLogger, type Logger } from './logger.js';
+import { JetStreamIntake, type ForeignStream } from './nats-jetstream.js';
 import { lifecycleMessages } from './nats-lifecycle.js';
 import { LIFECYCLE_PREFIX, MSG_ID_HEADER, parseInbound, RESUME_SUBJECT, type InboundMessage } from './nats-message.js';
-import { isLiteralSubject, isSubjectPattern, subjectMatches } from './subject.js';
+import { TopicSubscriptions } from './nats-subscriptions.js';
+import { declaredPatternProblem, isLiteralSubject, reservedSubjectProblem, subjectMatches } from './subject.js';
 import type { FlowWrite } from './store.js';
 
 /** The `nats` option of `openTaskflow`: where the bridge connects and what it covers. */
@@ -26,9 +16,12 @@ export interface NatsOptions {
   /** One server URL or several, e.g. `nats://127.0.0.1:4222`. */
   servers: string | string[];
   /**
-   * Subject patterns covered from the start (besides `taskflow.resume` and the
-   * topics that waits declare), e.g. `['payments.>']`: an event on them that
-   * arrives before any flow waits is kept in the inbox for a later wait.
+   * Subject patterns this runtime owns on the bus, e.g. `['payments.>', 'orders.*.paid']`.
+   * With JetStream they are captured by the runtime's stream: an event on them is
+   * kept while the runtime is down or disconnected, and one that arrives before any
+   * flow waits goes to the inbox for a later wait. Each must start with a literal
+   * token outside `$…`, `_INBOX…` and `taskflow.…`. Do not declare subjects a
+   * request/reply service answers on: the stream would answer its requests too.
    */
   subjects?: string[];
   /**
@@ -36,9 +29,9 @@ export interface NatsOptions {
    * `true`: JetStream or fail at start. `false`: core NATS (at-most-once).
    */
   jetstream?: 'auto' | boolean;
-  /** The JetStream stream over the covered subjects; created (work-queue, file storage) when absent. Default `TASKFLOW`. */
+  /** The JetStream stream over the declared subjects; created (work-queue, file storage) when absent. Default `TASKFLOW`. */
   stream?: string;
-  /** The durable pull consumer on that stream; created when absent. Default `taskflow`. */
+  /** The durable pull consumer on that stream, and the queue group of the subscriptions. Default `taskflow`. */
   durable?: string;
   /**
    * The reference subject, `{ flow_id?, topic, correlation_id, payload? }`. Default
@@ -48,15 +41,42 @@ export interface NatsOptions {
   resumeSubject?: string;
   /** Publish `taskflow.flow.<id>.<waiting|resumed|finished|failed|cancelled>` after each such move. Default false. */
   publishLifecycle?: boolean;
+  /** How often topic subscriptions no flow waits on are removed. Default `60s`. */
+  topicSweep?: Duration;
   /**
-   * Extra connection options (credentials, TLS, `name`, reconnect timing). The
-   * bridge always reconnects forever unless `maxReconnectAttempts` says otherwise.
+   * Extra connection options: credentials (`user`/`pass`, `token`, or an
+   * `authenticator` such as `nkeyAuthenticator(seed)` or `credsAuthenticator(creds)`),
+   * `tls` (`{ caFile }`, `{ certFile, keyFile }`), `name`, reconnect timing. The
+   * bridge reconnects forever unless `maxReconnectAttempts` says otherwise, and
+   * then connects again from scratch with backoff.
    */
   connection?: Omit<NodeConnectionOptions, 'servers'>;
 }
 
-/** Which delivery guarantee the bridge runs with. */
+/** Which delivery guarantee the bridge runs with on the declared subjects. */
 export type NatsBridgeMode = 'jetstream' | 'core';
+
+/**
+ * Where the bridge stands. `idle` before start; `connecting` until the first
+ * connection is up and set up (retried in the background with backoff);
+ * `connected` while events flow; `reconnecting` after the connection dropped;
+ * `closed` after close.
+ */
+export type NatsBridgeState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
+
+/** A wait topic the bus refused to deliver to this runtime (a permissions violation). */
+export interface TopicRefusal {
+  topic: string;
+  reason: string;
+}
+
+/** What a host can listen to with {@link NatsBridge.on}. */
+export interface NatsBridgeEvents {
+  /** The state changed; `error` is the last connection failure, when there is one. */
+  state: (state: NatsBridgeState, error: unknown) => void;
+  /** The server refused a topic's subscription after its wait was stored (found on reconnection). */
+  refused: (refusal: TopicRefusal) => void;
+}
 
 /** What the bridge needs from the runtime: the engine's `deliver` and the store's declared topics. */
 export interface NatsBridgeRuntime {
@@ -68,29 +88,40 @@ export interface NatsBridgeRuntime {
 export interface NatsBridgeOptions extends NatsOptions {
   runtime: NatsBridgeRuntime;
   logger?: Logger;
-  /** How long a wait on a new topic waits for the topic to be covered before its caller goes on. Default 2000 ms. */
+  /** How long covering a new topic may hold up its wait before the wait goes on. Default 2000 ms. */
   coverTimeout?: number;
 }
 
 const DEFAULT_STREAM = 'TASKFLOW';
 const DEFAULT_DURABLE = 'taskflow';
-const ACK_WAIT_MS = 30_000;
-const RETRY_DELAY_MS = 1_000;
-const PULL_BATCH = 256;
-/** The shortest expiry a pull request may have; also the longest a close waits for the last one. */
-const PULL_EXPIRES_MS = 1_000;
-const PULL_RETRY_MS = 100;
+/** The first delay between connection attempts (unless `connection.reconnectTimeWait` says otherwise), and the longest. */
+const CONNECT_RETRY_FIRST_MS = 500;
+const CONNECT_RETRY_MAX_MS = 10_000;
+/** How long `start()` waits for the first connection before the bridge goes on in the background. */
+const START_WAIT_MS = 5_000;
+/** A failed delivery is redelivered after 1 s, 2 s, 4 s … up to a minute. */
+const REDELIVERY_FIRST_MS = 1_000;
+const REDELIVERY_MAX_MS = 60_000;
 const DRAIN_TIMEOUT_MS = 2_000;
-const RECOVER_DELAY_MS = 500;
+const QUEUE_TIMEOUT_MS = 5_000;
+
+type Outcome = 'done' | 'refused' | 'retry';
 
 /**
  * Connects the WaitEngine to NATS. Inbound, every message on a covered subject
- * (the topics waits declare, the configured patterns, `taskflow.resume`) becomes
- * an `engine.deliver(...)`. With JetStream the covered subjects are captured by a
- * stream and read by a durable consumer; a message is acked only once the engine's
- * transaction committed, and its `Nats-Msg-Id` (else the stream sequence) is the
- * event id, so a redelivery resumes nothing twice. Outbound, it publishes flow
- * lifecycle events when asked. It knows nothing of SQL.
+ * becomes an `engine.deliver(...)`:
+ *
+ * - the declared `subjects` and the resume subject are captured by a work-queue
+ *   stream (JetStream) read by a durable consumer: at-least-once, kept while the
+ *   runtime is away, acked only once the engine's transaction committed, its
+ *   `Nats-Msg-Id` (else the stream sequence) the event id;
+ * - any other topic a wait names gets a plain subscription in the bridge's queue
+ *   group, from before the wait is stored until no flow waits on it: at-most-once,
+ *   and it never changes the bus (no stream captures it, a service on it keeps
+ *   answering).
+ *
+ * The bridge connects in the background: the engine never waits for the bus.
+ * Outbound, it publishes flow lifecycle events when asked. It knows nothing of SQL.
  */
 export class NatsBridge {
   private readonly options: NatsBridgeOptions;
@@ -99,29 +130,31 @@ export class NatsBridge {
   private readonly streamName: string;
   private readonly durableName: string;
   private readonly coverTimeout: number;
-  private readonly resumeSubject: string;
-  /** Patterns covered up front: `taskflow.resume` and `nats.subjects`. */
-  private readonly patterns: string[];
-  /** Literal topics covered (or being covered) beyond the patterns. */
-  private readonly topics = new Set<string>();
-  /** Topics declared but not yet covered on the server. */
-  private readonly pending = new Set<string>();
+  private readonly sweepInterval: number;
+  /** The reference subject this bridge takes `{ flow_id?, topic, correlation_id, payload? }` on (`nats.resumeSubject`). */
+  readonly resumeSubject: string;
+  private readonly declared: readonly string[];
+  /** The resume subject and the declared patterns: what the stream captures (or, on core NATS, pinned subscriptions). */
+  private readonly fixedSubjects: readonly string[];
+  private readonly subs: TopicSubscriptions;
+  private readonly listeners: { [K in keyof NatsBridgeEvents]: Set<NatsBridgeEvents[K]> } = { state: new Set(), refused: new Set() };
 
   private nc: NatsConnection | undefined;
-  private jsm: JetStreamManager | undefined;
+  private intake: JetStreamIntake | undefined;
   private currentMode: NatsBridgeMode | undefined;
-  private streamCreated = '';
-  private consuming: Promise<void> | undefined;
-  /** The pull request in progress. */
-  private batch: ConsumerMessages | undefined;
-  private readonly subscriptions = new Map<string, Subscription>();
-  private coreQueue: Promise<void> = Promise.resolve();
-  private covering: Promise<void> | undefined;
-  private coverAgain = false;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private currentState: NatsBridgeState = 'idle';
+  private failure: unknown;
+  private transportUp = false;
+  private foreign: ForeignStream[] = [];
+  private running: Promise<void> | undefined;
   private closing = false;
-  private started = false;
-  private connected = false;
+  private wake: (() => void) | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<string[]> | undefined;
+  private queue: Promise<void> = Promise.resolve();
+  private deliveryFailing = false;
+  /** Ends `start()`: with nothing once connected or once the first attempt failed; with a configuration error. */
+  private settleStart: ((error?: unknown) => void) | undefined;
 
   constructor(options: NatsBridgeOptions) {
     this.options = options;
@@ -134,65 +167,149 @@ export class NatsBridge {
     this.streamName = options.stream ?? DEFAULT_STREAM;
     this.durableName = options.durable ?? DEFAULT_DURABLE;
     this.coverTimeout = options.coverTimeout ?? 2_000;
+    this.sweepInterval = parseDuration(options.topicSweep ?? '60s', 'nats.topicSweep');
+    if (this.sweepInterval <= 0) throw new FlowError('invalid_input', 'nats.topicSweep must be a positive duration');
     const servers = Array.isArray(options.servers) ? options.servers : [options.servers];
     if (servers.length === 0 || servers.some((s) => typeof s !== 'string' || s.trim() === '')) {
       throw new FlowError('invalid_input', 'nats.servers must name at least one server URL');
     }
     const configured = options.subjects ?? [];
+    if (!Array.isArray(configured)) throw new FlowError('invalid_input', 'nats.subjects must be an array of subject patterns');
     for (const pattern of configured) {
-      if (typeof pattern !== 'string' || !isSubjectPattern(pattern)) {
-        throw new FlowError('invalid_input', `nats.subjects: ${JSON.stringify(pattern)} is not a NATS subject pattern`);
-      }
+      const problem = typeof pattern === 'string' ? declaredPatternProblem(pattern) : 'a subject pattern must be a string';
+      if (problem) throw new FlowError('invalid_input', `nats.subjects: ${problem}`);
     }
-    this.patterns = minimalCover([this.resumeSubject, ...configured]);
+    this.declared = minimalCover(configured);
+    this.fixedSubjects = minimalCover([this.resumeSubject, ...configured]);
+    this.subs = new TopicSubscriptions({
+      queue: this.durableName,
+      onMessage: (msg) => this.enqueue(msg),
+      onRefused: (topic, reason) => this.refused(topic, reason),
+    });
   }
 
-  /** `jetstream` or `core` once started; undefined before. */
+  /** `jetstream` or `core` once connected; undefined before. */
   get mode(): NatsBridgeMode | undefined {
     return this.currentMode;
   }
 
-  /** The connection once started (for publishing from the same process, or diagnostics). */
+  /** Where the bridge stands; subscribe to changes with `on('state', …)`. */
+  get state(): NatsBridgeState {
+    return this.currentState;
+  }
+
+  /** Why the last connection attempt or set-up failed, while not connected. */
+  get lastError(): unknown {
+    return this.failure;
+  }
+
+  /** The connection while connected (for publishing from the same process, or diagnostics). */
   get connection(): NatsConnection | undefined {
     return this.nc;
   }
 
-  /** Every subject the bridge covers: patterns first, then declared topics. */
+  /** The subject patterns the host declared (`nats.subjects`), minimal: what a binding may safely allow. */
+  get declaredSubjects(): readonly string[] {
+    return this.declared;
+  }
+
+  /** Every subject the bridge covers: the resume subject and declared patterns first, then wait topics. */
   coveredSubjects(): string[] {
-    return [...this.patterns, ...[...this.topics].sort()];
+    return [...this.fixedSubjects, ...this.subs.topics()];
+  }
+
+  /** Listens to the bridge; returns the function that stops listening. */
+  on<K extends keyof NatsBridgeEvents>(event: K, listener: NatsBridgeEvents[K]): () => void {
+    const set = this.listeners[event] as Set<NatsBridgeEvents[K]>;
+    set.add(listener);
+    return () => set.delete(listener);
   }
 
   /**
-   * Connects, picks JetStream or core NATS, covers the configured patterns and the
-   * topics waiting flows declare (read from the database), and starts consuming.
+   * Why a wait may not name `topic` on this bus, or `undefined` when it may: it
+   * must be a literal subject (no whitespace, wildcard or empty token) outside
+   * `$…`, `_INBOX…`, `taskflow.…` and the resume subject.
+   */
+  canCover(topic: string): string | undefined {
+    if (typeof topic !== 'string' || !isLiteralSubject(topic)) {
+      return `${JSON.stringify(topic)} is not a NATS subject (dot-separated tokens, no whitespace or wildcard)`;
+    }
+    return reservedSubjectProblem(topic, this.resumeSubject);
+  }
+
+  /** Whether `topic` falls under a declared pattern (captured by the stream, so durable on JetStream). */
+  isDeclared(topic: string): boolean {
+    return this.declared.some((pattern) => subjectMatches(pattern, topic));
+  }
+
+  /**
+   * The other stream on the server that captures `topic`, as last seen (on
+   * connection and at every topic sweep), or undefined. A wait on it still works
+   * (the bridge only listens), but the subject is that stream owner's: a tool may
+   * refuse it to a model.
+   */
+  foreignStreamFor(topic: string): string | undefined {
+    return this.foreign.find((stream) => stream.subjects.some((s) => subjectMatches(s, topic)))?.name;
+  }
+
+  /**
+   * Whether events on `topic` reach the engine now. True as well while the bridge
+   * is not connected: nothing can be confirmed then, and the topic is covered on
+   * connection.
+   */
+  isCovered(topic: string): boolean {
+    if (this.fixedSubjects.some((pattern) => subjectMatches(pattern, topic))) return true;
+    if (this.currentState !== 'connected') return true;
+    return this.subs.isCovered(topic);
+  }
+
+  /**
+   * Covers wait topics: each gets its own subscription, confirmed by the server
+   * (bounded by the cover timeout). Resolves with the topics the server refused
+   * and why; the others are covered whatever happens to those.
+   */
+  async cover(topics: readonly string[]): Promise<Map<string, string>> {
+    const wanted = topics.filter((topic) => this.canCover(topic) === undefined && !this.fixedSubjects.some((p) => subjectMatches(p, topic)));
+    return this.subs.cover(wanted, this.coverTimeout);
+  }
+
+  /**
+   * The runtime calls this after every commit: the topics of new event waits are
+   * kept covered (the cover guard subscribed them before the commit; a wait
+   * stored while the bus was away is subscribed here); lifecycle moves are
+   * published when `publishLifecycle` is set.
+   */
+  committed(writes: readonly FlowWrite[]): void {
+    if (this.options.publishLifecycle) this.publishLifecycle(writes);
+    for (const write of writes) {
+      const wait = write.flow.wait;
+      if (write.flow.status !== 'waiting' || wait?.kind !== 'external_event') continue;
+      const topic = wait.topic;
+      if (this.canCover(topic) !== undefined || this.fixedSubjects.some((p) => subjectMatches(p, topic))) continue;
+      this.subs.want(topic);
+    }
+  }
+
+  /**
+   * Starts the bridge. Resolves once connected and set up, or, when the bus cannot
+   * be reached within a few seconds, at once with the bridge connecting in the
+   * background with backoff (see {@link state}). Rejects only for a configuration
+   * the server refuses (overlapping streams, JetStream required and absent).
    */
   async start(): Promise<void> {
-    if (this.started) return;
-    this.started = true;
+    if (this.running) return;
     this.closing = false;
+    this.setState('connecting');
+    const first = new Promise<void>((resolve, reject) => {
+      this.settleStart = (error?: unknown) => {
+        this.settleStart = undefined;
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+    });
+    this.running = this.run();
     try {
-      const nc = await connect({
-        maxReconnectAttempts: -1,
-        reconnectTimeWait: 500,
-        name: 'nexo-taskflow',
-        ...this.options.connection,
-        servers: this.options.servers,
-      });
-      this.nc = nc;
-      this.connected = true;
-      void this.watchStatus(nc);
-      for (const topic of await this.runtime.waitingTopics()) this.addTopic(topic);
-      this.currentMode = await this.chooseMode(nc);
-      if (this.currentMode === 'jetstream') {
-        await this.ensureStream();
-        await this.ensureConsumer();
-        await this.consume();
-      } else {
-        for (const subject of this.coveredSubjects()) this.subscribeCore(subject);
-        this.pending.clear();
-        await nc.flush();
-      }
-      this.logger.info({ mode: this.currentMode, subjects: this.coveredSubjects().length }, 'taskflow: NATS bridge started');
+      await withTimeout(first, START_WAIT_MS);
     } catch (error) {
       await this.close().catch(() => undefined);
       throw error;
@@ -200,76 +317,235 @@ export class NatsBridge {
   }
 
   /**
-   * Makes sure events on `topic` reach the engine. A topic already covered costs
-   * nothing; a new one is added to the stream (JetStream) or subscribed (core).
-   * Resolves once covered, or after the cover timeout (it goes on in the background).
+   * Removes the subscriptions of topics no flow waits on (for a whole sweep period),
+   * and subscribes topics that flows wait on but this process has not covered (waits
+   * set by another process). Runs every `topicSweep`; returns the topics removed.
    */
-  async cover(topic: string): Promise<void> {
-    if (!this.addTopic(topic)) return;
-    if (!this.nc || this.closing) return;
-    const done = this.coverPending();
-    // While disconnected the topic is covered on reconnect; the caller does not wait for that.
-    if (!this.connected) return;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.coverTimeout);
-      timer.unref?.();
-    });
-    await Promise.race([done.catch(() => undefined), timeout]);
-    clearTimeout(timer);
+  sweepTopics(): Promise<string[]> {
+    this.sweeping ??= (async () => {
+      try {
+        const waited = new Set(await this.runtime.waitingTopics());
+        for (const topic of waited) {
+          if (this.canCover(topic) === undefined && !this.fixedSubjects.some((p) => subjectMatches(p, topic)) && !this.subs.isCovered(topic)) this.subs.want(topic);
+        }
+        const removed = this.subs.sweep(waited);
+        if (removed.length > 0) this.logger.debug({ removed: removed.length }, 'taskflow: unsubscribed topics no flow waits on');
+        await this.refreshForeignStreams();
+        return removed;
+      } finally {
+        this.sweeping = undefined;
+      }
+    })();
+    return this.sweeping;
   }
 
-  /**
-   * The runtime calls this after every commit: new event waits get their topic
-   * covered; lifecycle moves are published when `publishLifecycle` is set.
-   */
-  async committed(writes: readonly FlowWrite[]): Promise<void> {
-    if (this.options.publishLifecycle) this.publishLifecycle(writes);
-    const declared: string[] = [];
-    for (const write of writes) {
-      const wait = write.flow.wait;
-      if (write.flow.status === 'waiting' && wait?.kind === 'external_event') declared.push(wait.topic);
-    }
-    if (declared.length > 0) await Promise.all(declared.map((topic) => this.cover(topic)));
-  }
-
-  /** Stops consuming, lets the messages in hand finish (and be acked), then drains the connection. */
+  /** Stops consuming, lets the messages in hand finish (and be acked), then drains the connection. Bounded in every state. */
   async close(): Promise<void> {
-    if (this.closing && !this.started) return;
+    if (this.currentState === 'closed' || this.currentState === 'idle') {
+      this.setState('closed');
+      return;
+    }
     this.closing = true;
-    this.started = false;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
+    this.settleStart?.();
+    clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+    this.wake?.();
     const nc = this.nc;
     try {
-      if (this.consuming) {
-        // Connected: the last pull request ends within its expiry and every message it brought is handled.
-        // Disconnected (or stuck): stop the pull; what it held is redelivered after the ack wait.
-        if (!this.connected) await this.batch?.close().catch(() => undefined);
-        const ended = await Promise.race([this.consuming.then(() => true), sleep(PULL_EXPIRES_MS + 1_000).then(() => false)]);
-        if (!ended) {
-          await this.batch?.close().catch(() => undefined);
-          await Promise.race([this.consuming, sleep(1_000)]);
-        }
-      }
-      if (this.covering) await Promise.race([this.covering.catch(() => undefined), sleep(this.coverTimeout)]);
-      for (const sub of this.subscriptions.values()) await sub.drain().catch(() => undefined);
-      await this.coreQueue;
-    } finally {
-      this.consuming = undefined;
-      this.batch = undefined;
-      this.subscriptions.clear();
-      this.nc = undefined;
-      this.jsm = undefined;
+      await this.intake?.stop();
       if (nc && !nc.isClosed()) {
         // A drain needs the server; while it is unreachable, close after a bounded wait.
         const drained = nc.drain().then(
           () => true,
           () => false,
         );
-        if (!(await Promise.race([drained, sleep(DRAIN_TIMEOUT_MS).then(() => false)]))) await nc.close().catch(() => undefined);
+        if (!(await withTimeout(drained, DRAIN_TIMEOUT_MS))) await nc.close().catch(() => undefined);
+      }
+      await withTimeout(this.queue, QUEUE_TIMEOUT_MS);
+      // The connection loop ends at once, unless a connection attempt is in flight: it is closed when it returns.
+      await withTimeout(this.running ?? Promise.resolve(), 1_000);
+    } finally {
+      this.detach();
+      this.running = undefined;
+      this.setState('closed');
+    }
+  }
+
+  /** The connection loop: connect, set up, wait for the connection's end; again with backoff until closed. */
+  private async run(): Promise<void> {
+    let attempt = 0;
+    while (!this.closing) {
+      let nc: NatsConnection | undefined;
+      try {
+        nc = await connect({
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 500,
+          name: 'nexo-taskflow',
+          ...this.options.connection,
+          servers: this.options.servers,
+        });
+        if (this.closing) {
+          await nc.close().catch(() => undefined);
+          break;
+        }
+        await this.setUp(nc);
+        attempt = 0;
+        this.settleStart?.();
+        const ended = await nc.closed();
+        if (this.closing) break;
+        this.detach();
+        this.failure = ended ?? new Error('the NATS connection closed');
+        this.logger.warn({ err: ended }, 'taskflow: NATS connection closed; connecting again');
+        this.setState('reconnecting');
+      } catch (error) {
+        if (nc && !nc.isClosed()) await nc.close().catch(() => undefined);
+        this.detach();
+        if (this.closing) break;
+        if (this.settleStart && FlowError.isInstance(error) && error.code === 'invalid_input') {
+          // A configuration the server refuses: start() fails with it.
+          this.settleStart(error);
+          break;
+        }
+        const known = this.failure instanceof Error && error instanceof Error && this.failure.message === error.message;
+        this.failure = error;
+        if (known) this.logger.debug({ err: error }, 'taskflow: NATS still not reachable');
+        else this.logger.warn({ err: error, attempt }, 'taskflow: NATS not reachable; retrying with backoff');
+        if (this.currentState === 'connected') this.setState('reconnecting');
+        this.settleStart?.();
+        await this.pause(this.retryDelay(attempt++));
       }
     }
+  }
+
+  /** On a fresh connection: picks JetStream or core, sets the stream and consumer up, subscribes, starts consuming. */
+  private async setUp(nc: NatsConnection): Promise<void> {
+    this.nc = nc;
+    this.transportUp = true;
+    void this.watchStatus(nc);
+    const { mode, jsm } = await this.chooseMode(nc);
+    this.currentMode = mode;
+    if (jsm) {
+      const intake: JetStreamIntake = new JetStreamIntake(nc, jsm, {
+        stream: this.streamName,
+        durable: this.durableName,
+        subjects: this.fixedSubjects,
+        logger: this.logger,
+        handle: (msg): Promise<void> => this.handleJetStream(msg, intake),
+        isConnected: () => this.transportUp && this.nc === nc,
+      });
+      await intake.setUp();
+      this.intake = intake;
+      this.foreign = await intake.foreignStreams().catch(() => this.foreign);
+    } else {
+      for (const subject of this.fixedSubjects) this.subs.pin(subject);
+    }
+    for (const topic of await this.runtime.waitingTopics()) {
+      if (this.canCover(topic) === undefined && !this.fixedSubjects.some((p) => subjectMatches(p, topic))) this.subs.want(topic);
+    }
+    this.subs.attach(nc);
+    await nc.flush();
+    this.intake?.start();
+    this.failure = undefined;
+    this.startSweep();
+    this.logger.info({ mode, stream: mode === 'jetstream' ? this.streamName : undefined, subjects: this.fixedSubjects, topics: this.subs.topicCount }, 'taskflow: NATS bridge connected');
+    this.setState('connected');
+  }
+
+  /** Forgets the current connection (closed or failed). */
+  private detach(): void {
+    const intake = this.intake;
+    this.intake = undefined;
+    if (intake) void intake.stop();
+    this.subs.detach();
+    this.nc = undefined;
+    this.transportUp = false;
+  }
+
+  private async chooseMode(nc: NatsConnection): Promise<{ mode: NatsBridgeMode; jsm?: JetStreamManager }> {
+    const wanted = this.options.jetstream ?? 'auto';
+    if (wanted === false) return { mode: 'core' };
+    if (nc.info?.jetstream === true) {
+      try {
+        return { mode: 'jetstream', jsm: await jetstreamManager(nc) };
+      } catch (error) {
+        if (wanted === true) throw error;
+        this.logger.warn({ err: error }, 'taskflow: JetStream unavailable to this user; the bridge runs on core NATS (at-most-once)');
+        return { mode: 'core' };
+      }
+    }
+    if (wanted === true) throw new FlowError('invalid_input', 'nats.jetstream is true but the NATS server has no JetStream');
+    this.logger.warn({}, 'taskflow: the NATS server has no JetStream; the bridge runs on core NATS (at-most-once)');
+    return { mode: 'core' };
+  }
+
+  private async watchStatus(nc: NatsConnection): Promise<void> {
+    for await (const status of nc.status()) {
+      if (nc !== this.nc) return;
+      if (status.type === 'disconnect') {
+        this.transportUp = false;
+        this.logger.warn({ server: status.server }, 'taskflow: NATS disconnected; reconnecting');
+        this.setState('reconnecting');
+      } else if (status.type === 'reconnect') {
+        this.transportUp = true;
+        this.logger.info({ server: status.server }, 'taskflow: NATS reconnected');
+        this.setState('connected');
+      } else if (status.type === 'error') {
+        this.logger.warn({ err: status.error }, 'taskflow: NATS error');
+      }
+    }
+  }
+
+  private startSweep(): void {
+    if (this.sweepTimer) return;
+    this.sweepTimer = setInterval(() => {
+      void this.sweepTopics().catch((error: unknown) => this.logger.warn({ err: error }, 'taskflow: sweeping NATS topics failed'));
+    }, this.sweepInterval);
+    this.sweepTimer.unref?.();
+  }
+
+  private async refreshForeignStreams(): Promise<void> {
+    const intake = this.intake;
+    if (!intake || !this.transportUp) return;
+    this.foreign = await intake.foreignStreams().catch(() => this.foreign);
+  }
+
+  private refused(topic: string, reason: string): void {
+    this.logger.error({ topic, reason }, 'taskflow: the NATS server refused a wait topic: events on it do not reach this runtime');
+    this.emit('refused', { topic, reason });
+  }
+
+  private setState(state: NatsBridgeState): void {
+    if (state === this.currentState) return;
+    this.currentState = state;
+    this.emit('state', state, state === 'connected' || state === 'closed' ? undefined : this.failure);
+  }
+
+  private emit<K extends keyof NatsBridgeEvents>(event: K, ...args: Parameters<NatsBridgeEvents[K]>): void {
+    for (const listener of this.listeners[event]) {
+      try {
+        (listener as (...a: Parameters<NatsBridgeEvents[K]>) => void)(...args);
+      } catch (error) {
+        this.logger.warn({ err: error, event }, 'taskflow: a NATS bridge listener threw');
+      }
+    }
+  }
+
+  private retryDelay(attempt: number): number {
+    const first = Math.max(1, this.options.connection?.reconnectTimeWait ?? CONNECT_RETRY_FIRST_MS);
+    const capped = Math.min(CONNECT_RETRY_MAX_MS, first * 2 ** Math.min(attempt, 20));
+    return capped / 2 + (Math.random() * capped) / 2;
+  }
+
+  /** Waits `ms`, or less when the bridge closes. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
   }
 
   private publishLifecycle(writes: readonly FlowWrite[]): void {
@@ -288,257 +564,73 @@ export class NatsBridge {
     }
   }
 
-  /** Records a topic to cover; false when it is covered already or cannot be a subject. */
-  private addTopic(topic: string): boolean {
-    if (this.topics.has(topic) || this.patterns.some((p) => subjectMatches(p, topic))) return false;
-    if (!isLiteralSubject(topic)) {
-      this.logger.warn({ topic }, 'taskflow: a wait topic that is not a literal NATS subject cannot be covered by the bridge');
-      return false;
-    }
-    if (topic.startsWith(`${LIFECYCLE_PREFIX}.`)) {
-      this.logger.warn({ topic }, 'taskflow: a wait topic under taskflow.flow. is outbound only; not covered');
-      return false;
-    }
-    this.topics.add(topic);
-    this.pending.add(topic);
-    return true;
+  /** Core messages are handled one at a time, in arrival order. */
+  private enqueue(msg: Msg): void {
+    this.queue = this.queue
+      .then(async () => {
+        const outcome = await this.handle(msg.subject, msg.data, msg.headers, undefined);
+        if (outcome === 'retry') this.logger.error({ subject: msg.subject }, 'taskflow: an event was lost (a plain subscription is at-most-once)');
+      })
+      .catch((failure: unknown) => this.logger.error({ err: failure, subject: msg.subject }, 'taskflow: handling a NATS message failed'));
   }
 
-  private async chooseMode(nc: NatsConnection): Promise<NatsBridgeMode> {
-    const wanted = this.options.jetstream ?? 'auto';
-    if (wanted === false) return 'core';
-    const serverHasIt = nc.info?.jetstream === true;
-    if (serverHasIt) {
-      try {
-        this.jsm = await jetstreamManager(nc);
-        return 'jetstream';
-      } catch (error) {
-        if (wanted === true) throw error;
-        this.logger.warn({ err: error }, 'taskflow: JetStream unavailable; the bridge runs on core NATS (at-most-once)');
-        return 'core';
-      }
-    }
-    if (wanted === true) throw new FlowError('invalid_input', 'nats.jetstream is true but the NATS server has no JetStream');
-    this.logger.warn({}, 'taskflow: the NATS server has no JetStream; the bridge runs on core NATS (at-most-once)');
-    return 'core';
-  }
-
-  /** Creates the stream over the covered subjects, or adds the missing ones to it. Never removes a subject. */
-  private async ensureStream(): Promise<void> {
-    const jsm = this.jsm!;
-    // Topics declared while this update is in flight stay pending for the next one.
-    const batch = [...this.pending];
-    let info;
-    try {
-      info = await jsm.streams.info(this.streamName);
-    } catch (error) {
-      if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound)) throw error;
-    }
-    if (!info) {
-      info = await jsm.streams
-        .add({
-          name: this.streamName,
-          subjects: this.coveredSubjects(),
-          retention: RetentionPolicy.Workqueue,
-          storage: StorageType.File,
-          duplicate_window: nanos(2 * 60_000),
-        })
-        .catch((error: unknown) => {
-          throw new FlowError(
-            'invalid_input',
-            `cannot create JetStream stream ${this.streamName}: ${(error as Error).message}. Another stream on this server ` +
-              `already captures one of ${this.coveredSubjects().join(', ')}: reuse its name (nats.stream) or give this ` +
-              `runtime subjects of its own (nats.resumeSubject, topics)`,
-            { cause: error },
-          );
-        });
-      this.logger.info({ stream: this.streamName }, 'taskflow: JetStream stream created');
-    } else {
-      const existing = info.config.subjects ?? [];
-      const wanted = this.coveredSubjects().filter((s) => !existing.some((e) => subjectMatches(e, s)));
-      if (wanted.length > 0) {
-        const subjects = minimalCover([...existing, ...wanted]);
-        info = await jsm.streams.update(this.streamName, { subjects });
-      }
-    }
-    this.streamCreated = String(Date.parse(info.created) || info.created);
-    for (const topic of batch) this.pending.delete(topic);
-  }
-
-  private async ensureConsumer(): Promise<void> {
-    const jsm = this.jsm!;
-    try {
-      await jsm.consumers.info(this.streamName, this.durableName);
-      return;
-    } catch (error) {
-      if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.ConsumerNotFound)) throw error;
-    }
-    await jsm.consumers.add(this.streamName, {
-      durable_name: this.durableName,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: nanos(ACK_WAIT_MS),
-      max_deliver: -1,
-    });
+  private async handleJetStream(msg: JsMsg, intake: JetStreamIntake): Promise<void> {
+    const outcome = await this.handle(msg.subject, msg.data, msg.headers, `nats:${this.streamName}:${intake.created}:${msg.seq}`);
+    if (outcome === 'done') msg.ack();
+    else if (outcome === 'refused') msg.term(); // no reason: servers before 2.10 ignore "+TERM <reason>"
+    else msg.nak(redeliveryDelay(msg.info.deliveryCount));
   }
 
   /**
-   * Pulls in batches (`fetch`, each pull request expiring after {@link PULL_EXPIRES_MS})
-   * rather than with an open-ended `consume`: on close the last pull request is
-   * waited out and every message it brought is handled and acked, so none is left
-   * delivered-but-unacked on the server until its ack wait runs out.
+   * Hands one message to the engine. `done` once its transaction committed (or it
+   * needs nothing); `refused` when it can never be delivered (malformed, or refused
+   * by the engine as invalid input: too large, a bad key); `retry` when the engine
+   * failed (storage) and a redelivery may succeed.
    */
-  private async consume(): Promise<void> {
-    let consumer = await jetstream(this.nc!).consumers.get(this.streamName, this.durableName);
-    this.consuming = (async () => {
-      while (!this.closing) {
-        const began = Date.now();
-        let handled = 0;
-        let failed = false;
-        try {
-          const batch = await consumer.fetch({ max_messages: PULL_BATCH, expires: PULL_EXPIRES_MS });
-          this.batch = batch;
-          for await (const msg of batch) {
-            await this.handleJetStream(msg);
-            handled++;
-          }
-        } catch (error) {
-          if (this.closing) break;
-          failed = true;
-          this.logger.debug({ err: error }, 'taskflow: JetStream pull interrupted; pulling again');
-        }
-        if (this.closing) break;
-        // A failed pull while connected (missed heartbeats: the consumer may be gone) checks stream and consumer.
-        if (failed && this.connected) consumer = (await this.recover()) ?? consumer;
-        // A pull that ended at once with nothing is not retried in a tight loop.
-        if (handled === 0 && Date.now() - began < PULL_EXPIRES_MS / 2) await sleep(PULL_RETRY_MS);
-      }
-    })();
-  }
-
-  /** After a failed pull: the stream or consumer may be gone (deleted, or a server that lost its store). Recreate them. */
-  private async recover(): Promise<Consumer | undefined> {
-    // Not at once: a server still removing a deleted stream's files can corrupt one recreated under the same name.
-    await sleep(RECOVER_DELAY_MS);
-    if (!this.connected || !this.nc || this.closing) return undefined;
-    try {
-      await this.covering?.catch(() => undefined);
-      await this.ensureStream();
-      await this.ensureConsumer();
-      return await jetstream(this.nc).consumers.get(this.streamName, this.durableName);
-    } catch (error) {
-      this.logger.warn({ err: error }, 'taskflow: JetStream stream or consumer not reachable yet');
-      return undefined;
-    }
-  }
-
-  private async handleJetStream(msg: JsMsg): Promise<void> {
-    const outcome = await this.handle(msg.subject, msg.data, msg.headers, `nats:${this.streamName}:${this.streamCreated}:${msg.seq}`);
-    if (outcome === 'done') msg.ack();
-    else if (outcome === 'malformed') msg.term(); // no reason: servers before 2.10 ignore "+TERM <reason>"
-    else msg.nak(RETRY_DELAY_MS);
-  }
-
-  private subscribeCore(subject: string): void {
-    if (this.subscriptions.has(subject) || !this.nc) return;
-    const sub = this.nc.subscribe(subject, {
-      callback: (error, msg) => {
-        if (error) {
-          this.logger.warn({ err: error, subject }, 'taskflow: NATS subscription error');
-          return;
-        }
-        this.coreQueue = this.coreQueue
-          .then(() => this.handleCore(msg))
-          .catch((failure: unknown) => this.logger.error({ err: failure, subject }, 'taskflow: handling a NATS message failed'));
-      },
-    });
-    this.subscriptions.set(subject, sub);
-  }
-
-  private async handleCore(msg: Msg): Promise<void> {
-    const outcome = await this.handle(msg.subject, msg.data, msg.headers, undefined);
-    if (outcome === 'retry') this.logger.error({ subject: msg.subject }, 'taskflow: an event was lost (core NATS is at-most-once)');
-  }
-
-  /** Hands one message to the engine. `done` once its transaction committed (or it needs nothing). */
-  private async handle(subject: string, data: Uint8Array, hdrs: MsgHdrs | undefined, fallbackId: string | undefined): Promise<'done' | 'malformed' | 'retry'> {
+  private async handle(subject: string, data: Uint8Array, hdrs: MsgHdrs | undefined, fallbackId: string | undefined): Promise<Outcome> {
     if (subject.startsWith(`${LIFECYCLE_PREFIX}.`)) return 'done';
     const message: InboundMessage = { subject, data, header: (name) => headerValue(hdrs, name) };
     const parsed = parseInbound(message, this.resumeSubject);
     if (!parsed.ok) {
       this.logger.warn({ subject, reason: parsed.reason }, 'taskflow: malformed NATS message dropped');
-      return 'malformed';
+      return 'refused';
     }
     const delivery = parsed.delivery;
     if (delivery.eventId === undefined && fallbackId !== undefined) delivery.eventId = fallbackId;
+    if (parsed.flowId !== undefined) delivery.flowId = parsed.flowId;
     try {
       const result = await this.runtime.deliver(delivery);
-      if (parsed.flowId !== undefined && !result.duplicate && !result.kept && !result.resumed.includes(parsed.flowId)) {
-        this.logger.debug({ flowId: parsed.flowId, resumed: result.resumed }, 'taskflow: taskflow.resume named a flow the event did not resume');
+      if (this.deliveryFailing) {
+        this.deliveryFailing = false;
+        this.logger.info({}, 'taskflow: delivering NATS events works again');
+      }
+      if (parsed.flowId !== undefined && !result.duplicate && result.resumed.length === 0) {
+        this.logger.warn(
+          { subject, flowId: parsed.flowId, topic: delivery.topic, correlationId: delivery.correlationId },
+          'taskflow: a resume message named a flow that does not wait on its key; nothing resumed',
+        );
       }
       this.logger.debug({ subject, correlationId: delivery.correlationId, ...result }, 'taskflow: NATS event delivered');
       return 'done';
     } catch (error) {
       if (FlowError.isInstance(error) && error.code === 'invalid_input') {
-        this.logger.warn({ subject, err: error }, 'taskflow: malformed NATS message dropped');
-        return 'malformed';
+        this.logger.warn({ subject, err: error }, 'taskflow: NATS event refused by the engine; terminated');
+        return 'refused';
       }
-      this.logger.error({ subject, err: error }, 'taskflow: delivering a NATS event failed; it will be retried');
+      if (!this.deliveryFailing) {
+        this.deliveryFailing = true;
+        this.logger.error({ subject, err: error }, 'taskflow: delivering NATS events fails; they are redelivered with backoff');
+      } else {
+        this.logger.debug({ subject, err: error }, 'taskflow: delivering a NATS event failed again');
+      }
       return 'retry';
     }
   }
+}
 
-  /** Covers the pending topics: one stream update for all of them, or one subscription each. */
-  private coverPending(): Promise<void> {
-    if (this.covering) {
-      this.coverAgain = true;
-      return this.covering;
-    }
-    this.covering = (async () => {
-      try {
-        do {
-          this.coverAgain = false;
-          if (this.pending.size === 0 || !this.nc || this.closing) break;
-          if (this.currentMode === 'jetstream') {
-            await this.ensureStream();
-          } else if (this.currentMode === 'core') {
-            const topics = [...this.pending];
-            this.pending.clear();
-            for (const topic of topics) this.subscribeCore(topic);
-            await this.nc.flush();
-          }
-        } while (this.coverAgain);
-      } catch (error) {
-        this.logger.warn({ err: error, pending: this.pending.size }, 'taskflow: covering new topics failed; retrying');
-        this.scheduleRetry();
-        throw error;
-      } finally {
-        this.covering = undefined;
-      }
-    })();
-    return this.covering;
-  }
-
-  private scheduleRetry(): void {
-    if (this.retryTimer || this.closing) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      void this.coverPending().catch(() => undefined);
-    }, RETRY_DELAY_MS);
-    this.retryTimer.unref?.();
-  }
-
-  private async watchStatus(nc: NatsConnection): Promise<void> {
-    for await (const status of nc.status()) {
-      if (status.type === 'disconnect') this.connected = false;
-      if (status.type === 'disconnect') this.logger.warn({ server: status.server }, 'taskflow: NATS disconnected; reconnecting');
-      else if (status.type === 'reconnect') {
-        this.connected = true;
-        this.logger.info({ server: status.server }, 'taskflow: NATS reconnected');
-        if (this.pending.size > 0) void this.coverPending().catch(() => undefined);
-      } else if (status.type === 'error') this.logger.warn({ err: status.error }, 'taskflow: NATS error');
-    }
-  }
+/** The delay before the `deliveryCount`-th delivery of a failed message is tried again. */
+function redeliveryDelay(deliveryCount: number): number {
+  return Math.min(REDELIVERY_MAX_MS, REDELIVERY_FIRST_MS * 2 ** Math.max(0, Math.min(deliveryCount - 1, 16)));
 }
 
 function headerValue(hdrs: MsgHdrs | undefined, name: string): string | undefined {
@@ -553,6 +645,15 @@ function minimalCover(subjects: readonly string[]): string[] {
   return unique.filter((s, i) => !unique.some((other, j) => j !== i && subjectMatches(other, s) && (other !== s || j < i)));
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** `promise`'s value, or undefined once `ms` passed; the timer never outlives the race. */
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

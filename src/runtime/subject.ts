@@ -55,3 +55,36 @@ export function subjectMatches(pattern: string, subject: string): boolean {
   }
   return p.length === s.length;
 }
+
+/** The runtime's own subject namespace: `taskflow.resume`, `taskflow.flow.<id>.<kind>`. */
+export const RESERVED_PREFIX = 'taskflow';
+
+/**
+ * Why a wait may not name `subject` on the bus, or `undefined` when it may: NATS
+ * system and JetStream API subjects (`$…`), reply inboxes (`_INBOX…`) and the
+ * runtime's own `taskflow.…` subjects (and `resumeSubject` when it is elsewhere)
+ * belong to the bus and to the runtime, never to a flow. The reason is written
+ * for whoever chose the subject (a model, a host), saying what to do instead.
+ */
+export function reservedSubjectProblem(subject: string, resumeSubject?: string): string | undefined {
+  const first = subject.split('.')[0] ?? '';
+  if (first.startsWith('$')) return `"${subject}" is a NATS system subject ($…): choose an application subject`;
+  if (first === '_INBOX' || first.startsWith('_INBOX')) return `"${subject}" is a reply inbox (_INBOX…): choose an application subject`;
+  if (first === RESERVED_PREFIX) return `"${subject}" is in the runtime's own namespace (taskflow.…): choose an application subject`;
+  if (resumeSubject !== undefined && subject === resumeSubject) return `"${subject}" is the runtime's resume subject: publish events there, do not wait on it`;
+  return undefined;
+}
+
+/**
+ * Why a host may not declare `pattern` as a subject its stream captures, or
+ * `undefined`: it must be a pattern whose first token is a literal outside the
+ * reserved namespaces, so it can never capture `$…`, `_INBOX…` or `taskflow.…`
+ * traffic (a request's reply, the JetStream API, the runtime's own events).
+ */
+export function declaredPatternProblem(pattern: string): string | undefined {
+  const grammar = topicPatternProblem(pattern);
+  if (grammar) return grammar;
+  const first = pattern.split('.')[0]!;
+  if (first === '*' || first === '>') return `"${pattern}" starts with a wildcard, so it would capture $…, _INBOX… and taskflow.… subjects too: start it with a literal token`;
+  return reservedSubjectProblem(pattern);
+}

@@ -7,6 +7,7 @@ import { resolveInboxLimits, type InboxLimits } from './inbox.js';
 import { defaultLogger, type Logger } from './logger.js';
 import { FlowManager } from './manager.js';
 import { NatsBridge, type NatsOptions } from './nats-bridge.js';
+import { guardTopics } from './nats-cover-guard.js';
 import { observeCommits } from './commit-observer.js';
 import { openSqliteStore } from './sqlite-store.js';
 import type { FlowStore } from './store.js';
@@ -90,8 +91,10 @@ export interface Taskflow {
   readonly timerMaxHorizon: number;
   /**
    * Re-arms timers from the database, starts the sweep, delivers due notifications;
-   * connects the NATS bridge. From then on the runtime keeps the process alive,
-   * as a listening server does, until {@link Taskflow.close}.
+   * starts the NATS bridge, which connects in the background when the bus is not
+   * reachable (`bridge.state`). Rejects only when the NATS server refuses the
+   * bridge's configuration; the engine is stopped then. From then on the runtime
+   * keeps the process alive, as a listening server does, until {@link Taskflow.close}.
    */
   start(): Promise<void>;
   /** Drains the NATS bridge, stops the engine and closes the store; the process may exit afterwards. */
@@ -140,14 +143,15 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
   // the engine (timer, notifications) and the bridge (topics, lifecycle events).
   const committing = observeCommits(
     store,
-    async (writes, info) => {
+    (writes, info) => {
       engine.committed(writes, info);
-      await bridge?.committed(writes);
+      bridge?.committed(writes);
     },
     (error) => logger.warn({ err: error }, 'taskflow: a commit listener failed'),
   );
   const manager = new FlowManager({
-    store: committing,
+    // With a bridge, a wait's topic is refused or covered on the bus before the wait is stored.
+    store: bridge ? guardTopics(committing, bridge) : committing,
     clock,
     stateLimit: options.stateLimit ?? DEFAULT_STATE_LIMIT,
     timerMaxHorizon,

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +28,8 @@ export interface NatsServer {
   kill(): Promise<void>;
   /** Starts it again on the same port with the same store; resolves once it accepts connections. */
   restart(): Promise<void>;
+  /** Starts it after a stop or kill (no-op while it runs); same port, same store. */
+  start(): Promise<void>;
   /** Stops it and removes its store folder. */
   dispose(): Promise<void>;
 }
@@ -36,6 +38,13 @@ export interface NatsServer {
 export interface StartNatsServerOptions {
   /** Enable JetStream (`-js`). Default true. */
   jetstream?: boolean;
+  /**
+   * A configuration file's text (authorization, TLS, permissions), written beside
+   * the store and passed with `-c`; `{{storeDir}}` stands for the store folder.
+   */
+  config?: string;
+  /** More command-line arguments (for example `--user a --pass b`, `--auth token`). */
+  args?: string[];
 }
 
 /** A TCP port nobody listens on right now. */
@@ -80,8 +89,15 @@ export async function startNatsServer(options: StartNatsServerOptions = {}): Pro
   const storeDir = mkdtempSync(join(tmpdir(), 'taskflow-nats-'));
   let child: ChildProcess | undefined;
 
+  const configArgs: string[] = [];
+  if (options.config !== undefined) {
+    const file = join(storeDir, 'nats-server.conf');
+    writeFileSync(file, options.config.replaceAll('{{storeDir}}', storeDir));
+    configArgs.push('-c', file);
+  }
+
   const launch = async (): Promise<void> => {
-    const args = ['-a', '127.0.0.1', '-p', String(port), ...(jetstream ? ['-js', '-sd', storeDir] : [])];
+    const args = ['-a', '127.0.0.1', '-p', String(port), ...configArgs, ...(jetstream ? ['-js', '-sd', storeDir] : []), ...(options.args ?? [])];
     const started = spawn(NATS_SERVER_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     child = started;
     running.add(started);
@@ -125,6 +141,10 @@ export async function startNatsServer(options: StartNatsServerOptions = {}): Pro
     kill: () => signal('SIGKILL'),
     async restart() {
       await signal('SIGTERM');
+      await launch();
+    },
+    async start() {
+      if (child) return;
       await launch();
     },
     async dispose() {
