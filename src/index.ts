@@ -49,7 +49,8 @@ export {
 } from './runtime/engine.js';
 export type { FlowStore, InboxKeySummary, ListOptions, ResumeNotification } from './runtime/store.js';
 export { DEFAULT_INBOX_LIMITS, type InboxDrop, type InboxDropCounts, type InboxLimits } from './runtime/inbox.js';
-export { openSqliteStore, SqliteFlowStore, type SqliteStoreOptions } from './runtime/sqlite-store.js';
+export { openSqliteStore } from './runtime/open-sqlite.js';
+export type { SqliteStoreOptions } from './runtime/sqlite-options.js';
 export { openTaskflow, defaultDatabasePath, type Taskflow, type TaskflowOptions } from './runtime/taskflow.js';
 export {
   createTaskflowTool,
@@ -72,15 +73,14 @@ export {
   type WireWait,
   type WireWake,
 } from './tool/index.js';
-export {
-  NatsBridge,
-  type NatsBridgeEvents,
-  type NatsBridgeMode,
-  type NatsBridgeOptions,
-  type NatsBridgeRuntime,
-  type NatsBridgeState,
-  type NatsOptions,
-  type TopicRefusal,
-} from './runtime/nats-bridge.js';
+export type {
+  NatsBridgeEvents,
+  NatsBridgeMode,
+  NatsBridgeState,
+  NatsBridgeStatus,
+  NatsConnectionOptions,
+  NatsOptions,
+  TopicRefusal,
+} from './runtime/nats-options.js';
 export { CORRELATION_HEADER, LIFECYCLE_PREFIX, MSG_ID_HEADER, RESUME_SUBJECT, parseInbound, type InboundMessage, type ParsedInbound } from './runtime/nats-message.js';
 export { LIFECYCLE_KINDS, lifecycleMessages, type LifecycleEvent, type LifecycleKind, type LifecycleMessage } from './runtime/nats-lifecycle.js';

@@ -1,1 +1,38 @@
-export { openPostgresStore, PostgresFlowStore, type PostgresStoreOptions } from './runtime/pg-store.js';
+/**
+ * `nexo-taskflow/postgres`: the PostgreSQL store, for hosts that build the store
+ * themselves (`openTaskflow({ store })`). `openTaskflow({ database: 'postgres://…' })`
+ * needs nothing from here. Needs the optional peer `pg`.
+ */
+import type { FlowStore } from './runtime/store.js';
+import { openPostgresStore as openStore, type PostgresStoreOptions as StoreOptions } from './runtime/pg-store.js';
+
+/**
+ * The part of a `pg.Pool` the store uses. Any `pg.Pool` fits; it is spelled out here
+ * so these declarations need neither `pg`'s nor its type package's declarations.
+ */
+export interface PgPool {
+  connect(): Promise<unknown>;
+  query(...args: never[]): unknown;
+  end(): Promise<void>;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+}
+
+/** Options of {@link openPostgresStore}. */
+export interface PostgresStoreOptions {
+  /** A `postgres://` URL; ignored when `pool` is given. Default `DATABASE_URL`. */
+  connectionString?: string;
+  /** A `pg.Pool` you manage; the store does not end it on close. */
+  pool?: PgPool;
+  /** Connections in the store's own pool. Default 10. */
+  maxConnections?: number;
+}
+
+// Both option types must name the same options: this line stops compiling when they part.
+type SameKeys<A, B> = [Exclude<keyof A, keyof B>, Exclude<keyof B, keyof A>] extends [never, never] ? true : false;
+const sameOptions: SameKeys<PostgresStoreOptions, StoreOptions> = true;
+void sameOptions;
+
+/** Opens (and migrates) a PostgreSQL database as a {@link FlowStore}. Many processes may share it. */
+export function openPostgresStore(options: PostgresStoreOptions = {}): Promise<FlowStore> {
+  return openStore(options as StoreOptions);
+}

@@ -1,6 +1,6 @@
 import { jetstreamManager, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { connect, headers, type Msg, type MsgHdrs, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
-import { parseDuration, type Duration } from './duration.js';
+import { parseDuration } from './duration.js';
 import type { DeliveryResult, EventDelivery } from './engine.js';
 import { FlowError } from './errors.js';
 import { silentLogger, type Logger } from './logger.js';
@@ -10,73 +10,9 @@ import { LIFECYCLE_PREFIX, MSG_ID_HEADER, parseInbound, RESUME_SUBJECT, type Inb
 import { TopicSubscriptions } from './nats-subscriptions.js';
 import { declaredPatternProblem, isLiteralSubject, reservedSubjectProblem, subjectMatches } from './subject.js';
 import type { FlowWrite } from './store.js';
+import type { NatsBridgeEvents, NatsBridgeMode, NatsBridgeState, NatsBridgeStatus, NatsOptions } from './nats-options.js';
 
-/** The `nats` option of `openTaskflow`: where the bridge connects and what it covers. */
-export interface NatsOptions {
-  /** One server URL or several, e.g. `nats://127.0.0.1:4222`. */
-  servers: string | string[];
-  /**
-   * Subject patterns this runtime owns on the bus, e.g. `['payments.>', 'orders.*.paid']`.
-   * With JetStream they are captured by the runtime's stream: an event on them is
-   * kept while the runtime is down or disconnected, and one that arrives before any
-   * flow waits goes to the inbox for a later wait. Each must start with a literal
-   * token outside `$…`, `_INBOX…` and `taskflow.…`. Do not declare subjects a
-   * request/reply service answers on: the stream would answer its requests too.
-   */
-  subjects?: string[];
-  /**
-   * `'auto'` (default): JetStream when the server has it, else core NATS.
-   * `true`: JetStream or fail at start. `false`: core NATS (at-most-once).
-   */
-  jetstream?: 'auto' | boolean;
-  /** The JetStream stream over the declared subjects; created (work-queue, file storage) when absent. Default `TASKFLOW`. */
-  stream?: string;
-  /** The durable pull consumer on that stream, and the queue group of the subscriptions. Default `taskflow`. */
-  durable?: string;
-  /**
-   * The reference subject, `{ flow_id?, topic, correlation_id, payload? }`. Default
-   * `taskflow.resume`. Two deployments with their own streams on one server each
-   * need their own: JetStream refuses streams whose subjects overlap.
-   */
-  resumeSubject?: string;
-  /** Publish `taskflow.flow.<id>.<waiting|resumed|finished|failed|cancelled>` after each such move. Default false. */
-  publishLifecycle?: boolean;
-  /** How often topic subscriptions no flow waits on are removed. Default `60s`. */
-  topicSweep?: Duration;
-  /**
-   * Extra connection options: credentials (`user`/`pass`, `token`, or an
-   * `authenticator` such as `nkeyAuthenticator(seed)` or `credsAuthenticator(creds)`),
-   * `tls` (`{ caFile }`, `{ certFile, keyFile }`), `name`, reconnect timing. The
-   * bridge reconnects forever unless `maxReconnectAttempts` says otherwise, and
-   * then connects again from scratch with backoff.
-   */
-  connection?: Omit<NodeConnectionOptions, 'servers'>;
-}
-
-/** Which delivery guarantee the bridge runs with on the declared subjects. */
-export type NatsBridgeMode = 'jetstream' | 'core';
-
-/**
- * Where the bridge stands. `idle` before start; `connecting` until the first
- * connection is up and set up (retried in the background with backoff);
- * `connected` while events flow; `reconnecting` after the connection dropped;
- * `closed` after close.
- */
-export type NatsBridgeState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
-
-/** A wait topic the bus refused to deliver to this runtime (a permissions violation). */
-export interface TopicRefusal {
-  topic: string;
-  reason: string;
-}
-
-/** What a host can listen to with {@link NatsBridge.on}. */
-export interface NatsBridgeEvents {
-  /** The state changed; `error` is the last connection failure, when there is one. */
-  state: (state: NatsBridgeState, error: unknown) => void;
-  /** The server refused a topic's subscription after its wait was stored (found on reconnection). */
-  refused: (refusal: TopicRefusal) => void;
-}
+export type { NatsBridgeEvents, NatsBridgeMode, NatsBridgeState, NatsBridgeStatus, NatsConnectionOptions, NatsOptions, TopicRefusal } from './nats-options.js';
 
 /** What the bridge needs from the runtime: the engine's `deliver` and the store's declared topics. */
 export interface NatsBridgeRuntime {
@@ -123,7 +59,7 @@ type Outcome = 'done' | 'refused' | 'retry';
  * The bridge connects in the background: the engine never waits for the bus.
  * Outbound, it publishes flow lifecycle events when asked. It knows nothing of SQL.
  */
-export class NatsBridge {
+export class NatsBridge implements NatsBridgeStatus {
   private readonly options: NatsBridgeOptions;
   private readonly logger: Logger;
   private readonly runtime: NatsBridgeRuntime;
@@ -381,7 +317,7 @@ export class NatsBridge {
           maxReconnectAttempts: -1,
           reconnectTimeWait: 500,
           name: 'nexo-taskflow',
-          ...this.options.connection,
+          ...(this.options.connection as Omit<NodeConnectionOptions, 'servers'> | undefined),
           servers: this.options.servers,
         });
         if (this.closing) {

@@ -23,20 +23,9 @@ interface Claim {
   limit: number;
 }
 
-/** Options of {@link openSqliteStore}. */
-export interface SqliteStoreOptions {
-  /** A file path, or `:memory:`. The folder is created when missing. */
-  path: string;
-  /** `full` (default) survives power loss; `normal` is faster and survives a process crash. */
-  synchronous?: 'full' | 'normal';
-  /**
-   * How long a call waits for a lock another process holds, in ms, before it fails
-   * with `storage` ("database is locked by another process"). The wait is
-   * asynchronous: the event loop keeps running meanwhile. Default 5000.
-   * (Only opening a file that another process is creating or migrating waits synchronously.)
-   */
-  busyTimeout?: number;
-}
+import type { SqliteStoreOptions } from './sqlite-options.js';
+
+export type { SqliteStoreOptions };
 
 const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle/sqlite', import.meta.url));
 const DEFAULT_PAGE = 1000;

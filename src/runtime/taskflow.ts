@@ -6,7 +6,7 @@ import { WaitEngine, type DeliveryResult, type EventDelivery, type ResumeHandler
 import { resolveInboxLimits, type InboxLimits } from './inbox.js';
 import { defaultLogger, type Logger } from './logger.js';
 import { FlowManager } from './manager.js';
-import { NatsBridge, type NatsOptions } from './nats-bridge.js';
+import type { NatsBridgeStatus, NatsOptions } from './nats-options.js';
 import { guardTopics } from './nats-cover-guard.js';
 import { observeCommits } from './commit-observer.js';
 import { openSqliteStore } from './sqlite-store.js';
@@ -85,7 +85,7 @@ export interface Taskflow {
   readonly manager: FlowManager;
   readonly engine: WaitEngine;
   /** The NATS bridge when the `nats` option is set; it connects on {@link Taskflow.start}. */
-  readonly bridge: NatsBridge | undefined;
+  readonly bridge: NatsBridgeStatus | undefined;
   readonly clock: Clock;
   /** The horizon for timers and timeouts, in ms. */
   readonly timerMaxHorizon: number;
@@ -120,6 +120,24 @@ async function openStore(database: string, synchronous: 'full' | 'normal' | unde
   return openSqliteStore({ path: database, ...(synchronous ? { synchronous } : {}), ...(busyTimeout === undefined ? {} : { busyTimeout }) });
 }
 
+/**
+ * The bridge is loaded only when the `nats` option asks for it: the NATS packages
+ * are optional peers, so an app without them imports and runs everything else.
+ */
+async function loadNatsBridge(): Promise<typeof import('./nats-bridge.js').NatsBridge> {
+  try {
+    return (await import('./nats-bridge.js')).NatsBridge;
+  } catch (error) {
+    const missing = (error as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND' && /@nats-io\//.test(String((error as Error).message));
+    if (!missing) throw error;
+    throw new FlowError(
+      'invalid_input',
+      'the nats option needs the NATS client packages, which are optional peers: npm install @nats-io/transport-node @nats-io/jetstream',
+      { cause: error },
+    );
+  }
+}
+
 /** Opens the runtime: the database (created and migrated as needed), the manager and the engine. */
 export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskflow> {
   const clock = options.clock ?? systemClock;
@@ -135,7 +153,7 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
   let deliver: ((event: EventDelivery) => Promise<DeliveryResult>) | undefined;
   let waitingTopics: (() => Promise<string[]>) | undefined;
   const bridge = options.nats
-    ? new NatsBridge({ ...options.nats, logger, runtime: { deliver: (event) => deliver!(event), waitingTopics: () => waitingTopics!() } })
+    ? new (await loadNatsBridge())({ ...options.nats, logger, runtime: { deliver: (event) => deliver!(event), waitingTopics: () => waitingTopics!() } })
     : undefined;
   const busyTimeout = options.busyTimeout === undefined ? undefined : parseDuration(options.busyTimeout, 'busyTimeout');
   const store = options.store ?? (await openStore(options.database ?? defaultDatabasePath(), options.synchronous, busyTimeout));

@@ -1,4 +1,4 @@
-import type { NatsBridge } from '../runtime/nats-bridge.js';
+import type { NatsBridgeStatus } from '../runtime/nats-options.js';
 
 /** What the host declared on its NATS bridge that bounds the tool's event waits. */
 export interface BridgeDeclaration {
@@ -9,7 +9,7 @@ export interface BridgeDeclaration {
 }
 
 /** Reads the declaration from `tf.bridge` (its public accessors); undefined without a bridge. */
-export function bridgeDeclaration(tf: { readonly bridge?: NatsBridge | undefined }): BridgeDeclaration | undefined {
+export function bridgeDeclaration(tf: { readonly bridge?: NatsBridgeStatus | undefined }): BridgeDeclaration | undefined {
   const bridge = tf.bridge;
   if (!bridge) return undefined;
   return { subjects: bridge.declaredSubjects, resumeSubject: bridge.resumeSubject };
