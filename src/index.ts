@@ -49,6 +49,7 @@ export {
 } from './runtime/engine.js';
 export type { FlowStore, InboxKeySummary, ListOptions, ResumeNotification } from './runtime/store.js';
 export { DEFAULT_INBOX_LIMITS, type InboxDrop, type InboxDropCounts, type InboxLimits } from './runtime/inbox.js';
+export type { StateSchema, StateSchemas } from './runtime/state-schema.js';
 export { openSqliteStore } from './runtime/open-sqlite.js';
 export type { SqliteStoreOptions } from './runtime/sqlite-options.js';
 export { openTaskflow, defaultDatabasePath, type Taskflow, type TaskflowOptions } from './runtime/taskflow.js';

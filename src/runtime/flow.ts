@@ -11,8 +11,12 @@ export type FlowStatus = (typeof FLOW_STATUSES)[number];
 /** Statuses a flow never leaves. */
 export const TERMINAL_STATUSES: readonly FlowStatus[] = ['finished', 'failed', 'cancelled'];
 
-/** A durable unit of agent work, as stored. */
-export interface Flow {
+/**
+ * A durable unit of agent work, as stored. `S` types `state` for a host that knows
+ * its controllers' state (`manager.get<InvoiceState>(id)`); attach a schema per
+ * controller (`stateSchemas`) to have the runtime enforce it.
+ */
+export interface Flow<S extends object = JsonObject> {
   id: string;
   /** Who drives the flow, such as `kate/inbox-triage`. */
   controllerId: string;
@@ -21,7 +25,7 @@ export interface Flow {
   ownerSessionKey: string;
   requesterOrigin: string | null;
   currentStep: string;
-  state: JsonObject;
+  state: S;
   /** What the flow waits for; set only while `status` is `waiting`. */
   wait: WaitCondition | null;
   status: FlowStatus;

@@ -25,6 +25,7 @@ import {
   updateStateMove,
   waitMove,
 } from './moves.js';
+import { checkStateSchema, type StateSchemas } from './state-schema.js';
 import type { Decision, FlowStore, FlowWrite, ListOptions, Loaded, LoadRequest } from './store.js';
 import { checkFlowId, checkPatch, checkState, DEFAULT_STATE_LIMIT, optionalText, requireText } from './validate.js';
 import { assertWithinHorizon, parseWait, type WaitInput } from './wait.js';
@@ -68,6 +69,8 @@ export interface FlowManagerOptions {
   stateLimit?: number;
   /** How far ahead a timer or timeout may be, in ms. Default: unlimited. */
   timerMaxHorizon?: number;
+  /** A schema per controller id: a write that leaves a flow's state unfit is refused (`invalid_input`). */
+  stateSchemas?: StateSchemas;
 }
 
 const MAX_PAGE = 10_000;
@@ -83,12 +86,14 @@ export class FlowManager {
   private readonly clock: Clock;
   private readonly stateLimit: number;
   private readonly horizon: number;
+  private readonly stateSchemas: StateSchemas | undefined;
 
   constructor(options: FlowManagerOptions) {
     this.store = options.store;
     this.clock = options.clock ?? systemClock;
     this.stateLimit = options.stateLimit ?? DEFAULT_STATE_LIMIT;
     this.horizon = options.timerMaxHorizon ?? Number.POSITIVE_INFINITY;
+    this.stateSchemas = options.stateSchemas;
   }
 
   /** Creates a flow in `created`, at revision 0, with its `created` audit event. */
@@ -111,6 +116,7 @@ export class FlowManager {
     const idempotencyKey = optionalText(input.idempotencyKey, 'idempotencyKey');
     const state = input.state ?? {};
     const stateJson = checkState(state, this.stateLimit);
+    checkStateSchema(this.stateSchemas, controllerId, state);
     const now = new Date(this.clock.now());
     const flow: Flow = {
       id: randomUUID(),
@@ -138,10 +144,10 @@ export class FlowManager {
   }
 
   /** The flow, or `undefined` when the id is unknown or malformed. */
-  async get(id: string): Promise<Flow | undefined> {
+  async get<S extends object = JsonObject>(id: string): Promise<Flow<S> | undefined> {
     if (typeof id !== 'string') return undefined;
     try {
-      return await this.store.getFlow(checkFlowId(id));
+      return (await this.store.getFlow(checkFlowId(id))) as Flow<S> | undefined;
     } catch (error) {
       if (FlowError.isInstance(error) && error.code === 'not_found') return undefined;
       throw error;
@@ -300,6 +306,7 @@ export class FlowManager {
       if (built === undefined) return { result: current };
       const { write, consumeKeptEvent } = 'write' in built ? built : { write: built, consumeKeptEvent: undefined };
       const checked: FlowWrite = { ...write, stateJson: checkState(write.flow.state, this.stateLimit) };
+      if (write.flow.state !== current.state) checkStateSchema(this.stateSchemas, write.flow.controllerId, write.flow.state);
       return consumeKeptEvent === undefined
         ? { result: write.flow, writes: [checked] }
         : { result: write.flow, writes: [checked], consumeKeptEvent };

@@ -10,6 +10,7 @@ import type { NatsBridgeStatus, NatsOptions } from './nats-options.js';
 import { guardTopics } from './nats-cover-guard.js';
 import { observeCommits } from './commit-observer.js';
 import { openSqliteStore } from './sqlite-store.js';
+import type { StateSchemas } from './state-schema.js';
 import type { FlowStore } from './store.js';
 import { DEFAULT_STATE_LIMIT } from './validate.js';
 
@@ -64,6 +65,13 @@ export interface TaskflowOptions {
   inbox?: Partial<InboxLimits>;
   /** Bytes of JSON state a flow may hold. Default 1 MiB. */
   stateLimit?: number;
+  /**
+   * A schema per controller id (e.g. `{ 'billing/invoice': z.object({ invoice: z.string() }) }`):
+   * a create or state write through the manager (and so the tool) that leaves the
+   * state unfit is refused with `FlowError('invalid_input')`. The runtime adds
+   * `resume_event`, `resume_signal` and `failure` keys: let objects pass unknown keys.
+   */
+  stateSchemas?: StateSchemas;
   /**
    * Connects the engine to NATS (JetStream when the server has it): events on the
    * topics waits declare, on `subjects` and on `taskflow.resume` resume flows;
@@ -173,6 +181,7 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
     clock,
     stateLimit: options.stateLimit ?? DEFAULT_STATE_LIMIT,
     timerMaxHorizon,
+    ...(options.stateSchemas ? { stateSchemas: options.stateSchemas } : {}),
   });
   const engine: WaitEngine = new WaitEngine({
     store: committing,
