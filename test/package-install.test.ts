@@ -72,7 +72,9 @@ async function install(app: Fixture): Promise<void> {
   const devDependencies: Record<string, string> = {};
   for (const [name, range] of Object.entries(manifest.devDependencies ?? {})) devDependencies[name] = await link(name, range);
   await writeFile(join(dir, 'package.json'), JSON.stringify({ ...manifest, dependencies, devDependencies }, null, 2));
-  const installed = await run('npm', ['install', '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], dir);
+  // engine-strict, as a Node 20 user may run it; ai 7 itself declares Node 22, so not for its app.
+  const strictEngines = app === 'app-ai7' ? [] : ['--engine-strict'];
+  const installed = await run('npm', ['install', '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error', ...strictEngines], dir);
   if (installed.code !== 0) throw new Error(`npm install in ${app} failed:\n${installed.stderr}`);
 }
 
