@@ -258,3 +258,31 @@ describe('storage errors from PostgreSQL', () => {
     expect((await tf.manager.updateState(flow.id, { step: 2 })).state).toEqual({ step: 2 });
   });
 });
+
+describe('watching foreign commits across a restart', () => {
+  it('hears commits of another store again once the server is back', async () => {
+    const watcher = await openStore();
+    const writer = await openTaskflow({ store: await openStore() });
+    opened.push(writer);
+    let calls = 0;
+    watcher.watchForeignCommits(() => void calls++);
+    await until(() => calls === 1);
+    await cluster.stop('immediate');
+    await cluster.start();
+    // Back and listening again: it says so once, since commits may have been missed meanwhile.
+    await until(() => calls === 2, 30_000);
+    const flow = await writer.manager.createManaged(newFlow);
+    await writer.manager.startRunning(flow.id);
+    await writer.manager.setWaiting(flow.id, { kind: 'timer', at: Date.now() + 60_000 });
+    await until(() => calls === 3, 30_000);
+  });
+
+  it('closes a watching store within a bounded time while the server hangs', async () => {
+    const watcher = await openStore();
+    let calls = 0;
+    watcher.watchForeignCommits(() => void calls++);
+    await until(() => calls === 1);
+    cluster.freeze();
+    expect(await timed(() => watcher.close())).toBeLessThan(20_000);
+  });
+});

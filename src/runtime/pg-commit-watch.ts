@@ -25,6 +25,8 @@ export class PgCommitWatch {
   /** Bumped whenever the current connection is given up, so a late event of an old one is ignored. */
   private generation = 0;
   private closed = false;
+  /** True while the current connection listens. */
+  private listening = false;
 
   constructor(
     private readonly config: pg.ClientConfig,
@@ -37,6 +39,8 @@ export class PgCommitWatch {
     const entry = () => listener();
     this.listeners.add(entry);
     if (this.listeners.size === 1) this.connect();
+    // Already listening: this watcher gets the call the others got when listening began.
+    else if (this.listening) setImmediate(() => this.listeners.has(entry) && this.call(entry));
     return () => {
       if (!this.listeners.delete(entry)) return;
       if (this.listeners.size === 0) this.disconnect();
@@ -59,6 +63,7 @@ export class PgCommitWatch {
       if (generation !== this.generation) return;
       this.generation++;
       this.client = undefined;
+      this.listening = false;
       destroy(client);
       this.scheduleReconnect();
     };
@@ -78,6 +83,7 @@ export class PgCommitWatch {
       }
       if (generation !== this.generation) return;
       this.failures = 0;
+      this.listening = true;
       // Commits made before this connection listened were not heard: let the watchers look once.
       this.emit();
     })();
@@ -101,6 +107,7 @@ export class PgCommitWatch {
     const client = this.client;
     this.client = undefined;
     this.failures = 0;
+    this.listening = false;
     if (!client) return;
     client.on('error', () => undefined);
     const ended = client.end().then(
@@ -117,12 +124,14 @@ export class PgCommitWatch {
   }
 
   private emit(): void {
-    for (const listener of [...this.listeners]) {
-      try {
-        listener();
-      } catch {
-        // A watcher's failure is its own; the others still hear of the commit.
-      }
+    for (const listener of [...this.listeners]) this.call(listener);
+  }
+
+  private call(listener: () => void): void {
+    try {
+      listener();
+    } catch {
+      // A watcher's failure is its own; the others still hear of the commit.
     }
   }
 }
