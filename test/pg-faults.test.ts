@@ -1,6 +1,9 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { FlowError, openTaskflow, type Flow, type Taskflow, type Wake } from '../src/index.js';
+import { FlowError, openTaskflow, type Flow, type Logger, type Taskflow, type Wake } from '../src/index.js';
 import { openPostgresStore, type PostgresFlowStore, type PostgresStoreOptions } from '../src/postgres.js';
+import { startNatsServer } from './support/nats-server.js';
 import { startPgCluster, type PgCluster } from './support/pg-cluster.js';
 import { newFlow } from './support/taskflow.js';
 import { until } from './support/until.js';
@@ -39,7 +42,7 @@ beforeEach(async () => {
 afterEach(async () => {
   cluster.thaw();
   if (cluster.pid === undefined) await cluster.start();
-  for (const item of opened.splice(0)) await item.close().catch(() => undefined);
+  for (const item of opened.splice(0).reverse()) await item.close().catch(() => undefined);
   expect(escaped).toEqual([]);
 });
 
@@ -284,5 +287,39 @@ describe('watching foreign commits across a restart', () => {
     await until(() => calls === 1);
     cluster.freeze();
     expect(await timed(() => watcher.close())).toBeLessThan(20_000);
+  });
+});
+
+describe('the NATS bridge while PostgreSQL is down', () => {
+  it('does not ack an event it could not commit, and resumes the flow with it once the server is back', async () => {
+    const nats = await startNatsServer();
+    opened.push({ close: () => nats.dispose() });
+    const failedDeliveries: string[] = [];
+    const logger: Logger = {
+      debug() {},
+      info() {},
+      warn() {},
+      error: (_fields, message) => void (message?.includes('delivering a NATS event failed') && failedDeliveries.push(message)),
+    };
+    const tf = await openTaskflow({ store: await openStore(), tickInterval: '200ms', logger, nats: { servers: nats.url, connection: { reconnectTimeWait: 50 } } });
+    opened.push(tf);
+    await tf.start();
+    const flow = await tf.manager.createManaged(newFlow);
+    await tf.manager.startRunning(flow.id);
+    await tf.manager.setWaiting(flow.id, { kind: 'external_event', topic: 'invoices.paid', correlationId: 'INV-42' });
+
+    const nc = await connect({ servers: nats.url });
+    opened.push({ close: () => nc.close() });
+    const jsm = await jetstreamManager(nc);
+    await cluster.stop('immediate');
+    nc.publish('invoices.paid', JSON.stringify({ correlation_id: 'INV-42', payload: { amount: 42 } }));
+    await until(() => failedDeliveries.length > 0, 30_000);
+    // Work-queue retention: an acked message leaves the stream. It is still there, waiting for redelivery.
+    expect((await jsm.streams.info('TASKFLOW')).state.messages).toBe(1);
+
+    await cluster.start();
+    await until(async () => (await tf.manager.get(flow.id).catch(() => undefined))?.status === 'running', 60_000);
+    expect((await tf.manager.get(flow.id))!.state).toMatchObject({ resume_event: { amount: 42 } });
+    await until(async () => (await jsm.streams.info('TASKFLOW')).state.messages === 0, 30_000);
   });
 });
