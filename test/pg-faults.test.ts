@@ -119,7 +119,7 @@ function loadOf(tf: Taskflow, workers = 4) {
   };
 }
 
-describe('PostgreSQL restarted under a running runtime', () => {
+describe('PostgreSQL restarted under a running runtime', { timeout: 120_000 }, () => {
   it('fails calls with storage during the outage, keeps every commit and resumes every timer once the server is back', async () => {
     const resumed = new Set<string>();
     const tf = await openRuntime((flow) => void resumed.add(flow.id));
@@ -195,7 +195,7 @@ describe('PostgreSQL restarted under a running runtime', () => {
   });
 });
 
-describe('storage errors from PostgreSQL', () => {
+describe('storage errors from PostgreSQL', { timeout: 120_000 }, () => {
   it('reports a server that is down as storage, with its address and what to check, on every store method', async () => {
     const store = await openStore();
     await cluster.stop('fast');
@@ -262,7 +262,7 @@ describe('storage errors from PostgreSQL', () => {
   });
 });
 
-describe('watching foreign commits across a restart', () => {
+describe('watching foreign commits across a restart', { timeout: 120_000 }, () => {
   it('hears commits of another store again once the server is back', async () => {
     const watcher = await openStore();
     const writer = await openTaskflow({ store: await openStore() });
@@ -290,7 +290,7 @@ describe('watching foreign commits across a restart', () => {
   });
 });
 
-describe('the NATS bridge while PostgreSQL is down', () => {
+describe('the NATS bridge while PostgreSQL is down', { timeout: 120_000 }, () => {
   it('does not ack an event it could not commit, and resumes the flow with it once the server is back', async () => {
     const nats = await startNatsServer();
     opened.push({ close: () => nats.dispose() });

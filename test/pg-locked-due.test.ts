@@ -42,7 +42,7 @@ async function timerFlow(tf: Taskflow, at: number): Promise<Flow> {
   return tf.manager.setWaiting(flow.id, { kind: 'timer', at });
 }
 
-describe('a due flow locked by another engine', () => {
+describe('a due flow locked by another engine', { timeout: 120_000 }, () => {
   it('does not make the engine spin while the lock is held, and is resumed once it is released', async () => {
     const url = await tempPgDatabase();
     const view = counting(await openPostgresStore({ connectionString: url }));
