@@ -1,1 +1,1 @@
-export { openPostgresStore, PostgresFlowStore, type PostgresStoreOptions } from './runtime/pg-store.js';
+export { openPostgresStore, PostgresFlowStore, type PostgresStoreOptions, type PostgresStoreTimeouts } from './runtime/pg-store.js';
