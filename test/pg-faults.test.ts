@@ -214,7 +214,11 @@ describe('storage errors from PostgreSQL', { timeout: 120_000 }, () => {
       ['waitingTopics', () => store.waitingTopics()],
       ['claimNotifications', () => store.claimNotifications(Date.now(), 1_000, 10)],
       ['completeNotifications', () => store.completeNotifications([1])],
-      ['retryNotification', () => store.retryNotification(1, Date.now())],
+      ['retryNotification', () => store.retryNotification(1, Date.now(), 'handler failed')],
+      ['parkNotification', () => store.parkNotification(1, Date.now(), 'handler failed')],
+      ['requeueDead', () => store.requeueDead(id, Date.now())],
+      ['listNotifications', () => store.listNotifications([id])],
+      ['listDeadNotifications', () => store.listDeadNotifications(10)],
       ['nextNotificationAt', () => store.nextNotificationAt()],
       ['purgeExpiredEvents', () => store.purgeExpiredEvents(Date.now())],
     ];
