@@ -68,6 +68,7 @@ export class PgCommitWatch {
       this.scheduleReconnect();
     };
     client.on('error', lost);
+    client.on('error', () => undefined);
     client.on('end', lost);
     client.on('notification', (message) => {
       if (generation === this.generation && message.channel === COMMITS_CHANNEL && message.payload !== this.selfId) this.emit();

@@ -74,6 +74,9 @@ export function errorCode(error: unknown): string | undefined {
 }
 
 function messageOf(error: unknown): string {
+  // Drizzle wraps what pg threw ("Failed query: <sql>"): the cause says what happened.
+  const cause = (error as { cause?: unknown } | undefined)?.cause;
+  if (error instanceof Error && /^Failed query/.test(error.message) && cause instanceof Error) return messageOf(cause);
   if (error instanceof Error) {
     if (error.message) return error.message;
     const inner = (error as { errors?: unknown }).errors;
