@@ -220,6 +220,7 @@ describe('storage errors from PostgreSQL', { timeout: 120_000 }, () => {
       ['listNotifications', () => store.listNotifications([id])],
       ['listDeadNotifications', () => store.listDeadNotifications(10)],
       ['nextNotificationAt', () => store.nextNotificationAt()],
+      ['listInbox', () => store.listInbox()],
       ['purgeExpiredEvents', () => store.purgeExpiredEvents(Date.now())],
     ];
     for (const [name, call] of calls) {
