@@ -21,10 +21,22 @@ export interface PgPool {
 export interface PostgresStoreOptions {
   /** A `postgres://` URL; ignored when `pool` is given. Default `DATABASE_URL`. */
   connectionString?: string;
-  /** A `pg.Pool` you manage; the store does not end it on close. */
+  /**
+   * A `pg.Pool` you manage; the store does not end it on close. Give it an `'error'`
+   * listener: an idle connection the server drops is reported there, and pg
+   * turns an unheard one into an uncaught exception.
+   */
   pool?: PgPool;
   /** Connections in the store's own pool. Default 10. */
   maxConnections?: number;
+  /**
+   * The longest a store call (one query, or one whole transaction) waits for the
+   * server, in ms; past it the call fails with `storage`, so a hung server cannot
+   * hold a caller, nor `close()`, forever. Default 30000.
+   */
+  queryTimeout?: number;
+  /** The longest a call waits for a connection, in ms. Default 10000. */
+  connectTimeout?: number;
 }
 
 // Both option types must name the same options: this line stops compiling when they part.

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { and, asc, desc, eq, gt, inArray, isNotNull, isNull, lte, sql } from 'drizzle-orm';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
@@ -6,10 +8,13 @@ import pg from 'pg';
 import { FlowError } from './errors.js';
 import { TERMINAL_STATUSES, type Flow, type FlowEvent, type FlowStatus, type FlowStep, type JsonObject } from './flow.js';
 import { eventFromRow, flowFromRow, flowToRow, inboxSummaryFromRow, keptEventFromRow, keptEventToRow, stepFromRow, stepToRow } from './flow-rows.js';
+import { COMMITS_CHANNEL, PgCommitWatch } from './pg-commit-watch.js';
+import { describeServer, errorCode, pgStorageError, type FailureContext } from './pg-errors.js';
 import { eventInbox, flowEvents, flows, flowSteps, resumeNotifications, seenEvents } from './schema-pg.js';
+import { MAX_ERROR_LENGTH, notificationFromRow } from './notification-rows.js';
 import type { InboxFill } from './inbox.js';
 import type { ClaimedNotification, Committed, Decision, EventKey, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from './store.js';
-import { MAX_ERROR_LENGTH, notificationFromRow } from './notification-rows.js';
+import { wakeAtOf } from './wait.js';
 import { WAITING_TOPICS_SQL } from './waiting-topics-sql.js';
 import { wakeFromJson, wakeToJson } from './wake.js';
 
@@ -17,45 +22,97 @@ import { wakeFromJson, wakeToJson } from './wake.js';
 export interface PostgresStoreOptions {
   /** A `postgres://` URL; ignored when `pool` is given. Default `DATABASE_URL`. */
   connectionString?: string;
-  /** A pool you manage; the store does not end it on close. */
+  /**
+   * A pool you manage; the store does not end it on close. Give it an `'error'`
+   * listener: an idle connection the server drops is reported there, and pg
+   * turns an unheard one into an uncaught exception.
+   */
   pool?: pg.Pool;
   /** Connections in the store's own pool. Default 10. */
   maxConnections?: number;
+  /**
+   * The longest a store call (one query, or one whole transaction) waits for the
+   * server, in ms. Past it the connection is dropped and the call fails with
+   * `storage`, so a hung server or a silent network cannot hold a caller, nor
+   * `close()`, forever. Default 30000.
+   */
+  queryTimeout?: number;
+  /** The longest a call waits for a connection (a new one, or a free one in the pool), in ms. Default 10000. */
+  connectTimeout?: number;
 }
 
 const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle/pg', import.meta.url));
 const MIGRATION_LOCK = 7_415_263_001;
 const DEFAULT_PAGE = 1000;
 const MAX_ATTEMPTS = 20;
+const DEFAULT_QUERY_TIMEOUT_MS = 30_000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** Migrations and pruning may rightly take long: their own, wider limit (a hung server still cannot hold them forever). */
+const MAINTENANCE_TIMEOUT_MS = 10 * 60_000;
+/** How often the time limits of calls in flight are checked (at most; a quarter of the shortest limit when smaller). */
+const WATCHDOG_MS = 250;
+/** How long `close()` lets calls in flight finish before it cuts their connections. */
+const CLOSE_GRACE_MS = 5_000;
+/** How long `close()` lets idle connections say goodbye before it closes their sockets. */
+const END_GRACE_MS = 1_000;
+/** TCP keepalive probes start after this much silence: a peer gone without a word is noticed in about a minute, not hours. */
+const KEEPALIVE_DELAY_MS = 10_000;
 /** unique_violation, serialization_failure, deadlock_detected: the transaction is retried. */
 const RETRYABLE = new Set(['23505', '40001', '40P01']);
 
 type Db = NodePgDatabase<Record<string, never>>;
-type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+/** Queries of one checked-out connection (inside or outside a transaction). */
+type Tx = Db;
 
 /** Opens (and migrates) a PostgreSQL database as a {@link FlowStore}. Many processes may share it. */
 export async function openPostgresStore(options: PostgresStoreOptions = {}): Promise<PostgresFlowStore> {
   const ownPool = options.pool === undefined;
+  const connectTimeout = positive(options.connectTimeout, DEFAULT_CONNECT_TIMEOUT_MS, 'connectTimeout');
+  const queryTimeout = positive(options.queryTimeout, DEFAULT_QUERY_TIMEOUT_MS, 'queryTimeout');
   const pool =
     options.pool ??
-    new pg.Pool({ connectionString: options.connectionString ?? process.env.DATABASE_URL, max: options.maxConnections ?? 10 });
+    new pg.Pool({
+      connectionString: options.connectionString ?? process.env.DATABASE_URL,
+      max: options.maxConnections ?? 10,
+      // The limit on opening a connection goes to each new connection, not to the pool
+      // (whose option would start a timer on every checkout); the wait for a free one is the store's.
+      Client: clientsTimingOutAfter(connectTimeout),
+      keepAlive: true,
+      keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
+    });
   // An idle connection that the server closes is replaced on next use; without a
   // listener, pg would turn that into an uncaught exception.
   if (ownPool) pool.on('error', () => undefined);
-  const client = await pool.connect().catch((error: unknown) => {
-    throw new FlowError('storage', `cannot connect to PostgreSQL: ${(error as Error).message}`, { cause: error });
-  });
+  const store = new PostgresFlowStore(pool, ownPool, { queryTimeout, connectTimeout });
   try {
-    // Several processes may start at once: one migrates, the others wait for it.
-    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
-    await migrate(drizzle(client), { migrationsFolder: MIGRATIONS_FOLDER });
+    await store.migrate();
   } catch (error) {
-    throw new FlowError('storage', `cannot migrate PostgreSQL database: ${(error as Error).message}`, { cause: error });
-  } finally {
-    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
-    client.release();
+    await store.close().catch(() => undefined);
+    throw error;
   }
-  return new PostgresFlowStore(pool, ownPool);
+  return store;
+}
+
+/** Timeouts of a {@link PostgresFlowStore}, in ms. */
+export interface PostgresStoreTimeouts {
+  queryTimeout: number;
+  connectTimeout: number;
+}
+
+/** How one call runs: its time limit (default `queryTimeout`), and whether its `COMMIT` is on the wire. */
+interface CallContext {
+  timeout?: number;
+  committing?: boolean;
+}
+
+/** A connection checked out for one call. */
+interface Lease {
+  client: pg.PoolClient;
+  /** An error the connection reported (the server went away): it goes back to the pool to be discarded. */
+  broken: unknown;
+  timedOut: boolean;
+  /** `close()` cut the connection while the call was still waiting on the server. */
+  cut: boolean;
 }
 
 /**
@@ -63,17 +120,75 @@ export async function openPostgresStore(options: PostgresStoreOptions = {}): Pro
  * (due flows with `SKIP LOCKED`, so processes share the due work), and an event
  * key is serialised with a transaction-scoped advisory lock, so an event and a
  * wait on the same key can never miss each other.
+ *
+ * Every call runs on a connection checked out for it, with an error listener
+ * (a server that goes away never raises an uncaught error), a time limit
+ * (`queryTimeout`), and failures reported as `FlowError('storage')` saying what
+ * happened and where. A commit that makes a flow wait for a time, or queues a
+ * resume notification for any engine, `NOTIFY`s {@link COMMITS_CHANNEL} in its
+ * transaction: {@link PostgresFlowStore.watchForeignCommits} hears it.
  */
 export class PostgresFlowStore implements FlowStore {
   readonly dialect = 'postgres' as const;
+  /** Drizzle over the pool, for queries of your own; the store's calls do not go through it. */
   readonly db: Db;
   private closed = false;
+  /** Told apart from other stores' notifications: this store's own commits are not reported to its watchers. */
+  private readonly id = randomUUID();
+  private readonly server: string;
+  private readonly timeouts: PostgresStoreTimeouts;
+  private readonly leases = new Set<Lease>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly drizzles = new WeakMap<pg.PoolClient, Db>();
+  /** Every connection of the store's own pool, so none outlives `close()`. */
+  private readonly connections = new Set<pg.Client>();
+  private readonly closing: Promise<never>;
+  private abortCalls: (reason: unknown) => void = () => undefined;
+  private watch: PgCommitWatch | undefined;
+  /** Time limits of the calls in flight, checked by one interval timer (no timer per call). */
+  private readonly deadlines = new Set<{ at: number; expire(): void }>();
+  private watchdog: NodeJS.Timeout | undefined;
 
   constructor(
     readonly pool: pg.Pool,
     private readonly ownPool: boolean,
+    timeouts: Partial<PostgresStoreTimeouts> = {},
   ) {
     this.db = drizzle(pool);
+    this.server = describeServer(pool.options);
+    this.timeouts = {
+      queryTimeout: timeouts.queryTimeout ?? DEFAULT_QUERY_TIMEOUT_MS,
+      connectTimeout: timeouts.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    };
+    this.closing = new Promise<never>((_, reject) => {
+      this.abortCalls = reject;
+    });
+    this.closing.catch(() => undefined);
+    if (ownPool) {
+      pool.on('connect', (client) => {
+        this.connections.add(client);
+        // Whatever path a connection takes (checked out, idle, being removed), a server
+        // that goes away is never an uncaught error; the call using it hears of it anyway.
+        client.on('error', () => undefined);
+      });
+      pool.on('remove', (client) => void this.connections.delete(client));
+    }
+  }
+
+  /** Applies the migrations this version needs; several processes starting at once take turns. */
+  async migrate(): Promise<void> {
+    await this.run(
+      'migrate',
+      async (_db, client) => {
+        await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+        try {
+          await migrate(drizzle(client), { migrationsFolder: MIGRATIONS_FOLDER });
+        } finally {
+          await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+        }
+      },
+      { timeout: Math.max(MAINTENANCE_TIMEOUT_MS, this.timeouts.queryTimeout) },
+    );
   }
 
   async commit<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>): Promise<T> {
@@ -85,18 +200,16 @@ export class PostgresFlowStore implements FlowStore {
   }
 
   private async commitWith<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number | undefined, limit = Infinity): Promise<Committed<T>> {
-    this.assertOpen();
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.db.transaction(async (tx) => {
+        return await this.transaction('commit', async (tx) => {
           const decision = plan(await this.load(tx, load));
           const claimed = await this.apply(tx, decision, leaseUntil, limit);
           return { result: decision.result, claimed };
         });
       } catch (error) {
-        if (FlowError.isInstance(error)) throw error;
-        if (attempt < MAX_ATTEMPTS && RETRYABLE.has(pgCode(error) ?? '')) continue;
-        throw new FlowError('storage', `database error: ${describe(error)}`, { cause: error });
+        if (attempt < MAX_ATTEMPTS && isStorage(error) && RETRYABLE.has(errorCode(error.cause) ?? '')) continue;
+        throw error;
       }
     }
   }
@@ -169,6 +282,7 @@ export class PostgresFlowStore implements FlowStore {
 
   private async apply<T>(tx: Tx, decision: Decision<T>, leaseUntil: number | undefined, limit: number): Promise<ClaimedNotification[]> {
     const claimed: ClaimedNotification[] = [];
+    let schedules = false;
     for (const insert of decision.inserts ?? []) {
       await tx.insert(flows).values({ ...flowToRow(insert.flow, insert.stateJson), idempotencyKey: insert.idempotencyKey ?? null });
       await appendEvents(tx, insert.flow.id, [insert.event], insert.flow.updatedAt.getTime());
@@ -184,8 +298,12 @@ export class PostgresFlowStore implements FlowStore {
       if (updated.length !== 1) throw new FlowError('revision_mismatch', `flow ${flow.id} changed while it was being written; retry`);
       const at = flow.updatedAt.getTime();
       await appendEvents(tx, flow.id, write.events, at);
+      // Another engine must hear of a new wake time.
+      if (flow.status === 'waiting' && flow.wait && wakeAtOf(flow.wait)) schedules = true;
       if (write.wake) {
         const claiming = leaseUntil !== undefined && claimed.length < limit;
+        // A notification left unclaimed is for any engine with room: they must hear of it.
+        if (!claiming) schedules = true;
         const [queued] = await tx
           .insert(resumeNotifications)
           .values({
@@ -223,96 +341,116 @@ export class PostgresFlowStore implements FlowStore {
     }
     const done = decision.completeNotifications ?? [];
     if (done.length > 0) await tx.delete(resumeNotifications).where(inArray(resumeNotifications.id, [...done]));
+    // Sent at COMMIT, and only if it commits.
+    if (schedules) await this.announce(tx);
     return claimed;
   }
 
+  /** `NOTIFY`, sent at COMMIT and only if it commits: other stores' watchers hear that there is work. */
+  private async announce(tx: Tx): Promise<void> {
+    await tx.execute(sql`SELECT pg_notify(${COMMITS_CHANNEL}, ${this.id})`);
+  }
+
   async getFlow(id: string): Promise<Flow | undefined> {
-    this.assertOpen();
-    const [row] = await this.db.select().from(flows).where(eq(flows.id, id));
-    return row ? flowFromRow(row) : undefined;
+    return this.run('getFlow', async (db) => {
+      const [row] = await db.select().from(flows).where(eq(flows.id, id));
+      return row ? flowFromRow(row) : undefined;
+    });
   }
 
   async listByOwner(owner: string, options: ListOptions = {}): Promise<Flow[]> {
-    this.assertOpen();
     const where =
       options.status === undefined ? eq(flows.ownerSessionKey, owner) : and(eq(flows.ownerSessionKey, owner), eq(flows.status, options.status));
-    const rows = await this.db
-      .select()
-      .from(flows)
-      .where(where)
-      .orderBy(desc(flows.createdAt), desc(flows.seq))
-      .limit(options.limit ?? DEFAULT_PAGE)
-      .offset(options.offset ?? 0);
-    return rows.map(flowFromRow);
+    return this.run('listByOwner', async (db) => {
+      const rows = await db
+        .select()
+        .from(flows)
+        .where(where)
+        .orderBy(desc(flows.createdAt), desc(flows.seq))
+        .limit(options.limit ?? DEFAULT_PAGE)
+        .offset(options.offset ?? 0);
+      return rows.map(flowFromRow);
+    });
   }
 
   async listByStatus(status: FlowStatus, options: ListOptions = {}): Promise<Flow[]> {
-    this.assertOpen();
-    const rows = await this.db
-      .select()
-      .from(flows)
-      .where(eq(flows.status, status))
-      .orderBy(asc(flows.updatedAt))
-      .limit(options.limit ?? DEFAULT_PAGE)
-      .offset(options.offset ?? 0);
-    return rows.map(flowFromRow);
+    return this.run('listByStatus', async (db) => {
+      const rows = await db
+        .select()
+        .from(flows)
+        .where(eq(flows.status, status))
+        .orderBy(asc(flows.updatedAt))
+        .limit(options.limit ?? DEFAULT_PAGE)
+        .offset(options.offset ?? 0);
+      return rows.map(flowFromRow);
+    });
   }
 
   async listSteps(flowId: string): Promise<FlowStep[]> {
-    this.assertOpen();
-    const rows = await this.db.select().from(flowSteps).where(eq(flowSteps.flowId, flowId)).orderBy(asc(flowSteps.createdAt), asc(flowSteps.seq));
-    return rows.map(stepFromRow);
+    return this.run('listSteps', async (db) => {
+      const rows = await db.select().from(flowSteps).where(eq(flowSteps.flowId, flowId)).orderBy(asc(flowSteps.createdAt), asc(flowSteps.seq));
+      return rows.map(stepFromRow);
+    });
   }
 
   async listEvents(flowId: string): Promise<FlowEvent[]> {
-    this.assertOpen();
-    const rows = await this.db.select().from(flowEvents).where(eq(flowEvents.flowId, flowId)).orderBy(asc(flowEvents.id));
-    return rows.map(eventFromRow);
+    return this.run('listEvents', async (db) => {
+      const rows = await db.select().from(flowEvents).where(eq(flowEvents.flowId, flowId)).orderBy(asc(flowEvents.id));
+      return rows.map(eventFromRow);
+    });
   }
 
   async lastEvents(flowIds: readonly string[], kind: FlowEvent['kind']): Promise<Map<string, FlowEvent>> {
     this.assertOpen();
     if (flowIds.length === 0) return new Map();
-    // One seek on flow_events_flow_kind per flow, however long its log (DISTINCT ON would read every event of the kind).
-    const { rows } = await this.pool.query<{ id: string; flow_id: string; kind: string; payload_json: string; at: string }>(
-      `SELECT e.id, e.flow_id, e.kind, e.payload_json, e.at FROM unnest($1::text[]) AS f(id)
-       CROSS JOIN LATERAL (SELECT * FROM flow_events WHERE flow_id = f.id AND kind = $2 ORDER BY id DESC LIMIT 1) AS e`,
-      [[...flowIds], kind],
-    );
-    return new Map(
-      rows.map((row) => [row.flow_id, eventFromRow({ id: Number(row.id), flowId: row.flow_id, kind: row.kind, payloadJson: row.payload_json, at: Number(row.at) })]),
-    );
+    return this.run('lastEvents', async (_db, client) => {
+      // One seek on flow_events_flow_kind per flow, however long its log (DISTINCT ON would read every event of the kind).
+      const { rows } = await client.query<{ id: string; flow_id: string; kind: string; payload_json: string; at: string }>(
+        `SELECT e.id, e.flow_id, e.kind, e.payload_json, e.at FROM unnest($1::text[]) AS f(id)
+         CROSS JOIN LATERAL (SELECT * FROM flow_events WHERE flow_id = f.id AND kind = $2 ORDER BY id DESC LIMIT 1) AS e`,
+        [[...flowIds], kind],
+      );
+      return new Map(
+        rows.map((row) => [row.flow_id, eventFromRow({ id: Number(row.id), flowId: row.flow_id, kind: row.kind, payloadJson: row.payload_json, at: Number(row.at) })]),
+      );
+    });
   }
 
   async pruneTerminal(cutoff: number): Promise<number> {
-    this.assertOpen();
-    const deleted = await this.db
-      .delete(flows)
-      .where(and(inArray(flows.status, [...TERMINAL_STATUSES]), lte(flows.updatedAt, cutoff)))
-      .returning({ id: flows.id });
-    return deleted.length;
+    return this.run(
+      'pruneTerminal',
+      async (db) => {
+        const deleted = await db
+          .delete(flows)
+          .where(and(inArray(flows.status, [...TERMINAL_STATUSES]), lte(flows.updatedAt, cutoff)))
+          .returning({ id: flows.id });
+        return deleted.length;
+      },
+      { timeout: Math.max(MAINTENANCE_TIMEOUT_MS, this.timeouts.queryTimeout) },
+    );
   }
 
   async nextWakeAt(): Promise<number | undefined> {
-    this.assertOpen();
-    const [row] = await this.db
-      .select({ wakeAt: flows.wakeAt })
-      .from(flows)
-      .where(and(eq(flows.status, 'waiting'), isNotNull(flows.wakeAt)))
-      .orderBy(asc(flows.wakeAt))
-      .limit(1);
-    return row?.wakeAt ?? undefined;
+    return this.run('nextWakeAt', async (db) => {
+      const [row] = await db
+        .select({ wakeAt: flows.wakeAt })
+        .from(flows)
+        .where(and(eq(flows.status, 'waiting'), isNotNull(flows.wakeAt)))
+        .orderBy(asc(flows.wakeAt))
+        .limit(1);
+      return row?.wakeAt ?? undefined;
+    });
   }
 
   async waitingTopics(): Promise<string[]> {
-    this.assertOpen();
-    const { rows } = await this.pool.query<{ topic: string }>(WAITING_TOPICS_SQL);
-    return rows.map((row) => row.topic);
+    return this.run('waitingTopics', async (_db, client) => {
+      const { rows } = await client.query<{ topic: string }>(WAITING_TOPICS_SQL);
+      return rows.map((row) => row.topic);
+    });
   }
 
   async claimNotifications(now: number, leaseMs: number, limit: number): Promise<ClaimedNotification[]> {
-    this.assertOpen();
-    return this.db.transaction(async (tx) => {
+    return this.transaction('claimNotifications', async (tx) => {
       const due = tx
         .select({ id: resumeNotifications.id })
         .from(resumeNotifications)
@@ -342,101 +480,323 @@ export class PostgresFlowStore implements FlowStore {
 
   async completeNotifications(ids: readonly number[]): Promise<void> {
     this.assertOpen();
-    if (ids.length > 0) await this.db.delete(resumeNotifications).where(inArray(resumeNotifications.id, [...ids]));
+    if (ids.length === 0) return;
+    await this.run('completeNotifications', async (db) => {
+      await db.delete(resumeNotifications).where(inArray(resumeNotifications.id, [...ids]));
+    });
   }
 
   async retryNotification(id: number, dueAt: number, error: string): Promise<void> {
-    this.assertOpen();
-    await this.db.update(resumeNotifications).set({ dueAt, lastError: error.slice(0, MAX_ERROR_LENGTH) }).where(eq(resumeNotifications.id, id));
+    await this.run('retryNotification', async (db) => {
+      await db.update(resumeNotifications).set({ dueAt, lastError: error.slice(0, MAX_ERROR_LENGTH) }).where(eq(resumeNotifications.id, id));
+    });
   }
 
   async parkNotification(id: number, at: number, error: string): Promise<void> {
-    this.assertOpen();
-    await this.db.update(resumeNotifications).set({ deadAt: at, lastError: error.slice(0, MAX_ERROR_LENGTH) }).where(eq(resumeNotifications.id, id));
+    await this.run('parkNotification', async (db) => {
+      await db.update(resumeNotifications).set({ deadAt: at, lastError: error.slice(0, MAX_ERROR_LENGTH) }).where(eq(resumeNotifications.id, id));
+    });
   }
 
   async requeueDead(flowId: string, now: number, notificationId?: number): Promise<number> {
-    this.assertOpen();
-    const dead = and(eq(resumeNotifications.flowId, flowId), isNotNull(resumeNotifications.deadAt));
-    const requeued = await this.db
-      .update(resumeNotifications)
-      .set({ deadAt: null, attempts: 0, dueAt: now })
-      .where(notificationId === undefined ? dead : and(dead, eq(resumeNotifications.id, notificationId)))
-      .returning({ id: resumeNotifications.id });
-    return requeued.length;
+    return this.transaction('requeueDead', async (tx) => {
+      const dead = and(eq(resumeNotifications.flowId, flowId), isNotNull(resumeNotifications.deadAt));
+      const requeued = await tx
+        .update(resumeNotifications)
+        .set({ deadAt: null, attempts: 0, dueAt: now })
+        .where(notificationId === undefined ? dead : and(dead, eq(resumeNotifications.id, notificationId)))
+        .returning({ id: resumeNotifications.id });
+      // Requeued from the CLI: the running application hears of it at once.
+      if (requeued.length > 0) await this.announce(tx);
+      return requeued.length;
+    });
   }
 
   async listNotifications(flowIds: readonly string[]): Promise<ResumeNotification[]> {
     this.assertOpen();
     if (flowIds.length === 0) return [];
-    const rows = await this.db
-      .select()
-      .from(resumeNotifications)
-      .where(inArray(resumeNotifications.flowId, [...flowIds]))
-      .orderBy(asc(resumeNotifications.id));
-    return rows.map(notificationFromRow);
+    return this.run('listNotifications', async (db) => {
+      const rows = await db
+        .select()
+        .from(resumeNotifications)
+        .where(inArray(resumeNotifications.flowId, [...flowIds]))
+        .orderBy(asc(resumeNotifications.id));
+      return rows.map(notificationFromRow);
+    });
   }
 
   async listDeadNotifications(limit: number): Promise<ResumeNotification[]> {
-    this.assertOpen();
-    const rows = await this.db
-      .select()
-      .from(resumeNotifications)
-      .where(isNotNull(resumeNotifications.deadAt))
-      .orderBy(desc(resumeNotifications.deadAt))
-      .limit(limit);
-    return rows.map(notificationFromRow);
+    return this.run('listDeadNotifications', async (db) => {
+      const rows = await db
+        .select()
+        .from(resumeNotifications)
+        .where(isNotNull(resumeNotifications.deadAt))
+        .orderBy(desc(resumeNotifications.deadAt))
+        .limit(limit);
+      return rows.map(notificationFromRow);
+    });
   }
 
   async nextNotificationAt(): Promise<number | undefined> {
-    this.assertOpen();
-    const [row] = await this.db
-      .select({ dueAt: resumeNotifications.dueAt })
-      .from(resumeNotifications)
-      .where(isNull(resumeNotifications.deadAt))
-      .orderBy(asc(resumeNotifications.dueAt))
-      .limit(1);
-    return row?.dueAt;
+    return this.run('nextNotificationAt', async (db) => {
+      const [row] = await db
+        .select({ dueAt: resumeNotifications.dueAt })
+        .from(resumeNotifications)
+        .where(isNull(resumeNotifications.deadAt))
+        .orderBy(asc(resumeNotifications.dueAt))
+        .limit(1);
+      return row?.dueAt;
+    });
   }
 
   async listInbox(): Promise<InboxKeySummary[]> {
-    this.assertOpen();
-    const rows = await this.db
-      .select({
-        topic: eventInbox.topic,
-        correlationId: eventInbox.correlationId,
-        events: sql<string>`count(*)`,
-        oldestAt: sql<string>`min(${eventInbox.receivedAt})`,
-        newestAt: sql<string>`max(${eventInbox.receivedAt})`,
-        expiresAt: sql<string>`min(${eventInbox.expiresAt})`,
-      })
-      .from(eventInbox)
-      .groupBy(eventInbox.topic, eventInbox.correlationId)
-      .orderBy(sql`min(${eventInbox.receivedAt})`, eventInbox.topic, eventInbox.correlationId);
-    return rows.map(inboxSummaryFromRow);
+    return this.run('listInbox', async (db) => {
+      const rows = await db
+        .select({
+          topic: eventInbox.topic,
+          correlationId: eventInbox.correlationId,
+          events: sql<string>`count(*)`,
+          oldestAt: sql<string>`min(${eventInbox.receivedAt})`,
+          newestAt: sql<string>`max(${eventInbox.receivedAt})`,
+          expiresAt: sql<string>`min(${eventInbox.expiresAt})`,
+        })
+        .from(eventInbox)
+        .groupBy(eventInbox.topic, eventInbox.correlationId)
+        .orderBy(sql`min(${eventInbox.receivedAt})`, eventInbox.topic, eventInbox.correlationId);
+      return rows.map(inboxSummaryFromRow);
+    });
   }
 
   async purgeExpiredEvents(now: number): Promise<number> {
-    this.assertOpen();
-    const kept = await this.db.delete(eventInbox).where(lte(eventInbox.expiresAt, now)).returning({ id: eventInbox.id });
-    const seen = await this.db.delete(seenEvents).where(lte(seenEvents.expiresAt, now)).returning({ id: seenEvents.eventId });
-    return kept.length + seen.length;
+    return this.run('purgeExpiredEvents', async (db) => {
+      const kept = await db.delete(eventInbox).where(lte(eventInbox.expiresAt, now)).returning({ id: eventInbox.id });
+      const seen = await db.delete(seenEvents).where(lte(seenEvents.expiresAt, now)).returning({ id: seenEvents.eventId });
+      return kept.length + seen.length;
+    });
   }
 
-  watchForeignCommits(_listener: () => void): () => void {
-    // TODO(issue 9.8): replaced by the real change check in this wave.
-    return () => undefined;
+  /**
+   * `LISTEN`s on one dedicated connection while anyone watches; another store's
+   * commit that makes a flow wait for a time or queues a notification for any
+   * engine calls `listener` as soon as it commits. The connection comes back by
+   * itself (with backoff) after the server restarts, and the listener is then
+   * called once, as it is when the connection first listens: commits made while
+   * nobody listened were not heard.
+   */
+  watchForeignCommits(listener: () => void): () => void {
+    if (this.closed) return () => undefined;
+    this.watch ??= new PgCommitWatch(
+      {
+        ...this.pool.options,
+        connectionTimeoutMillis: this.timeouts.connectTimeout,
+        // Only LISTEN is ever sent on it: a server that does not answer that is given up, and tried again.
+        query_timeout: this.timeouts.connectTimeout,
+        keepAlive: true,
+        keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
+      },
+      this.id,
+    );
+    return this.watch.subscribe(listener);
   }
 
+  /**
+   * Closes the store within a bounded time whatever the server does: calls in
+   * flight get a few seconds to finish, then their connections are cut (they
+   * fail with `storage`); the pool (when the store made it) is ended.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.ownPool) await this.pool.end();
+    await this.watch?.close();
+    this.abortCalls(new FlowError('storage', `the store was closed while the call waited for a connection to PostgreSQL at ${this.server}`));
+    if (this.inFlight.size > 0) await settledWithin([...this.inFlight], CLOSE_GRACE_MS);
+    for (const lease of this.leases) {
+      lease.cut = true;
+      destroySocket(lease.client);
+    }
+    await Promise.allSettled([...this.inFlight]);
+    clearInterval(this.watchdog);
+    this.watchdog = undefined;
+    if (!this.ownPool) return;
+    await settledWithin([this.pool.end(), this.allConnectionsEnded()], END_GRACE_MS);
+    // Connections to a server that does not answer cannot end politely: close their sockets.
+    for (const client of this.connections) destroySocket(client);
+    this.connections.clear();
+  }
+
+  private allConnectionsEnded(): Promise<void> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (this.connections.size > 0) return;
+        this.pool.off('remove', check);
+        resolve();
+      };
+      this.pool.on('remove', check);
+      check();
+    });
   }
 
   private assertOpen(): void {
     if (this.closed) throw new FlowError('storage', 'the store is closed');
   }
+
+  /**
+   * Runs `work` on a connection of its own: checked out with a time limit,
+   * listened to for errors, cut after `queryTimeout`, and given back (or
+   * discarded when it broke). What fails is a `FlowError('storage')`.
+   */
+  private async run<T>(operation: string, work: (db: Db, client: pg.PoolClient) => Promise<T>, context: CallContext = {}): Promise<T> {
+    this.assertOpen();
+    const call = this.runOnConnection(operation, work, context);
+    this.inFlight.add(call);
+    try {
+      return await call;
+    } finally {
+      this.inFlight.delete(call);
+    }
+  }
+
+  private async runOnConnection<T>(operation: string, work: (db: Db, client: pg.PoolClient) => Promise<T>, context: CallContext): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.checkout();
+    } catch (error) {
+      if (FlowError.isInstance(error)) throw error;
+      throw pgStorageError(operation, error, this.server);
+    }
+    const lease: Lease = { client, broken: undefined, timedOut: false, cut: false };
+    const onError = (error: unknown): void => {
+      lease.broken ??= error;
+    };
+    client.on('error', onError);
+    this.leases.add(lease);
+    const limit = context.timeout ?? this.timeouts.queryTimeout;
+    const cancelDeadline = this.deadline(limit, () => {
+      lease.timedOut = true;
+      destroySocket(client);
+    });
+    try {
+      let db = this.drizzles.get(client);
+      if (!db) this.drizzles.set(client, (db = drizzle(client)));
+      return await work(db, client);
+    } catch (error) {
+      if (FlowError.isInstance(error)) throw error;
+      // COMMIT refused by the server did not commit; COMMIT whose answer never came may have.
+      const unanswered = lease.broken !== undefined || lease.timedOut || lease.cut;
+      if (lease.cut) {
+        const outcome = context.committing ? '; whether it committed is unknown' : '';
+        throw new FlowError('storage', `the store was closed while the call waited on PostgreSQL at ${this.server}${outcome} [${operation}]`, { cause: error });
+      }
+      const failure: FailureContext = { duringCommit: context.committing === true && unanswered };
+      if (lease.timedOut) failure.timedOutAfter = limit;
+      // What the server said (a SQLSTATE) beats what the socket said afterwards.
+      const cause = errorCode(error) === undefined && lease.broken !== undefined ? lease.broken : error;
+      throw pgStorageError(operation, cause, this.server, failure);
+    } finally {
+      cancelDeadline();
+      this.leases.delete(lease);
+      client.removeListener('error', onError);
+      client.release(lease.broken !== undefined || lease.timedOut || lease.cut ? true : undefined);
+    }
+  }
+
+  /** A connection from the pool within `connectTimeout`; one that arrives later goes straight back. */
+  private async checkout(): Promise<pg.PoolClient> {
+    const connecting = this.pool.connect();
+    let cancelDeadline = (): void => undefined;
+    const late = new Promise<never>((_, reject) => {
+      cancelDeadline = this.deadline(this.timeouts.connectTimeout, () =>
+        reject(new Error(`timeout exceeded when trying to connect (${this.timeouts.connectTimeout} ms)`)),
+      );
+    });
+    try {
+      return await Promise.race([connecting, late, this.closing]);
+    } catch (error) {
+      connecting.then((client) => client.release(), () => undefined);
+      throw error;
+    } finally {
+      cancelDeadline();
+    }
+  }
+
+  /** Calls `expire` once `ms` have passed, unless the returned cancel comes first. */
+  private deadline(ms: number, expire: () => void): () => void {
+    const entry = { at: Date.now() + ms, expire };
+    this.deadlines.add(entry);
+    if (!this.watchdog) {
+      const period = Math.max(10, Math.min(WATCHDOG_MS, Math.floor(Math.min(this.timeouts.queryTimeout, this.timeouts.connectTimeout) / 4)));
+      this.watchdog = setInterval(() => {
+        const now = Date.now();
+        for (const due of this.deadlines) {
+          if (due.at > now) continue;
+          this.deadlines.delete(due);
+          due.expire();
+        }
+      }, period);
+      this.watchdog.unref?.();
+    }
+    return () => void this.deadlines.delete(entry);
+  }
+
+  /** One transaction on a connection of its own; rolled back when `work` throws. */
+  private async transaction<T>(operation: string, work: (tx: Tx) => Promise<T>): Promise<T> {
+    const phase = { committing: false };
+    return this.run(
+      operation,
+      async (db, client) => {
+        await client.query('BEGIN');
+        let result: T;
+        try {
+          result = await work(db);
+        } catch (error) {
+          // A connection that broke rolled back by itself; a healthy one is told to.
+          if (!FlowError.isInstance(error) || error.code !== 'storage') await client.query('ROLLBACK').catch(() => undefined);
+          throw error;
+        }
+        phase.committing = true;
+        await client.query('COMMIT');
+        return result;
+      },
+      phase,
+    );
+  }
+}
+
+/** A `pg.Client` class whose connections give up opening after `ms`. */
+function clientsTimingOutAfter(ms: number): new () => pg.Client {
+  return class extends pg.Client {
+    constructor(config?: string | pg.ClientConfig) {
+      super(typeof config === 'string' ? { connectionString: config, connectionTimeoutMillis: ms } : { ...config, connectionTimeoutMillis: ms });
+    }
+  };
+}
+
+/** Waits for the promises to settle, for at most `ms`. */
+async function settledWithin(promises: readonly Promise<unknown>[], ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+    timer.unref?.();
+  });
+  await Promise.race([Promise.allSettled(promises), late]);
+  clearTimeout(timer);
+}
+
+/** Closes a connection's socket at once: its queries fail, and the server ends its session. */
+function destroySocket(client: pg.Client): void {
+  (client.connection?.stream as Socket | undefined)?.destroy();
+}
+
+function isStorage(error: unknown): error is FlowError {
+  return FlowError.isInstance(error) && error.code === 'storage';
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new FlowError('invalid_input', `${name} must be a positive number of milliseconds`);
+  }
+  return value;
 }
 
 /**
@@ -461,18 +821,4 @@ async function lockEventKey(tx: Tx, key: EventKey): Promise<void> {
 async function appendEvents(tx: Tx, flowId: string, events: readonly { kind: string; payload: JsonObject }[], at: number): Promise<void> {
   if (events.length === 0) return;
   await tx.insert(flowEvents).values(events.map((e) => ({ flowId, kind: e.kind, payloadJson: JSON.stringify(e.payload), at })));
-}
-
-function pgCode(error: unknown): string | undefined {
-  for (let e: unknown = error; typeof e === 'object' && e !== null; e = (e as { cause?: unknown }).cause) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-  }
-  return undefined;
-}
-
-function describe(error: unknown): string {
-  const cause = (error as { cause?: unknown }).cause;
-  if (cause instanceof Error) return cause.message;
-  return error instanceof Error ? error.message : String(error);
 }

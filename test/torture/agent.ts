@@ -40,7 +40,19 @@ async function advance(flow: Flow, wake: Wake): Promise<void> {
   }
 }
 
-const tf = await openTaskflow({
+/** Opens the runtime, trying again while the database server is down (a host's supervisor would). */
+async function openRetrying(options: Parameters<typeof openTaskflow>[0]): Promise<Awaited<ReturnType<typeof openTaskflow>>> {
+  for (;;) {
+    try {
+      return await openTaskflow(options);
+    } catch (error) {
+      if (!(FlowError.isInstance(error) && error.code === 'storage')) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
+const tf = await openRetrying({
   database,
   tickInterval: '500ms',
   resumeLease: '2s',

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startNatsServer } from '../support/nats-server.js';
-import { diskFull, lockHolder, mountSmallDisk, natsCrash } from './faults.js';
+import { startPgCluster } from '../support/pg-cluster.js';
+import { diskFull, lockHolder, mountSmallDisk, natsCrash, postgresCrash } from './faults.js';
 import { runHostileInput, type HostileResult } from './hostile.js';
 import { natsEvents } from './nats-events.js';
 import { runScenario, type ScenarioResult } from './orchestrator.js';
@@ -98,6 +99,19 @@ export const SCENARIOS: TortureScenario[] = [
       } finally {
         await server.dispose();
         folder.remove();
+      }
+    },
+  },
+  {
+    name: 'postgres: server stopped (immediate) and restarted',
+    async run(size, seed) {
+      const cluster = await startPgCluster();
+      try {
+        const database = await cluster.createDatabase();
+        const server = { crash: () => cluster.stop('immediate'), start: () => cluster.start() };
+        return await runScenario({ name: this.name, database, ...size, killEvery: [1_000, 3_000], faults: [postgresCrash(server)], faultEvery: [1_000, 3_000], seed });
+      } finally {
+        await cluster.dispose();
       }
     },
   },
