@@ -6,7 +6,9 @@ import { defaultLogger, errorText, type Logger } from './logger.js';
 import type { CommitInfo } from './commit-observer.js';
 import { cancelMove, resumeMove } from './moves.js';
 import type { ClaimedNotification, Committed, Decision, FlowStore, FlowWrite, Loaded, LoadRequest } from './store.js';
-import { checkFlowId, requireText } from './validate.js';
+import { parseInstant } from './instant.js';
+import { normaliseKey, optionalKey, readInput } from './text.js';
+import { checkFlowId, checkJsonValue, DEFAULT_STATE_LIMIT, inputObject, optionsObject, sizedWrite } from './validate.js';
 import { wakeAtOf } from './wait.js';
 import type { Wake } from './wake.js';
 
@@ -87,6 +89,8 @@ export interface WaitEngineOptions {
   storageBackoff?: { initialMs?: number; maxMs?: number };
   /** Caps of the inbox of unmatched events. Default 10 per key, 10,000 in all. */
   inbox?: Partial<InboxLimits>;
+  /** Bytes of JSON state a flow may hold: an event or signal payload that would take it over is refused. Default 1 MiB. */
+  stateLimit?: number;
 }
 
 /** Default of {@link WaitEngineOptions.resumeConcurrency}. */
@@ -127,6 +131,7 @@ export class WaitEngine {
   private readonly backoffInitial: number;
   private readonly backoffMax: number;
   private readonly inbox: InboxPressure;
+  private readonly stateLimit: number;
 
   private running = false;
   /** The one ref'd handle while running: it keeps the process alive. */
@@ -181,6 +186,7 @@ export class WaitEngine {
     this.backoffInitial = options.storageBackoff?.initialMs ?? 100;
     this.backoffMax = options.storageBackoff?.maxMs ?? 30_000;
     this.inbox = new InboxPressure(resolveInboxLimits(options.inbox), this.logger);
+    this.stateLimit = options.stateLimit ?? DEFAULT_STATE_LIMIT;
   }
 
   /** Unmatched events dropped because the inbox was full, by reason, since this engine was made. */
@@ -258,7 +264,7 @@ export class WaitEngine {
    * in batches of `batchSize` flows per transaction.
    */
   async tick(now: number | Date = this.clock.now()): Promise<TickResult> {
-    const at = typeof now === 'number' ? now : now.getTime();
+    const at = parseInstant(now, 'tick time').getTime();
     const { result, error } = await this.resumeDue(at);
     if (error !== undefined) this.logger.error({ err: error }, 'taskflow: resuming due flows failed');
     return result;
@@ -314,11 +320,16 @@ export class WaitEngine {
    * that flow resumes, if it waits on this key; the event is never kept.
    */
   async deliver(event: EventDelivery): Promise<DeliveryResult> {
-    if (typeof event !== 'object' || event === null) throw new FlowError('invalid_input', 'deliver needs an event object');
-    const topic = requireText(event.topic, 'topic');
-    const correlationId = requireText(event.correlationId, 'correlationId');
-    const eventId = event.eventId === undefined ? undefined : requireText(event.eventId, 'eventId');
-    const onlyFlow = event.flowId === undefined ? undefined : requireText(event.flowId, 'flowId').toLowerCase();
+    const { topic, correlationId, eventId, onlyFlow, payload } = readInput('event', () => {
+      const e = inputObject(event, 'event');
+      return {
+        topic: normaliseKey(e.topic, 'topic'),
+        correlationId: normaliseKey(e.correlationId, 'correlationId'),
+        eventId: optionalKey(e.eventId, 'eventId'),
+        onlyFlow: optionalKey(e.flowId, 'flowId')?.toLowerCase(),
+        payload: checkJsonValue(e.payload, this.stateLimit, 'the event payload')?.value,
+      };
+    });
     const nowMs = this.clock.now();
     const now = new Date(nowMs);
     const expiresAt = new Date(nowMs + this.eventRetention);
@@ -335,13 +346,14 @@ export class WaitEngine {
         const flows = onlyFlow === undefined ? loaded.flows : loaded.flows.filter((flow) => flow.id === onlyFlow);
         if (onlyFlow !== undefined && flows.length === 0) return decision;
         if (flows.length === 0) {
-          decision.keepEvent = { key, payload: event.payload, receivedAt: now, expiresAt, ...(eventId ? { eventId } : {}) };
+          decision.keepEvent = { key, payload, receivedAt: now, expiresAt, ...(eventId ? { eventId } : {}) };
           decision.result.kept = true;
           return decision;
         }
         const wake: Wake = { reason: 'event', at: now, topic, correlationId };
-        if (event.payload !== undefined) wake.payload = event.payload;
-        decision.writes = flows.map((flow) => resumeMove(flow, now, wake));
+        if (payload !== undefined) wake.payload = payload;
+        // One flow whose state the payload would take over the limit refuses the whole delivery (invalid_input).
+        decision.writes = flows.map((flow) => sizedWrite(resumeMove(flow, now, wake), flow.state, this.stateLimit, 'the event payload'));
         decision.result.resumed = flows.map((flow) => flow.id);
         return decision;
       },
@@ -356,7 +368,10 @@ export class WaitEngine {
    */
   async signal(flowId: string, input: SignalInput = {}): Promise<Flow> {
     const id = checkFlowId(flowId);
-    const name = input.signal === undefined ? undefined : requireText(input.signal, 'signal');
+    const { name, payload } = readInput('signal input', () => {
+      const i = optionsObject(input, 'signal input');
+      return { name: optionalKey(i.signal, 'signal'), payload: checkJsonValue(i.payload, this.stateLimit, 'the signal payload')?.value };
+    });
     const now = new Date(this.clock.now());
     const flow = await this.commitWakes({ flowIds: [id] }, (loaded): Decision<Flow> => {
       const current = loaded.flows[0];
@@ -373,8 +388,8 @@ export class WaitEngine {
       }
       const wake: Wake = { reason: 'signal', at: now };
       if (name !== undefined) wake.signal = name;
-      if (input.payload !== undefined) wake.payload = input.payload;
-      const write = resumeMove(current, now, wake);
+      if (payload !== undefined) wake.payload = payload;
+      const write = sizedWrite(resumeMove(current, now, wake), current.state, this.stateLimit, 'the signal payload');
       return { result: write.flow, writes: [write] };
     });
     return flow;

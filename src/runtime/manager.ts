@@ -27,7 +27,17 @@ import {
 } from './moves.js';
 import { checkStateSchema, type StateSchemas } from './state-schema.js';
 import type { Decision, FlowStore, FlowWrite, ListOptions, Loaded, LoadRequest } from './store.js';
-import { checkFlowId, checkPatch, checkState, DEFAULT_STATE_LIMIT, optionalText, requireText } from './validate.js';
+import { checkText, describeValue, normaliseKey, optionalKey, optionalText, readInput } from './text.js';
+import {
+  checkExpectedRevision,
+  checkFlowId,
+  checkJsonObject,
+  checkJsonValue,
+  DEFAULT_STATE_LIMIT,
+  inputObject,
+  optionsObject,
+  sizedWrite,
+} from './validate.js';
 import { assertWithinHorizon, parseWait, type WaitInput } from './wait.js';
 import type { Wake } from './wake.js';
 
@@ -107,15 +117,20 @@ export class FlowManager {
   }
 
   private async create(input: CreateFlowInput, status: 'created' | 'running'): Promise<Flow> {
-    if (typeof input !== 'object' || input === null) throw new FlowError('invalid_input', 'create needs an input object');
-    const controllerId = requireText(input.controllerId, 'controllerId');
-    const goal = requireText(input.goal, 'goal');
-    const owner = requireText(input.ownerSessionKey, 'ownerSessionKey');
-    const requesterOrigin = optionalText(input.requesterOrigin, 'requesterOrigin') ?? null;
-    const currentStep = optionalText(input.currentStep, 'currentStep') ?? 'init';
-    const idempotencyKey = optionalText(input.idempotencyKey, 'idempotencyKey');
-    const state = input.state ?? {};
-    const stateJson = checkState(state, this.stateLimit);
+    const { controllerId, goal, owner, requesterOrigin, currentStep, idempotencyKey, state, stateJson } = readInput('create input', () => {
+      const i = inputObject(input, 'create input');
+      const checked = i.state === undefined ? { value: {}, json: '{}' } : checkJsonObject(i.state, this.stateLimit, 'state');
+      return {
+        controllerId: normaliseKey(i.controllerId, 'controllerId'),
+        goal: checkText(i.goal, 'goal'),
+        owner: normaliseKey(i.ownerSessionKey, 'ownerSessionKey'),
+        requesterOrigin: optionalText(i.requesterOrigin, 'requesterOrigin') ?? null,
+        currentStep: optionalKey(i.currentStep, 'currentStep') ?? 'init',
+        idempotencyKey: optionalKey(i.idempotencyKey, 'idempotencyKey'),
+        state: checked.value,
+        stateJson: checked.json,
+      };
+    });
     checkStateSchema(this.stateSchemas, controllerId, state);
     const now = new Date(this.clock.now());
     const flow: Flow = {
@@ -145,7 +160,6 @@ export class FlowManager {
 
   /** The flow, or `undefined` when the id is unknown or malformed. */
   async get<S extends object = JsonObject>(id: string): Promise<Flow<S> | undefined> {
-    if (typeof id !== 'string') return undefined;
     try {
       return (await this.store.getFlow(checkFlowId(id))) as Flow<S> | undefined;
     } catch (error) {
@@ -156,15 +170,16 @@ export class FlowManager {
 
   /** An owner's flows, newest first. */
   async listByOwner(owner: string, options: ListOptions = {}): Promise<Flow[]> {
-    return this.store.listByOwner(requireText(owner, 'owner'), checkList(options));
+    const checked = readInput('listByOwner', () => ({ owner: normaliseKey(owner, 'ownerSessionKey'), options: checkList(options) }));
+    return this.store.listByOwner(checked.owner, checked.options);
   }
 
   /** Flows in a status, least recently updated first. */
   async listByStatus(status: FlowStatus, options: ListOptions = {}): Promise<Flow[]> {
     if (!isFlowStatus(status)) {
-      throw new FlowError('invalid_input', `status must be one of ${FLOW_STATUSES.join(', ')}, got ${JSON.stringify(status)}`);
+      throw new FlowError('invalid_input', `status must be one of ${FLOW_STATUSES.join(', ')}, got ${describeValue(status)}`);
     }
-    return this.store.listByStatus(status, checkList(options));
+    return this.store.listByStatus(status, readInput('list options', () => checkList(options)));
   }
 
   /** created → running. */
@@ -179,6 +194,7 @@ export class FlowManager {
   async setWaiting(id: string, wait: WaitInput, options?: WriteOptions): Promise<Flow> {
     const condition = parseWait(wait);
     const now = this.clock.now();
+    checkFlowId(id);
     assertWithinHorizon(condition, now, this.horizon);
     const key = condition.kind === 'external_event' ? { topic: condition.topic, correlationId: condition.correlationId, now } : undefined;
     return this.mutate(
@@ -190,7 +206,8 @@ export class FlowManager {
         if (!kept) return { write: waiting };
         const wake: Wake = { reason: 'event', at, topic: kept.topic, correlationId: kept.correlationId };
         if (kept.payload !== undefined) wake.payload = kept.payload;
-        return { write: chain(waiting, (next) => resumeMove(next, at, wake)), consumeKeptEvent: kept.id };
+        const resumed = chain(waiting, (next) => resumeMove(next, at, wake));
+        return { write: sizedWrite(resumed, current.state, this.stateLimit, 'the kept event waiting on this key'), consumeKeptEvent: kept.id };
       },
       key ? { keptEventFor: key } : {},
     );
@@ -198,19 +215,24 @@ export class FlowManager {
 
   /** waiting → running, merging `patch` and clearing the wait; recorded as a `manual` resume. */
   async resume(id: string, patch?: JsonObject, options?: WriteOptions): Promise<Flow> {
-    const checked = patch === undefined ? undefined : checkPatch(patch, this.stateLimit);
-    return this.mutate(id, options, (flow, now) => resumeMove(flow, now, { reason: 'manual', at: now }, checked));
+    const checked = readInput('patch', () => (patch === undefined ? undefined : checkJsonObject(patch, this.stateLimit, 'patch').value));
+    return this.mutate(id, options, (flow, now) => this.sized(resumeMove(flow, now, { reason: 'manual', at: now }, checked), flow, 'the patch'));
   }
 
   /** running → finished, merging `finalState`. */
   async finish(id: string, finalState?: JsonObject, options?: WriteOptions): Promise<Flow> {
-    const checked = finalState === undefined ? undefined : checkPatch(finalState, this.stateLimit, 'finalState');
-    return this.mutate(id, options, (flow, now) => finishMove(flow, now, checked));
+    const checked = readInput('finalState', () =>
+      finalState === undefined ? undefined : checkJsonObject(finalState, this.stateLimit, 'finalState').value,
+    );
+    return this.mutate(id, options, (flow, now) => this.sized(finishMove(flow, now, checked), flow, 'finalState'));
   }
 
-  /** running or waiting → failed, stamping `state.failure = { reason, at }`. */
+  /**
+   * running or waiting → failed, stamping `state.failure = { reason, at }`. Never
+   * refused for the state's size: a flow can always be failed.
+   */
   async fail(id: string, reason: string, options?: WriteOptions): Promise<Flow> {
-    const why = requireText(reason, 'reason');
+    const why = readInput('reason', () => checkText(reason, 'reason'));
     return this.mutate(id, options, (flow, now) => failMove(flow, now, why));
   }
 
@@ -223,16 +245,18 @@ export class FlowManager {
     return this.mutate(id, options, (flow, now) => requestCancelMove(flow, now));
   }
 
-  /** Any non-terminal status → cancelled. */
+  /** Any non-terminal status → cancelled. Never refused for the state's size. */
   async cancel(id: string, options?: WriteOptions): Promise<Flow> {
     return this.mutate(id, options, (flow, now) => cancelMove(flow, now));
   }
 
   /** Shallow-merges `patch` into the state and optionally moves `currentStep`. */
   async updateState(id: string, patch: JsonObject, nextStep?: string, options?: WriteOptions): Promise<Flow> {
-    const checked = checkPatch(patch, this.stateLimit);
-    const step = optionalText(nextStep, 'nextStep');
-    return this.mutate(id, options, (flow, now) => updateStateMove(flow, now, checked, step));
+    const { checked, step } = readInput('updateState', () => ({
+      checked: checkJsonObject(patch, this.stateLimit, 'patch').value,
+      step: optionalKey(nextStep, 'currentStep'),
+    }));
+    return this.mutate(id, options, (flow, now) => this.sized(updateStateMove(flow, now, checked, step), flow, 'the patch'));
   }
 
   /**
@@ -240,20 +264,27 @@ export class FlowManager {
    * earlier `childSessionKey` is kept when the new observation has none.
    */
   async recordStepObservation(observation: StepObservation, options?: WriteOptions): Promise<FlowStep> {
-    if (typeof observation !== 'object' || observation === null) throw new FlowError('invalid_input', 'an observation object is required');
-    const flowId = checkFlowId(observation.flowId);
-    const runId = requireText(observation.runId, 'runId');
-    const task = requireText(observation.task, 'task');
-    const status = observation.status;
-    if (!(STEP_STATUSES as readonly string[]).includes(status)) {
-      throw new FlowError('invalid_input', `step status must be one of ${STEP_STATUSES.join(', ')}, got ${JSON.stringify(status)}`);
-    }
-    const childSessionKey = optionalText(observation.childSessionKey, 'childSessionKey');
-    const runtime = optionalText(observation.runtime, 'runtime') ?? 'external';
-    if (observation.result !== undefined) checkJson(observation.result, this.stateLimit);
+    const { flowId, runId, task, status, childSessionKey, runtime, result } = readInput('step observation', () => {
+      const o = inputObject(observation, 'step observation');
+      const flowId = checkFlowId(o.flowId);
+      const stepStatus = o.status;
+      if (typeof stepStatus !== 'string' || !(STEP_STATUSES as readonly string[]).includes(stepStatus)) {
+        throw new FlowError('invalid_input', `step status must be one of ${STEP_STATUSES.join(', ')}, got ${describeValue(stepStatus)}`);
+      }
+      return {
+        flowId,
+        runId: normaliseKey(o.runId, 'runId'),
+        task: checkText(o.task, 'task'),
+        status: stepStatus as StepStatus,
+        childSessionKey: optionalKey(o.childSessionKey, 'childSessionKey'),
+        runtime: optionalKey(o.runtime, 'runtime') ?? 'external',
+        result: checkJsonValue(o.result, this.stateLimit, 'result'),
+      };
+    });
+    const expected = readInput('write options', () => checkExpectedRevision(options));
     const now = new Date(this.clock.now());
     return this.store.commit({ flowIds: [flowId], step: { flowId, runId } }, (loaded) => {
-      const flow = this.found(loaded, flowId, options);
+      const flow = this.found(loaded, flowId, expected);
       const write = observeStepMove(flow, now, { runId, task, status });
       const earlier = loaded.step;
       const step: FlowStep = {
@@ -264,7 +295,7 @@ export class FlowManager {
         runId,
         task,
         status,
-        result: observation.result === undefined ? (earlier?.result ?? null) : observation.result,
+        result: result === undefined ? (earlier?.result ?? null) : result.value,
         createdAt: earlier?.createdAt ?? now,
         updatedAt: now,
       };
@@ -285,12 +316,15 @@ export class FlowManager {
    * steps and events; returns how many went. `0` removes every terminal flow.
    */
   async pruneTerminal(olderThan: Duration): Promise<number> {
-    return this.store.pruneTerminal(this.clock.now() - parseDuration(olderThan, 'olderThan'));
+    const ms = parseDuration(olderThan, 'olderThan');
+    return this.store.pruneTerminal(this.clock.now() - ms);
   }
 
   /**
    * The one path every single-flow mutation takes: load under lock, check the
-   * expected revision, build the write, check the resulting state's size.
+   * expected revision, build the write. Builders that add caller data to the state
+   * pass their write through {@link sized}; the others (start, wait, fail, cancel)
+   * are never refused for the state's size.
    */
   private async mutate(
     id: string,
@@ -299,24 +333,28 @@ export class FlowManager {
     extraLoad: LoadRequest = {},
   ): Promise<Flow> {
     const flowId = checkFlowId(id);
+    const expected = readInput('write options', () => checkExpectedRevision(options));
     const now = new Date(this.clock.now());
     return this.store.commit({ ...extraLoad, flowIds: [flowId] }, (loaded): Decision<Flow> => {
-      const current = this.found(loaded, flowId, options);
+      const current = this.found(loaded, flowId, expected);
       const built = build(current, now, loaded);
       if (built === undefined) return { result: current };
       const { write, consumeKeptEvent } = 'write' in built ? built : { write: built, consumeKeptEvent: undefined };
-      const checked: FlowWrite = { ...write, stateJson: checkState(write.flow.state, this.stateLimit) };
       if (write.flow.state !== current.state) checkStateSchema(this.stateSchemas, write.flow.controllerId, write.flow.state);
       return consumeKeptEvent === undefined
-        ? { result: write.flow, writes: [checked] }
-        : { result: write.flow, writes: [checked], consumeKeptEvent };
+        ? { result: write.flow, writes: [write] }
+        : { result: write.flow, writes: [write], consumeKeptEvent };
     });
   }
 
-  private found(loaded: Loaded, id: string, options: WriteOptions | undefined): Flow {
+  /** Refuses a write that takes the state over the limit (one that does not grow it passes). */
+  private sized(write: FlowWrite, before: Flow, what: string): FlowWrite {
+    return sizedWrite(write, before.state, this.stateLimit, what);
+  }
+
+  private found(loaded: Loaded, id: string, expected: number | undefined): Flow {
     const flow = loaded.flows[0];
     if (!flow) throw new FlowError('not_found', `no flow with id ${id}`);
-    const expected = options?.expectedRevision;
     if (expected !== undefined && flow.revision !== expected) {
       throw new FlowError('revision_mismatch', `flow ${id} is at revision ${flow.revision}, not ${expected}; read it again and retry`);
     }
@@ -324,19 +362,19 @@ export class FlowManager {
   }
 }
 
-function checkList(options: ListOptions): ListOptions {
-  const limit = options.limit ?? 1000;
-  const offset = options.offset ?? 0;
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
-    throw new FlowError('invalid_input', `limit must be an integer from 1 to ${MAX_PAGE}, got ${limit}`);
+function checkList(options: unknown): ListOptions {
+  const o = optionsObject(options, 'list options');
+  const limit = o.limit ?? 1000;
+  const offset = o.offset ?? 0;
+  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
+    throw new FlowError('invalid_input', `limit must be an integer from 1 to ${MAX_PAGE}, got ${describeValue(limit)}`);
   }
-  if (!Number.isInteger(offset) || offset < 0) throw new FlowError('invalid_input', `offset must be a non-negative integer, got ${offset}`);
-  if (options.status !== undefined && !isFlowStatus(options.status)) {
-    throw new FlowError('invalid_input', `status must be one of ${FLOW_STATUSES.join(', ')}`);
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) {
+    throw new FlowError('invalid_input', `offset must be a non-negative integer, got ${describeValue(offset)}`);
   }
-  return { ...options, limit, offset };
-}
-
-function checkJson(value: unknown, limit: number): void {
-  checkState({ result: value }, limit, 'result');
+  const status = o.status;
+  if (status !== undefined && !isFlowStatus(status)) {
+    throw new FlowError('invalid_input', `status must be one of ${FLOW_STATUSES.join(', ')}, got ${describeValue(status)}`);
+  }
+  return status === undefined ? { limit, offset } : { status, limit, offset };
 }

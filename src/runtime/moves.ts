@@ -38,16 +38,28 @@ export function waitMove(flow: Flow, now: Date, wait: WaitCondition): FlowWrite 
   return write(flow, now, { status: 'waiting', wait }, { kind: 'waiting', payload: { wait: waitToJson(wait) } });
 }
 
-/** Resumes a waiting flow; an event's payload lands in `state.resume_event`, a signal's in `state.resume_signal`. */
+/**
+ * Resumes a waiting flow. Resume data describes the latest wake only: an event's
+ * payload lands in `state.resume_event`, a signal's in `state.resume_signal`, and
+ * every resume removes the `resume_*` keys it does not set (a timeout after an
+ * earlier event no longer shows that event). A `patch` is merged last.
+ */
 export function resumeMove(flow: Flow, now: Date, wake: Wake, patch?: JsonObject): FlowWrite {
   if (flow.status === 'running' || flow.status === 'created') {
     throw new FlowError('illegal_transition', `flow ${flow.id} is ${flow.status}, not waiting: there is nothing to resume`);
   }
   assertMove(flow, 'running');
-  let state = mergeState(flow.state, patch);
-  if (wake.reason === 'event') state = { ...state, resume_event: wake.payload ?? null };
-  if (wake.reason === 'signal' && wake.payload !== undefined) state = { ...state, resume_signal: wake.payload };
-  return write(flow, now, { status: 'running', wait: null, state }, { kind: 'resumed', payload: wakeToJson(wake) }, wake);
+  const sets = wake.reason === 'event' || (wake.reason === 'signal' && wake.payload !== undefined);
+  const stale = Object.hasOwn(flow.state, 'resume_event') || Object.hasOwn(flow.state, 'resume_signal');
+  let state = flow.state;
+  // A wake that neither sets nor clears resume data leaves the state object as it was (no copy, no re-check).
+  if (sets || stale) {
+    const { resume_event: _event, resume_signal: _signal, ...rest } = flow.state;
+    state = rest;
+    if (wake.reason === 'event') state.resume_event = wake.payload ?? null;
+    if (wake.reason === 'signal' && wake.payload !== undefined) state.resume_signal = wake.payload;
+  }
+  return write(flow, now, { status: 'running', wait: null, state: mergeState(state, patch) }, { kind: 'resumed', payload: wakeToJson(wake) }, wake);
 }
 
 export function finishMove(flow: Flow, now: Date, finalState?: JsonObject): FlowWrite {

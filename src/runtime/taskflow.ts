@@ -1,9 +1,9 @@
 import { resolve } from 'node:path';
 import { systemClock, type Clock } from './clock.js';
-import { parseDuration, type Duration } from './duration.js';
-import { FlowError } from './errors.js';
+import type { Duration } from './duration.js';
 import { WaitEngine, type DeliveryResult, type EventDelivery, type ResumeHandler } from './engine.js';
-import { resolveInboxLimits, type InboxLimits } from './inbox.js';
+import { FlowError } from './errors.js';
+import type { InboxLimits } from './inbox.js';
 import { defaultLogger, type Logger } from './logger.js';
 import { FlowManager } from './manager.js';
 import type { NatsBridgeStatus, NatsOptions } from './nats-options.js';
@@ -12,7 +12,8 @@ import { observeCommits } from './commit-observer.js';
 import { openSqliteStore } from './sqlite-store.js';
 import type { StateSchemas } from './state-schema.js';
 import type { FlowStore } from './store.js';
-import { DEFAULT_STATE_LIMIT } from './validate.js';
+import { checkTaskflowOptions } from './options.js';
+import { readInput } from './text.js';
 
 /** Options of {@link openTaskflow}. Every one has a default. */
 export interface TaskflowOptions {
@@ -148,23 +149,20 @@ async function loadNatsBridge(): Promise<typeof import('./nats-bridge.js').NatsB
 
 /** Opens the runtime: the database (created and migrated as needed), the manager and the engine. */
 export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskflow> {
-  const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? defaultLogger;
-  const timerMaxHorizon = parseDuration(options.timerMaxHorizon ?? '30d', 'timerMaxHorizon');
-  const tickInterval = parseDuration(options.tickInterval ?? '5s', 'tickInterval');
-  const resumeLease = parseDuration(options.resumeLease ?? '30s', 'resumeLease');
-  const eventRetention = parseDuration(options.eventRetention ?? '7d', 'eventRetention');
-  checkPositiveInteger(options.resumeConcurrency, 'resumeConcurrency');
-  checkPositiveInteger(options.maxResumeAttempts, 'maxResumeAttempts');
-  const inbox = resolveInboxLimits(options.inbox);
+  // Every option is checked before anything opens: a refused open leaves nothing behind.
+  const checked = checkTaskflowOptions(options);
+  const { timerMaxHorizon, tickInterval, resumeLease, eventRetention, stateLimit, inbox } = checked;
+  const clock = checked.clock ?? systemClock;
+  const logger = checked.logger ?? defaultLogger;
   // The bridge checks its options before anything opens; it reaches the engine and store once they exist.
   let deliver: ((event: EventDelivery) => Promise<DeliveryResult>) | undefined;
   let waitingTopics: (() => Promise<string[]>) | undefined;
-  const bridge = options.nats
-    ? new (await loadNatsBridge())({ ...options.nats, logger, runtime: { deliver: (event) => deliver!(event), waitingTopics: () => waitingTopics!() } })
+  const nats = checked.nats;
+  const NatsBridgeClass = nats ? await loadNatsBridge() : undefined;
+  const bridge = nats && NatsBridgeClass
+    ? readInput('nats', () => new NatsBridgeClass({ ...nats, logger, runtime: { deliver: (event) => deliver!(event), waitingTopics: () => waitingTopics!() } }))
     : undefined;
-  const busyTimeout = options.busyTimeout === undefined ? undefined : parseDuration(options.busyTimeout, 'busyTimeout');
-  const store = options.store ?? (await openStore(options.database ?? defaultDatabasePath(), options.synchronous, busyTimeout));
+  const store = checked.store ?? (await openStore(checked.database ?? defaultDatabasePath(), checked.synchronous, checked.busyTimeout));
   // Manager and engine commit through a view that reports each committed write to
   // the engine (timer, notifications) and the bridge (topics, lifecycle events).
   const committing = observeCommits(
@@ -179,7 +177,7 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
     // With a bridge, a wait's topic is refused or covered on the bus before the wait is stored.
     store: bridge ? guardTopics(committing, bridge) : committing,
     clock,
-    stateLimit: options.stateLimit ?? DEFAULT_STATE_LIMIT,
+    stateLimit,
     timerMaxHorizon,
     ...(options.stateSchemas ? { stateSchemas: options.stateSchemas } : {}),
   });
@@ -191,9 +189,10 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
     resumeLease,
     eventRetention,
     inbox,
-    ...(options.onResume ? { onResume: options.onResume } : {}),
-    ...(options.resumeConcurrency === undefined ? {} : { resumeConcurrency: options.resumeConcurrency }),
-    ...(options.maxResumeAttempts === undefined ? {} : { maxResumeAttempts: options.maxResumeAttempts }),
+    stateLimit,
+    ...(checked.onResume ? { onResume: checked.onResume } : {}),
+    ...(checked.resumeConcurrency === undefined ? {} : { resumeConcurrency: checked.resumeConcurrency }),
+    ...(checked.maxResumeAttempts === undefined ? {} : { maxResumeAttempts: checked.maxResumeAttempts }),
   });
   deliver = (event) => engine.deliver(event);
   waitingTopics = () => store.waitingTopics();
@@ -226,9 +225,3 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
 }
 
 /** Refuses, before anything opens, a count option that is not a positive integer. */
-function checkPositiveInteger(value: unknown, name: string): void {
-  if (value === undefined) return;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new FlowError('invalid_input', `${name} must be a positive integer`);
-  }
-}

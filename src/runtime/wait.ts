@@ -1,5 +1,6 @@
-import { z } from 'zod';
 import { FlowError } from './errors.js';
+import { parseInstant } from './instant.js';
+import { describeValue, normaliseKey, optionalKey, readInput } from './text.js';
 
 /** Wake the flow at `at`. */
 export interface TimerWait {
@@ -22,7 +23,7 @@ export interface ManualWait {
 /** What a waiting flow waits for. */
 export type WaitCondition = TimerWait | ExternalEventWait | ManualWait;
 
-/** A moment as a `Date`, an RFC 3339 string or epoch milliseconds. */
+/** A moment as a `Date`, an RFC 3339 string with a zone, or epoch milliseconds. */
 export type Instant = Date | string | number;
 
 /** A wait as callers may write it: instants in any {@link Instant} form. */
@@ -31,50 +32,37 @@ export type WaitInput =
   | { kind: 'external_event'; topic: string; correlationId: string; timeoutAt?: Instant }
   | { kind: 'manual'; signal?: string; timeoutAt?: Instant };
 
-const instant = z.union([z.date(), z.string(), z.number()]).transform((value, ctx) => {
-  const date = value instanceof Date ? value : new Date(value);
-  if (Number.isNaN(date.getTime())) {
-    ctx.addIssue({ code: 'custom', message: `"${String(value)}" is not a valid time; use RFC 3339 such as 2026-12-01T09:00:00Z` });
-    return z.NEVER;
-  }
-  return new Date(date.getTime());
-});
-
-const nonEmpty = (field: string) => z.string({ error: `${field} must be a string` }).trim().min(1, `${field} must not be empty`);
-
-const waitSchema = z.discriminatedUnion(
-  'kind',
-  [
-    z.object({ kind: z.literal('timer'), at: instant }),
-    z.object({
-      kind: z.literal('external_event'),
-      topic: nonEmpty('topic'),
-      correlationId: nonEmpty('correlationId'),
-      timeoutAt: instant.optional(),
-    }),
-    z.object({ kind: z.literal('manual'), signal: nonEmpty('signal').optional(), timeoutAt: instant.optional() }),
-  ],
-  { error: 'wait kind must be one of timer, external_event, manual' },
-);
-
-/** Validates a wait and normalises its instants to `Date`s; throws `invalid_input`. */
+/**
+ * Validates a wait and normalises it: instants become `Date`s (RFC 3339 only for
+ * strings), keys (topic, correlation id, signal) follow the one key rule of
+ * {@link normaliseKey}. Throws `invalid_input`, never anything else.
+ */
 export function parseWait(input: WaitInput | unknown): WaitCondition {
-  const result = waitSchema.safeParse(input);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-    throw new FlowError('invalid_input', `invalid wait: ${where}${issue.message}`);
+  try {
+    return readInput('wait', () => readWait(input));
+  } catch (error) {
+    if (FlowError.isInstance(error) && error.code === 'invalid_input') throw new FlowError('invalid_input', `invalid wait: ${error.message}`);
+    throw error;
   }
-  const wait = result.data;
-  if (wait.kind === 'timer') return { kind: 'timer', at: wait.at };
-  if (wait.kind === 'external_event') {
-    return withTimeout({ kind: 'external_event', topic: wait.topic, correlationId: wait.correlationId }, wait.timeoutAt);
-  }
-  return withTimeout(wait.signal === undefined ? { kind: 'manual' } : { kind: 'manual', signal: wait.signal }, wait.timeoutAt);
 }
 
-function withTimeout<W extends ExternalEventWait | ManualWait>(wait: W, timeoutAt: Date | undefined): W {
-  return timeoutAt === undefined ? wait : { ...wait, timeoutAt };
+function readWait(input: unknown): WaitCondition {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new FlowError('invalid_input', `a wait must be an object such as {"kind":"manual"}, got ${describeValue(input)}`);
+  }
+  const wait = input as Record<string, unknown>;
+  const kind = wait.kind;
+  if (kind === 'timer') return { kind: 'timer', at: parseInstant(wait.at, 'at') };
+  if (kind !== 'external_event' && kind !== 'manual') throw new FlowError('invalid_input', 'wait kind must be one of timer, external_event, manual');
+  const timeoutAt = wait.timeoutAt === undefined ? undefined : parseInstant(wait.timeoutAt, 'timeoutAt');
+  const timeout = timeoutAt === undefined ? {} : { timeoutAt };
+  if (kind === 'external_event') {
+    const topic = normaliseKey(wait.topic, 'topic');
+    const correlationId = normaliseKey(wait.correlationId, 'correlationId');
+    return { kind: 'external_event', topic, correlationId, ...timeout };
+  }
+  const signal = optionalKey(wait.signal, 'signal');
+  return { kind: 'manual', ...(signal === undefined ? {} : { signal }), ...timeout };
 }
 
 /** When the engine must wake the flow on its own: the timer, or the wait's timeout. */

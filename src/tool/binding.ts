@@ -1,5 +1,7 @@
-import { parseDuration } from '../runtime/duration.js';
+import { parsePositiveDuration } from '../runtime/duration.js';
 import { FlowError } from '../runtime/errors.js';
+import { normaliseKey, optionalText, readInput } from '../runtime/text.js';
+import { formatSpan } from '../runtime/wait.js';
 import { isTaskflowAction, TASKFLOW_ACTIONS, type TaskflowAction } from './actions.js';
 import type { BridgeDeclaration } from './host-subjects.js';
 import { isPlaceholderName, OWNER_PLACEHOLDER, placeholdersOf, templateProblem, tokenValueProblem, type TopicPolicy } from './topic-scope.js';
@@ -22,34 +24,46 @@ export interface ResolvedBinding<Context> {
 /**
  * Checks a binding (a host's configuration, so a mistake throws a `FlowError`
  * `invalid_input` at creation rather than refusing every call later). `bridge`
- * is what the host declared on its NATS bridge, if it runs one.
+ * is what the host declared on its NATS bridge, if it runs one. Its
+ * `timerMaxHorizon` may narrow the runtime's horizon, never widen it: the model
+ * must never be told of a limit the runtime would then refuse.
  */
 export function resolveBinding<Context>(
   binding: TaskflowBinding<Context>,
-  defaultHorizonMs: number,
+  runtimeHorizonMs: number,
   bridge?: BridgeDeclaration,
 ): ResolvedBinding<Context> {
-  if (typeof binding !== 'object' || binding === null) throw new FlowError('invalid_input', 'a taskflow binding object is required');
-  const { owner } = binding;
-  if (typeof owner !== 'function' && (typeof owner !== 'string' || owner.trim() === '')) {
-    throw new FlowError('invalid_input', 'binding.owner must be a non-empty session key or a function resolving it per call');
-  }
-  const allow = binding.allow ?? TASKFLOW_ACTIONS;
-  if (!Array.isArray(allow) || allow.length === 0 || !allow.every(isTaskflowAction)) {
-    throw new FlowError('invalid_input', `binding.allow must list actions among ${TASKFLOW_ACTIONS.join(', ')}`);
-  }
-  const horizonMs = binding.timerMaxHorizon === undefined ? defaultHorizonMs : parseDuration(binding.timerMaxHorizon, 'binding.timerMaxHorizon');
-  const scope = resolveScope(binding.scope);
-  const resolved: ResolvedBinding<Context> = {
-    owner,
-    allow: TASKFLOW_ACTIONS.filter((a) => allow.includes(a)),
-    horizonMs,
-    topicPolicy: resolveTopicPolicy(binding, new Set([OWNER_PLACEHOLDER, ...Object.keys(scope)]), bridge),
-    scope,
-    reservedTopics: bridge?.resumeSubject === undefined ? [] : [bridge.resumeSubject],
-  };
-  if (binding.requesterOrigin !== undefined) resolved.requesterOrigin = binding.requesterOrigin;
-  return resolved;
+  return readInput('taskflow binding', () => {
+    if (typeof binding !== 'object' || binding === null) throw new FlowError('invalid_input', 'a taskflow binding object is required');
+    const { owner } = binding;
+    if (typeof owner !== 'function' && typeof owner !== 'string') {
+      throw new FlowError('invalid_input', 'binding.owner must be a non-empty session key or a function resolving it per call');
+    }
+    const allow: unknown = binding.allow ?? TASKFLOW_ACTIONS;
+    if (!Array.isArray(allow) || allow.length === 0 || !allow.every(isTaskflowAction)) {
+      throw new FlowError('invalid_input', `binding.allow must list actions among ${TASKFLOW_ACTIONS.join(', ')}`);
+    }
+    const horizonMs = binding.timerMaxHorizon === undefined ? runtimeHorizonMs : parsePositiveDuration(binding.timerMaxHorizon, 'binding.timerMaxHorizon');
+    if (horizonMs > runtimeHorizonMs) {
+      throw new FlowError(
+        'invalid_input',
+        `binding.timerMaxHorizon (${formatSpan(horizonMs)}) is wider than the runtime's timerMaxHorizon (${formatSpan(runtimeHorizonMs)}), ` +
+          "which would refuse such timers; give at most the runtime's horizon, or raise it in openTaskflow",
+      );
+    }
+    const scope = resolveScope(binding.scope);
+    const resolved: ResolvedBinding<Context> = {
+      owner: typeof owner === 'string' ? normaliseKey(owner, 'ownerSessionKey') : owner,
+      allow: TASKFLOW_ACTIONS.filter((a) => allow.includes(a)),
+      horizonMs,
+      topicPolicy: resolveTopicPolicy(binding, new Set([OWNER_PLACEHOLDER, ...Object.keys(scope)]), bridge),
+      scope,
+      reservedTopics: bridge?.resumeSubject === undefined ? [] : [bridge.resumeSubject],
+    };
+    const requesterOrigin = optionalText(binding.requesterOrigin, 'requesterOrigin');
+    if (requesterOrigin !== undefined) resolved.requesterOrigin = requesterOrigin;
+    return resolved;
+  });
 }
 
 function resolveScope<Context>(scope: TaskflowBinding<Context>['scope']): Record<string, OwnerResolver<Context>> {

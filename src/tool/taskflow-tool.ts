@@ -1,5 +1,6 @@
 import type { Flow } from '../runtime/flow.js';
 import type { Taskflow } from '../runtime/taskflow.js';
+import { normaliseKey } from '../runtime/text.js';
 import { wakeFromJson } from '../runtime/wake.js';
 import { isTaskflowAction, TASKFLOW_ACTIONS } from './actions.js';
 import { resolveBinding, type ResolvedBinding } from './binding.js';
@@ -87,7 +88,8 @@ async function resolveOwner<Context>(rules: ResolvedBinding<Context>, context: C
   if (typeof owner !== 'string' || owner.trim() === '') {
     throw new ToolRefusal('no_owner', 'this call carries no session to act for; the host must pass one (for example a thread id) to the taskflow tool');
   }
-  return owner;
+  // The one key rule, as the manager applies it to the flows' owners.
+  return normaliseKey(owner, 'ownerSessionKey');
 }
 
 async function run<Context>(

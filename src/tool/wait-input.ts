@@ -1,5 +1,6 @@
 import { parseDuration } from '../runtime/duration.js';
 import { FlowError } from '../runtime/errors.js';
+import { parseRfc3339 } from '../runtime/instant.js';
 import { assertWithinHorizon, formatSpan, type WaitCondition } from '../runtime/wait.js';
 import { describeValue, isRecord, optionalText, requiredText, type Fields } from './fields.js';
 import { ToolRefusal } from './refusal.js';
@@ -23,7 +24,6 @@ const FIELDS_OF: Record<WaitCondition['kind'], readonly string[]> = {
   manual: ['kind', 'signal', 'timeout_at', 'timeout_in'],
 };
 const ALL_FIELDS = new Set(Object.values(FIELDS_OF).flat());
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})$/;
 
 /**
  * Turns the model's snake_case `wait_condition` into a runtime wait: resolves
@@ -120,8 +120,8 @@ function instant(value: Fields, atField: string, inField: string, rules: WaitRul
     return new Date(rules.nowMs + ms);
   }
   if (at === undefined) return undefined;
-  const date = RFC3339.test(at.trim()) ? new Date(at.trim()) : undefined;
-  if (date === undefined || Number.isNaN(date.getTime())) {
+  const date = parseRfc3339(at);
+  if (date === undefined) {
     throw new ToolRefusal('invalid_input', `${WHERE}${atField} "${at}" is not an RFC 3339 time with a time zone, such as 2026-12-01T09:00:00Z`);
   }
   if (date.getTime() <= rules.nowMs) {

@@ -19,7 +19,7 @@ export const pruneCommand: DatabaseCommand = {
     'Deletes finished, failed and cancelled flows last updated at or before now minus the',
     'duration, with their steps and audit events. Waiting and running flows are never touched.',
     'Options:',
-    '  --older-than <duration>   required: 250ms, 5s, 10m, 2h, 30d, 1w; 0 prunes every terminal flow',
+    '  --older-than <duration>   required, with a unit: 250ms, 5s, 10m, 2h, 30d, 1w; 0 prunes every terminal flow',
     'JSON: { "pruned": n, "olderThan": duration, "cutoff": ISO time }',
   ].join('\n'),
   positionals: [],
@@ -28,9 +28,13 @@ export const pruneCommand: DatabaseCommand = {
   async run({ tf, values, json, stdout }) {
     const olderThan = stringOption(values, 'older-than');
     if (olderThan === undefined) throw usageError('prune needs --older-than <duration>, such as --older-than 30d');
+    // A bare number could mean milliseconds or days: only 0, the same in every unit, goes without one.
+    if (/^\s*\d+(\.\d+)?\s*$/.test(olderThan) && Number(olderThan) !== 0) {
+      throw usageError(`--older-than ${olderThan.trim()} has no unit: add one, such as ${olderThan.trim()}d (days), ${olderThan.trim()}h or ${olderThan.trim()}m`);
+    }
     let ms: number;
     try {
-      ms = parseDuration(/^\d+$/.test(olderThan) ? Number(olderThan) : olderThan, '--older-than');
+      ms = parseDuration(Number(olderThan) === 0 ? 0 : olderThan, '--older-than');
     } catch (error) {
       throw usageError(FlowError.isInstance(error) ? error.message : String(error));
     }
