@@ -8,7 +8,15 @@ const shared = {
 };
 
 /** The same contract suites run against SQLite (every test) and PostgreSQL (the store-neutral ones). */
-const contractSuites = ['test/manager.test.ts', 'test/engine.test.ts', 'test/property.test.ts', 'test/postgres.test.ts', 'test/inbox-cap.test.ts'];
+const contractSuites = [
+  'test/manager.test.ts',
+  'test/engine.test.ts',
+  'test/property.test.ts',
+  'test/postgres.test.ts',
+  'test/inbox-cap.test.ts',
+  'test/hostile-input.test.ts',
+  'test/input-rules.test.ts',
+];
 
 export default defineConfig({
   test: {

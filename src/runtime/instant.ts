@@ -1,5 +1,5 @@
 import { FlowError } from './errors.js';
-import { describeValue } from './text.js';
+import { describeValue, readInput } from './text.js';
 
 /** 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z: the years RFC 3339 can write, which both stores keep. */
 export const MIN_INSTANT_MS = utc(0, 1, 1);
@@ -55,6 +55,10 @@ function daysInMonth(year: number, month: number): number {
  * fresh `Date`; anything else is `invalid_input` naming `field`.
  */
 export function parseInstant(value: unknown, field: string): Date {
+  return readInput(field, () => readInstant(value, field));
+}
+
+function readInstant(value: unknown, field: string): Date {
   let ms: number | undefined;
   if (value instanceof Date) ms = Date.prototype.getTime.call(value);
   else if (typeof value === 'number') ms = Number.isFinite(value) ? Math.trunc(value) : undefined;

@@ -266,13 +266,11 @@ export class FlowManager {
   async recordStepObservation(observation: StepObservation, options?: WriteOptions): Promise<FlowStep> {
     const { flowId, runId, task, status, childSessionKey, runtime, result } = readInput('step observation', () => {
       const o = inputObject(observation, 'step observation');
-      const flowId = checkFlowId(o.flowId);
       const stepStatus = o.status;
       if (typeof stepStatus !== 'string' || !(STEP_STATUSES as readonly string[]).includes(stepStatus)) {
         throw new FlowError('invalid_input', `step status must be one of ${STEP_STATUSES.join(', ')}, got ${describeValue(stepStatus)}`);
       }
-      return {
-        flowId,
+      const fields = {
         runId: normaliseKey(o.runId, 'runId'),
         task: checkText(o.task, 'task'),
         status: stepStatus as StepStatus,
@@ -280,6 +278,8 @@ export class FlowManager {
         runtime: optionalKey(o.runtime, 'runtime') ?? 'external',
         result: checkJsonValue(o.result, this.stateLimit, 'result'),
       };
+      // Last: an observation valid but for its flow id is answered like one for an unknown flow.
+      return { ...fields, flowId: checkFlowId(o.flowId) };
     });
     const expected = readInput('write options', () => checkExpectedRevision(options));
     const now = new Date(this.clock.now());
@@ -364,8 +364,8 @@ export class FlowManager {
 
 function checkList(options: unknown): ListOptions {
   const o = optionsObject(options, 'list options');
-  const limit = o.limit ?? 1000;
-  const offset = o.offset ?? 0;
+  const limit = o.limit === undefined ? 1000 : o.limit;
+  const offset = o.offset === undefined ? 0 : o.offset;
   if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
     throw new FlowError('invalid_input', `limit must be an integer from 1 to ${MAX_PAGE}, got ${describeValue(limit)}`);
   }
