@@ -330,6 +330,29 @@ describe.concurrent('taskflow CLI, changing flows', () => {
   });
 });
 
+describe.concurrent('taskflow CLI, bad input', () => {
+  it('prune refuses a bare number with exit 2 and asks for a unit', async () => {
+    const { db, flows } = await freshDatabase();
+    for (const bare of ['30', '30.5', ' 7 ']) {
+      expectOneLineError(await taskflowCli(['--db', db, 'prune', '--older-than', bare]), 2, /--older-than \S+ has no unit: add one, such as \S+d/);
+    }
+    await readDatabase(db, async (tf) => expect(await tf.manager.get(flows.finished.id)).toBeDefined());
+  });
+
+  it('deliver takes keys by the one key rule: a padded correlation id resumes the flow waiting on it', async () => {
+    const { db, flows } = await freshDatabase();
+    const out = parse<{ resumed: string[] }>(await taskflowCli(['--db', db, 'deliver', ' payments.received', 'INV-42 ', '--json']));
+    expect(out.resumed).toEqual([flows.paymentWait.id]);
+  });
+
+  it('deliver refuses a control character in a key with exit 1, changing nothing', async () => {
+    const { db, flows } = await freshDatabase();
+    const result = await taskflowCli(['--db', db, 'deliver', 'payments.received', 'INV-42\u0001']);
+    expectOneLineError(result, 1, /correlationId must not contain control characters/);
+    await readDatabase(db, async (tf) => expect((await tf.manager.get(flows.paymentWait.id))!.status).toBe('waiting'));
+  });
+});
+
 describe.concurrent('taskflow CLI, missing database', () => {
   const commands = (id: string): string[][] => [
     ['list'],
