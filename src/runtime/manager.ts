@@ -104,6 +104,12 @@ export class FlowManager {
     this.stateLimit = options.stateLimit ?? DEFAULT_STATE_LIMIT;
     this.horizon = options.timerMaxHorizon ?? Number.POSITIVE_INFINITY;
     this.stateSchemas = options.stateSchemas;
+    if (!Number.isInteger(this.stateLimit) || this.stateLimit < 2) {
+      throw new FlowError('invalid_input', `stateLimit must be a whole number of bytes of at least 2, got ${describeValue(this.stateLimit)}`);
+    }
+    if (typeof this.horizon !== 'number' || !(this.horizon > 0)) {
+      throw new FlowError('invalid_input', `timerMaxHorizon must be a positive number of milliseconds, got ${describeValue(this.horizon)}`);
+    }
   }
 
   /** Creates a flow in `created`, at revision 0, with its `created` audit event. */
