@@ -13,7 +13,8 @@ export const TEXT_LIMITS = {
   topic: 256,
   correlationId: 256,
   signal: 256,
-  eventId: 256,
+  /** Room for the NATS bridge's fallback id (`nats:<stream>:<created>:<seq>`) with a 255-character stream name. */
+  eventId: 512,
   /** The NATS bridge's `flow_id`: an event for that flow alone. */
   flowId: 256,
   runId: 256,
