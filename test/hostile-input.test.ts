@@ -242,6 +242,11 @@ const OPTION_POSITIONS: Record<string, readonly Hostile[]> = {
   logger: ['undefined'],
   store: ['undefined'],
   nats: ['undefined'],
+  busyTimeout: ['undefined'],
+  resumeConcurrency: ['undefined'],
+  maxResumeAttempts: ['undefined'],
+  // Objects without maxPerKey or maxTotal take the defaults.
+  inbox: objectsWithoutFields.filter((name) => name !== 'throwingGetter'),
 };
 
 const NOT_AN_OPTIONS_OBJECT: Hostile[] = [

@@ -168,6 +168,8 @@ describe(`one rule for every key (${dialect})`, () => {
           return tf.engine.deliver({ topic: 'payments.received', correlationId: value });
         case 'eventId':
           return tf.engine.deliver({ topic: 'payments.received', correlationId: 'INV-1', eventId: value });
+        case 'flowId':
+          return tf.engine.deliver({ topic: 'payments.received', correlationId: 'INV-1', flowId: value });
         case 'signal':
           return tf.manager.setWaiting(flow.id, { kind: 'manual', signal: value });
         case 'reason':

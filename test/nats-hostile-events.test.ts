@@ -45,8 +45,14 @@ async function waitingFlow(tf: Awaited<ReturnType<typeof openTestTaskflow>>, cor
 describe('hostile events over JetStream', () => {
   it('an oversize payload, a NUL or a lone surrogate is terminated and logged once, never redelivered, and changes nothing', async () => {
     const logger = recordingLogger();
-    const tf = await openTestTaskflow({ stateLimit: 1024, logger, nats: { servers: server.url, connection: { reconnectTimeWait: 50 } } });
+    const tf = await openTestTaskflow({
+      stateLimit: 1024,
+      logger,
+      nats: { servers: server.url, subjects: ['invoices.>'], connection: { reconnectTimeWait: 50 } },
+    });
     await tf.start();
+    // The bridge connects in the background: wait until its stream captures the declared subjects.
+    await until(async () => (await jsm.streams.info('TASKFLOW').catch(() => undefined))?.config.subjects.includes('invoices.>') === true, 30_000);
     const flow = await waitingFlow(tf, 'INV-1', { notes: 'n'.repeat(700) });
     const h = headers();
     h.set('Taskflow-Correlation-Id', 'INV-1');
