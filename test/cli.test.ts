@@ -7,6 +7,7 @@ import {
   TempFolders,
   readDatabase,
   seedDatabase,
+  taskflowBin,
   taskflowCli,
   type CliResult,
   type SeededFlows,
@@ -360,7 +361,7 @@ describe.concurrent('taskflow CLI, missing database', () => {
 
   it('the default ./data/taskflow.db is not created either', async () => {
     const cwd = temp.make();
-    const result = await taskflowCli(['list'], { cwd });
+    const result = await taskflowBin(['list'], { cwd });
     expectOneLineError(result, 3, /no database at .*data\/taskflow\.db/);
     expect(existsSync(join(cwd, 'data'))).toBe(false);
   });

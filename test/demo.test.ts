@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTaskflow } from '../src/index.js';
+import { startNatsServer, type NatsServer } from './support/nats-server.js';
 import { tempDbPath } from './support/temp-db.js';
 
 const run = promisify(execFile);
@@ -10,13 +11,22 @@ const run = promisify(execFile);
 async function runDemo(variant: string[], env: Record<string, string>): Promise<{ output: string; database: string }> {
   const database = tempDbPath('demo.db');
   const { stdout } = await run(process.execPath, ['--import', 'tsx', 'examples/payment-wait/main.ts', ...variant], {
-    env: { ...process.env, ...env, DEMO_DB: database },
-    timeout: 60_000,
+    env: { ...process.env, NATS_URL: nats!.url, ...env, DEMO_DB: database },
+    timeout: 150_000,
   });
   return { output: stdout, database };
 }
 
 const NO_NATS = { NATS_URL: 'nats://127.0.0.1:1' };
+
+// The demo's own nats-server (JetStream on a free port), passed as NATS_URL as a user would.
+let nats: NatsServer | undefined;
+beforeAll(async () => {
+  nats = await startNatsServer();
+});
+afterAll(async () => {
+  await nats?.dispose();
+});
 
 describe.each([
   { name: 'Vercel AI SDK, over NATS JetStream', variant: [], env: {}, via: /published on NATS \(JetStream stored it\)/ },
@@ -46,5 +56,5 @@ describe.each([
     } finally {
       await tf.close();
     }
-  }, 90_000);
+  }, 180_000);
 });
