@@ -17,6 +17,7 @@ export const showCommand: DatabaseCommand = {
   positionals: ['id'],
   options: {},
   usesDatabase: true,
+  readsOnly: true,
   async run({ tf, args, json, stdout }) {
     const flow = await requireFlow(tf, args[0]!);
     const [steps, events, notifications] = await Promise.all([
