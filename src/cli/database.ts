@@ -1,4 +1,4 @@
-import { accessSync, constants, copyFileSync, existsSync, mkdtempSync, openSync, closeSync, rmSync, statSync, writeSync } from 'node:fs';
+import { accessSync, chmodSync, constants, copyFileSync, existsSync, mkdtempSync, openSync, closeSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { FlowError } from '../runtime/errors.js';
@@ -107,6 +107,7 @@ function openReadOnly(path: string): { store: FlowStore; dispose: (() => void) |
   try {
     const copy = join(folder, 'snapshot.db');
     copyFileSync(path, copy);
+    chmodSync(copy, 0o600);
     // Bytes 18 and 19 of the header say "WAL" (2); a copy read without its -shm reads as a rollback-journal file (1).
     const fd = openSync(copy, 'r+');
     try {
