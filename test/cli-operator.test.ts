@@ -182,6 +182,37 @@ describe.concurrent('taskflow CLI: small things', () => {
   });
 });
 
+describe.concurrent('taskflow show: steps explained', () => {
+  it('shows the step moves of a managed flow, numbered like its timeline, and says what observed steps are', async () => {
+    const db = join(temp.make(), 'taskflow.db');
+    const flow = await readDatabase(db, async (tf) => {
+      const created = await tf.manager.createManaged({ controllerId: 'billing/agent', goal: 'remind Ben', ownerSessionKey: OWNER_1, currentStep: 'await_payment' });
+      await tf.manager.startRunning(created.id);
+      await tf.manager.updateState(created.id, { reminder_sent_to: 'Ben' }, 'reminder');
+      return tf.manager.finish(created.id, { outcome: 'reminder_sent' });
+    });
+    const text = await taskflowCli(['--db', db, 'show', flow.id]);
+    expect(text.stdout).toMatch(/^Step moves \(current_step, as the controller moved it\)\n#\s+AT\s+TO STEP\n3\s+\S+\s+reminder\n/m);
+    expect(text.stdout).toMatch(/^Observed steps \(work recorded by a mirrored flow, one row per run\)\nnone recorded\n/m);
+    expect(text.stdout).toMatch(/^3\s+\S+\s+state_updated\s+\{"keys":\["reminder_sent_to"\],"currentStep":"reminder"\}$/m);
+    const timelineRows = text.stdout.split('Timeline\n')[1]!.trimEnd().split('\n').slice(1).map((line) => line.split(/\s+/)[0]);
+    expect(timelineRows).toEqual(['1', '2', '3', '4']);
+    const out = json<{ stepMoves: Array<{ row: number; step: string; eventId: number }>; events: Array<{ id: number }> }>(
+      await taskflowCli(['--db', db, 'show', flow.id, '--json']),
+    );
+    expect(out.stepMoves).toEqual([expect.objectContaining({ row: 3, step: 'reminder', eventId: out.events[2]!.id })]);
+    const help = await taskflowCli(['help', 'show']);
+    expect(help.stdout).toContain('step moves      the flow\'s own step label (current_step)');
+  });
+
+  it('a flow that never moved its step says so', async () => {
+    const db = join(temp.make(), 'taskflow.db');
+    const { running } = await seedDatabase(db);
+    const text = await taskflowCli(['--db', db, 'show', running.id]);
+    expect(text.stdout).toMatch(/^Step moves .*\nnone: at step init since it was created\n/m);
+  });
+});
+
 describe('taskflow CLI on a database this user can only read', () => {
   const isRoot = process.getuid?.() === 0;
   /** Runs the bin as another user when root (root reads and writes every file), else as this one. */

@@ -123,7 +123,7 @@ describe.concurrent('taskflow CLI, reading', () => {
     expect(result.stdout).toMatch(new RegExp(`^id:\\s+${flows.approvalWait.id}$`, 'm'));
     expect(result.stdout).toMatch(/^status:\s+waiting$/m);
     expect(result.stdout).toMatch(/^wait:\s+signal approve$/m);
-    expect(result.stdout).toMatch(/^Steps\nRUN\s+TASK\s+STATUS/m);
+    expect(result.stdout).toMatch(/^Observed steps .*\nRUN\s+TASK\s+STATUS/m);
     expect(result.stdout).toMatch(/^run-1\s+draft refund email\s+succeeded/m);
     expect(result.stdout).toMatch(/^Timeline\n#\s+AT\s+KIND\s+DETAILS/m);
     for (const kind of ['created', 'step_observed', 'waiting']) expect(result.stdout).toMatch(new RegExp(`\\s${kind}\\s`));

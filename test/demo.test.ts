@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTaskflow } from '../src/index.js';
+import { taskflowCli } from './support/cli-run.js';
 import { startNatsServer, type NatsServer } from './support/nats-server.js';
 import { tempDbPath } from './support/temp-db.js';
 
@@ -38,6 +39,16 @@ describe.each([
     expect(output).toMatch(via);
     expect(output).toMatch(/killing agent process #1 \(pid \d+\) with SIGKILL while both flows wait/);
     expect(output).toContain('Outcome: {"INV-42":"shipped","INV-77":"reminder_sent"}');
+    // Audit tables: rows numbered per flow, then the flow's final state.
+    expect(output).toMatch(/^#\s+at\s+event\s+detail\n[- ]+\n1\s+\+[\d.]+s\s+created\s/m);
+    expect(output).toMatch(/^5\s+\+[\d.]+s\s+finished\nfinal state \(revision 4, step await_payment\): \{"invoice":"INV-42",.*"outcome":"shipped"/m);
+    expect(output).toMatch(/^6\s+\+[\d.]+s\s+finished\nfinal state \(revision 5, step reminder\): \{"invoice":"INV-77",.*"outcome":"reminder_sent"\}$/m);
+    // It ends with the CLI commands that show its flows, and they do.
+    const commands = [...output.matchAll(/^ {2}npx taskflow (.+)$/gm)].map((m) => m[1]!.split(' '));
+    expect(commands.map((c) => c[0])).toEqual(['list', 'show', 'show']);
+    for (const args of commands) expect((await taskflowCli(args)).code).toBe(0);
+    const shown = await taskflowCli([...commands[1]!, '--json']);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ flow: { status: 'finished' } });
 
     const tf = await openTaskflow({ database });
     try {
