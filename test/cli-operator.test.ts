@@ -195,7 +195,7 @@ describe.concurrent('taskflow show: steps explained', () => {
     expect(text.stdout).toMatch(/^Step moves \(current_step, as the controller moved it\)\n#\s+AT\s+TO STEP\n3\s+\S+\s+reminder\n/m);
     expect(text.stdout).toMatch(/^Observed steps \(work recorded by a mirrored flow, one row per run\)\nnone recorded\n/m);
     expect(text.stdout).toMatch(/^3\s+\S+\s+state_updated\s+\{"keys":\["reminder_sent_to"\],"currentStep":"reminder"\}$/m);
-    const timelineRows = text.stdout.split('Timeline\n')[1]!.trimEnd().split('\n').slice(1).map((line) => line.split(/\s+/)[0]);
+    const timelineRows = text.stdout.split('Timeline\n')[1]!.split('\n\n')[0]!.trimEnd().split('\n').slice(1).map((line) => line.split(/\s+/)[0]);
     expect(timelineRows).toEqual(['1', '2', '3', '4']);
     const out = json<{ stepMoves: Array<{ row: number; step: string; eventId: number }>; events: Array<{ id: number }> }>(
       await taskflowCli(['--db', db, 'show', flow.id, '--json']),
