@@ -37,6 +37,11 @@ export interface PostgresStoreOptions {
   queryTimeout?: number;
   /** The longest a call waits for a connection, in ms. Default 10000. */
   connectTimeout?: number;
+  /**
+   * Apply pending migrations on open (default true). With `false` nothing is
+   * written on open: a database without this version's schema is refused (`storage`).
+   */
+  migrate?: boolean;
 }
 
 // Both option types must name the same options: this line stops compiling when they part.

@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
@@ -72,10 +73,11 @@ if (nc && publishLater) {
   narrate('payments', 'payment of INV-42 published on core NATS (no JetStream) now that agent #2 listens');
 }
 
-const code = await Promise.race([second.exited, new Promise<number>((r) => setTimeout(() => r(-1), 30_000))]);
+// A few seconds on an idle machine; generous, for a busy one.
+const code = await Promise.race([second.exited, new Promise<number>((r) => setTimeout(() => r(-1), 120_000))]);
 if (code !== 0) {
   second.child.kill('SIGKILL');
-  throw new Error(code === -1 ? 'agent process #2 did not finish within 30 s' : `agent process #2 exited with ${code}`);
+  throw new Error(code === -1 ? 'agent process #2 did not finish within 120 s' : `agent process #2 exited with ${code}`);
 }
 await nc?.close();
 
@@ -86,12 +88,20 @@ for (const flow of flows) {
   const events = await tf.manager.listEvents(flow.id);
   process.stdout.write(`Audit log of flow ${flow.state.invoice} (${flow.id}): ${flow.status}, outcome ${JSON.stringify(flow.state.outcome)}\n`);
   const t0 = Number(process.env.DEMO_T0);
-  const rows = events.map((e) => [String(e.id), `+${((e.at.getTime() - t0) / 1000).toFixed(2)}s`, e.kind, detail(e.payload)]);
-  process.stdout.write(`${table(['#', 'at', 'event', 'detail'], rows)}\n\n`);
+  // Numbered per flow: row n is the write that took the flow to revision n - 1.
+  const rows = events.map((e, i) => [String(i + 1), `+${((e.at.getTime() - t0) / 1000).toFixed(2)}s`, e.kind, detail(e.payload)]);
+  process.stdout.write(`${table(['#', 'at', 'event', 'detail'], rows)}\n`);
+  process.stdout.write(`final state (revision ${flow.revision}, step ${flow.currentStep}): ${JSON.stringify(flow.state)}\n\n`);
 }
 await tf.close();
 const outcome = Object.fromEntries(flows.map((f) => [String(f.state.invoice), String(f.state.outcome)]));
 process.stdout.write(`Outcome: ${JSON.stringify(outcome)}\n`);
+const db = relative(process.cwd(), DEMO_DB).startsWith('..') ? DEMO_DB : relative(process.cwd(), DEMO_DB);
+process.stdout.write(
+  `\nThe flows stay in ${db}; see them with the operator CLI:\n` +
+    `  npx taskflow list --db ${db}\n` +
+    flows.map((f) => `  npx taskflow show ${f.id} --db ${db}\n`).join(''),
+);
 process.exit(outcome['INV-42'] === 'shipped' && outcome['INV-77'] === 'reminder_sent' ? 0 : 1);
 
 function detail(payload: Record<string, unknown>): string {

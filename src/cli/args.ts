@@ -1,6 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { FLOW_STATUSES, isFlowStatus, type FlowStatus, type JsonObject } from '../runtime/flow.js';
-import { usageError } from './errors.js';
+import { usageError, type CliError } from './errors.js';
 
 /** Option definitions in `node:util` parseArgs form. */
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
@@ -52,21 +52,38 @@ export interface ParsedArgs {
  * missing option value or a value given to a flag is a usage error (exit 2).
  */
 export function parseCommandArgs(command: string, args: readonly string[], options: OptionSpec): ParsedArgs {
+  const spec = { ...GLOBAL_OPTIONS, ...options };
+  let parsed: ParsedArgs;
   try {
-    const { values, positionals } = parseArgs({
-      args: [...args],
-      options: { ...GLOBAL_OPTIONS, ...options },
-      strict: true,
-      allowPositionals: true,
-    });
-    return { values: values as OptionValues, positionals };
+    const { values, positionals } = parseArgs({ args: [...args], options: spec, strict: true, allowPositionals: true });
+    parsed = { values: values as OptionValues, positionals };
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    const unknown = /^Unknown option '([^']+)'/.exec(message);
-    if (unknown) throw usageError(`${command}: unknown option ${unknown[1]} (run \`taskflow help ${command}\`)`);
-    // Other parseArgs messages (a missing value, a value given to a flag) are one sentence about the option.
-    throw usageError(`${command}: ${message.split('\n')[0] ?? message}`);
+    throw usageError(`${command}: ${describeParseError(error, spec)} (run \`taskflow help ${command}\`)`);
   }
+  // An empty value is never meaningful: one message for every option.
+  for (const [name, value] of Object.entries(parsed.values)) {
+    if (typeof value === 'string' && value.trim() === '') throw emptyArgument(command, `--${name}`);
+  }
+  return parsed;
+}
+
+/** The usage error of an empty argument, option or positional: `list: --owner must not be empty`. */
+export function emptyArgument(command: string, what: string): CliError {
+  return usageError(`${command}: ${what} must not be empty`);
+}
+
+/** `node:util` parseArgs failures, said in the CLI's words: which option, and what is wrong with it. */
+function describeParseError(error: unknown, spec: OptionSpec): string {
+  const code = (error as { code?: unknown }).code;
+  const message = error instanceof Error ? error.message : String(error);
+  const option = /'(-[^']*)'/.exec(message)?.[1] ?? '';
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown option ${option.split(' ')[0]}`;
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    const name = option.split(/[ ,]+/).find((part) => part.startsWith('--')) ?? option;
+    const takesValue = spec[name.replace(/^--/, '')]?.type === 'string';
+    return takesValue ? `${name} needs a value` : `${name} takes no value`;
+  }
+  return 'cannot read the command line';
 }
 
 /** Reads a string option, or undefined when absent. */
@@ -80,8 +97,10 @@ export function parseJsonOption(text: string, option: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw usageError(`--${option} is not valid JSON: ${reason}`);
+    const reason = error instanceof Error ? error.message : '';
+    const position = /position (\d+)/.exec(reason)?.[1];
+    const where = position !== undefined ? ` (at character ${Number(position) + 1})` : /end of JSON/.test(reason) ? ' (it ends too early)' : '';
+    throw usageError(`--${option} is not valid JSON${where}; quote it for the shell, such as --${option} '{"amount": 120}'`);
   }
 }
 

@@ -39,6 +39,8 @@ interface CommandBase {
 /** A command over the database. */
 export interface DatabaseCommand extends CommandBase {
   usesDatabase: true;
+  /** True when the command never writes, so it also runs on a database this user can only read. */
+  readsOnly?: boolean;
   /** Runtime options the command's arguments decide, such as the inbox retention of `deliver`. */
   taskflowOptions?(values: OptionValues): Partial<TaskflowOptions>;
   run(context: CommandContext): Promise<void>;

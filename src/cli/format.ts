@@ -62,7 +62,33 @@ export function flowFields(flow: Flow): string {
   ]);
 }
 
-/** The steps table of `taskflow show`. */
+/** A move of a flow's `current_step`, read from its audit log. */
+export interface StepMove {
+  /** The audit row, numbered per flow from 1 (as in the timeline). */
+  row: number;
+  /** The audit event's id (the `id` of the event in `events`). */
+  eventId: number;
+  at: Date;
+  step: string;
+}
+
+/** The moves of `current_step` (`advance` / `updateState` with a next step), oldest first. */
+export function stepMoves(events: readonly FlowEvent[]): StepMove[] {
+  return events.flatMap((e, i) =>
+    e.kind === 'state_updated' && typeof e.payload.currentStep === 'string' ? [{ row: i + 1, eventId: e.id, at: e.at, step: e.payload.currentStep }] : [],
+  );
+}
+
+/** The step-moves table of `taskflow show`. */
+export function stepMovesTable(moves: readonly StepMove[]): string {
+  return formatTable(moves, [
+    { header: '#', value: (m) => String(m.row) },
+    { header: 'AT', value: (m) => formatTime(m.at) },
+    { header: 'TO STEP', value: (m) => m.step, maxWidth: 48 },
+  ]);
+}
+
+/** The observed-steps table of `taskflow show`. */
 export function stepsTable(steps: readonly FlowStep[]): string {
   return formatTable(steps, [
     { header: 'RUN', value: (s) => s.runId, maxWidth: 36 },
@@ -80,8 +106,10 @@ export function stepsTable(steps: readonly FlowStep[]): string {
  * payloads (`show`); `events` prints them whole.
  */
 export function eventsTable(events: readonly FlowEvent[], payloadWidth?: number): string {
+  // Numbered per flow, from 1: row n is the write that took the flow to revision n - 1.
+  const number = new Map(events.map((e, i) => [e, String(i + 1)]));
   return formatTable(events, [
-    { header: '#', value: (e) => String(e.id) },
+    { header: '#', value: (e) => number.get(e)! },
     { header: 'AT', value: (e) => formatTime(e.at) },
     { header: 'KIND', value: (e) => e.kind },
     { header: 'DETAILS', value: (e) => compactJson(e.payload), ...(payloadWidth === undefined ? {} : { maxWidth: payloadWidth }) },

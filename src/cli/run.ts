@@ -1,9 +1,10 @@
-import { parseCommandArgs, splitCommand, stringOption } from './args.js';
+import { readFileSync } from 'node:fs';
+import { emptyArgument, parseCommandArgs, splitCommand, stringOption } from './args.js';
 import type { Command, Output } from './command.js';
 import { COMMANDS } from './commands/index.js';
 import { commandHelp, generalHelp } from './commands/help.js';
 import { chooseDatabase, openExisting } from './database.js';
-import { EXIT, toFailure, usageError, type ExitCode } from './errors.js';
+import { CliError, EXIT, toFailure, usageError, type ExitCode } from './errors.js';
 
 /** The world the CLI runs in; `main` passes the process's. */
 export interface CliEnvironment {
@@ -36,13 +37,18 @@ export async function runCli(argv: readonly string[], io: CliEnvironment): Promi
 async function dispatch(argv: readonly string[], io: CliEnvironment): Promise<void> {
   const { command: name, rest } = splitCommand(argv);
   if (name === undefined) {
-    // A bare `taskflow --help` is a request for help; a bare `taskflow` is a usage error.
-    if (rest.includes('--help') || rest.includes('-h')) {
+    if (rest.includes('--version') || rest.includes('-V')) {
+      io.stdout.write(`taskflow ${packageVersion()}\n`);
+      return;
+    }
+    // A bare `taskflow` (or `taskflow --help`) is a request for help.
+    if (rest.length === 0 || rest.includes('--help') || rest.includes('-h')) {
       io.stdout.write(generalHelp(COMMANDS));
       return;
     }
     throw usageError('missing command: run `taskflow help` for the list');
   }
+  if (name === '') throw emptyArgument('taskflow', 'the command');
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) throw usageError(`unknown command "${name}": run \`taskflow help\` for the list`);
   const { values, positionals } = parseCommandArgs(command.name, rest, command.options);
@@ -59,8 +65,11 @@ async function dispatch(argv: readonly string[], io: CliEnvironment): Promise<vo
   const database = chooseDatabase(stringOption(values, 'db'), io.env);
   // Options derived from arguments are checked before the database is touched.
   const options = command.taskflowOptions?.(values) ?? {};
-  const tf = await openExisting(database, options);
+  const { tf, readonly, where } = await openExisting(database, options);
   try {
+    if (readonly && command.readsOnly !== true) {
+      throw new CliError('storage', `${command.name}: ${where} is read-only for this user; list, show and events still work`, EXIT.storage);
+    }
     await command.run({ tf, args: positionals, values, json, stdout: io.stdout });
   } finally {
     await tf.close();
@@ -70,6 +79,9 @@ async function dispatch(argv: readonly string[], io: CliEnvironment): Promise<vo
 function checkPositionals(command: Command, positionals: readonly string[]): void {
   const required = command.positionals;
   const optional = command.optionalPositionals ?? [];
+  for (const [i, value] of positionals.entries()) {
+    if (value.trim() === '' && i < required.length + optional.length) throw emptyArgument(command.name, `<${[...required, ...optional][i]}>`);
+  }
   if (positionals.length < required.length) {
     const missing = required.slice(positionals.length).map((p) => `<${p}>`).join(' ');
     throw usageError(`${command.name}: missing ${missing} (usage: taskflow ${command.usage})`);
@@ -78,7 +90,12 @@ function checkPositionals(command: Command, positionals: readonly string[]): voi
     const extra = positionals.slice(required.length + optional.length).map((p) => JSON.stringify(p)).join(' ');
     throw usageError(`${command.name}: unexpected argument ${extra} (usage: taskflow ${command.usage})`);
   }
-  for (const [i, value] of positionals.entries()) {
-    if (value.trim() === '') throw usageError(`${command.name}: <${[...required, ...optional][i]}> must not be empty`);
-  }
+}
+
+let version: string | undefined;
+
+/** This package's version, from its package.json (two folders up, in src/ and in dist/ alike). */
+export function packageVersion(): string {
+  version ??= (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  return version;
 }

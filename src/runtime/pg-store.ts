@@ -6,6 +6,7 @@ import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import { FlowError } from './errors.js';
+import { assertSchemaCurrent } from './schema-version.js';
 import { TERMINAL_STATUSES, type Flow, type FlowEvent, type FlowStatus, type FlowStep, type JsonObject } from './flow.js';
 import { eventFromRow, flowFromRow, flowToRow, inboxSummaryFromRow, keptEventFromRow, keptEventToRow, stepFromRow, stepToRow } from './flow-rows.js';
 import { COMMITS_CHANNEL, PgCommitWatch } from './pg-commit-watch.js';
@@ -39,6 +40,12 @@ export interface PostgresStoreOptions {
   queryTimeout?: number;
   /** The longest a call waits for a connection (a new one, or a free one in the pool), in ms. Default 10000. */
   connectTimeout?: number;
+  /**
+   * Apply pending migrations on open (default true). With `false` the store writes
+   * nothing on open: it checks that the database already holds this version's
+   * schema and refuses (`storage`) one that does not (the operator CLI opens so).
+   */
+  migrate?: boolean;
 }
 
 const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle/pg', import.meta.url));
@@ -85,7 +92,8 @@ export async function openPostgresStore(options: PostgresStoreOptions = {}): Pro
   if (ownPool) pool.on('error', () => undefined);
   const store = new PostgresFlowStore(pool, ownPool, { queryTimeout, connectTimeout });
   try {
-    await store.migrate();
+    if (options.migrate === false) await store.assertMigrated();
+    else await store.migrate();
   } catch (error) {
     await store.close().catch(() => undefined);
     throw error;
@@ -189,6 +197,19 @@ export class PostgresFlowStore implements FlowStore {
       },
       { timeout: Math.max(MAINTENANCE_TIMEOUT_MS, this.timeouts.queryTimeout) },
     );
+  }
+
+  /** Checks, writing nothing, that the database already holds this version's schema (`migrate: false`). */
+  async assertMigrated(): Promise<void> {
+    const last = await this.run('assertMigrated', async (_db, client) => {
+      const { rows } = await client.query<{ ok: boolean }>(
+        "SELECT to_regclass('drizzle.__drizzle_migrations') IS NOT NULL AND to_regclass('flows') IS NOT NULL AS ok",
+      );
+      if (!rows[0]?.ok) return undefined;
+      const applied = await client.query<{ last: string | null }>('SELECT max(created_at)::text AS last FROM drizzle.__drizzle_migrations');
+      return applied.rows[0]?.last ?? undefined;
+    });
+    assertSchemaCurrent(MIGRATIONS_FOLDER, last === undefined ? undefined : Number(last), 'this PostgreSQL database');
   }
 
   async commit<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>): Promise<T> {
@@ -379,7 +400,7 @@ export class PostgresFlowStore implements FlowStore {
         .select()
         .from(flows)
         .where(eq(flows.status, status))
-        .orderBy(asc(flows.updatedAt))
+        .orderBy(asc(flows.updatedAt), asc(flows.seq))
         .limit(options.limit ?? DEFAULT_PAGE)
         .offset(options.offset ?? 0);
       return rows.map(flowFromRow);

@@ -11,4 +11,12 @@ export interface SqliteStoreOptions {
    * (Only opening a file that another process is creating or migrating waits synchronously.)
    */
   busyTimeout?: number;
+  /**
+   * Apply pending migrations on open (default true). With `false` the store writes
+   * nothing on open (no folder, no file, no WAL switch): the file must exist and
+   * already hold this version's schema, else `storage` (the operator CLI opens so).
+   */
+  migrate?: boolean;
+  /** Open the file read-only (implies `migrate: false`): reads work, every write fails with `storage`. */
+  readonly?: boolean;
 }

@@ -109,7 +109,7 @@ export function prepareStatements(db: BetterSQLite3Database) {
       .select()
       .from(flows)
       .where(eq(flows.status, p('status')))
-      .orderBy(asc(flows.updatedAt))
+      .orderBy(asc(flows.updatedAt), asc(sql`rowid`))
       .limit(p('limit'))
       .offset(p('offset'))
       .prepare(),

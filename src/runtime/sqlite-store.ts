@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { FlowError } from './errors.js';
+import { assertSchemaCurrent } from './schema-version.js';
 import type { Flow, FlowEvent, FlowStatus, FlowStep, JsonObject } from './flow.js';
 import { eventFromRow, flowFromRow, flowToRow, inboxSummaryFromRow, keptEventFromRow, keptEventToRow, stepFromRow, stepToRow } from './flow-rows.js';
 import { SqliteChangeWatch } from './sqlite-change-watch.js';
@@ -51,6 +52,9 @@ interface ConnectionSettings {
   path: string;
   synchronous: 'full' | 'normal';
   busyTimeout: number;
+  /** Write nothing on open (`migrate: false` or `readonly`). */
+  passive: boolean;
+  readonly: boolean;
 }
 
 /**
@@ -64,8 +68,10 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteFlowStore {
     throw new FlowError('invalid_input', `busyTimeout must be a number of milliseconds, 0 or more; got ${String(options.busyTimeout)}`);
   }
   const busyTimeout = Math.min(Math.ceil(requested), 2 ** 31 - 1);
-  const settings: ConnectionSettings = { path: options.path, synchronous: options.synchronous ?? 'full', busyTimeout };
-  if (options.path !== ':memory:') {
+  const readonly = options.readonly === true;
+  const passive = readonly || options.migrate === false;
+  const settings: ConnectionSettings = { path: options.path, synchronous: options.synchronous ?? 'full', busyTimeout, passive, readonly };
+  if (options.path !== ':memory:' && !passive) {
     try {
       mkdirSync(dirname(options.path), { recursive: true });
     } catch (error) {
@@ -77,7 +83,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteFlowStore {
     }
   }
   try {
-    return new SqliteFlowStore(connect(settings, { migrate: true }), settings);
+    return new SqliteFlowStore(connect(settings, { migrate: !passive }), settings);
   } catch (error) {
     throw storageError(error, options.path);
   }
@@ -87,16 +93,19 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteFlowStore {
  * A new connection. Opening may wait synchronously (up to `busyTimeout`) only for
  * another process creating or migrating the file; every later call waits for
  * locks asynchronously, so the connection keeps SQLite's busy timeout at 0.
+ * A passive store (`migrate: false` or `readonly`) writes nothing on open: the
+ * file must exist and already hold this version's schema.
  */
 function connect(settings: ConnectionSettings, options: { migrate: boolean }): Connection {
-  const sqlite = new Database(settings.path);
+  const sqlite = new Database(settings.path, settings.passive ? { readonly: settings.readonly, fileMustExist: true } : {});
   try {
-    sqlite.pragma(`busy_timeout = ${options.migrate ? settings.busyTimeout : 0}`);
-    if (settings.path !== ':memory:') sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma(`busy_timeout = ${options.migrate || settings.passive ? settings.busyTimeout : 0}`);
+    if (settings.path !== ':memory:' && !settings.passive) sqlite.pragma('journal_mode = WAL');
     sqlite.pragma(`synchronous = ${settings.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
     sqlite.pragma('foreign_keys = ON');
     const db = drizzle(sqlite);
     if (options.migrate) migrateSafely(db, settings.path);
+    else if (settings.passive) assertSchemaCurrent(MIGRATIONS_FOLDER, lastMigration(sqlite), settings.path);
     sqlite.pragma('busy_timeout = 0');
     return {
       sqlite,
@@ -109,6 +118,16 @@ function connect(settings: ConnectionSettings, options: { migrate: boolean }): C
     sqlite.close();
     throw error;
   }
+}
+
+/** The `created_at` of the newest applied migration, or undefined when there is none (or no flows table). */
+function lastMigration(sqlite: Database.Database): number | undefined {
+  const tables = sqlite
+    .prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name IN ('flows', '__drizzle_migrations')")
+    .get() as { n: number };
+  if (tables.n < 2) return undefined;
+  const row = sqlite.prepare('SELECT max(created_at) AS last FROM __drizzle_migrations').get() as { last: number | null };
+  return row.last ?? undefined;
 }
 
 /** Two processes may open a new file at once: the loser of the race sees the winner's tables. */

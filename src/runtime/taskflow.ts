@@ -9,6 +9,7 @@ import { FlowManager } from './manager.js';
 import type { NatsBridgeStatus, NatsOptions } from './nats-options.js';
 import { guardTopics } from './nats-cover-guard.js';
 import { observeCommits } from './commit-observer.js';
+import { openPostgres } from './pg-loader.js';
 import { openSqliteStore } from './sqlite-store.js';
 import type { StateSchemas } from './state-schema.js';
 import type { FlowStore } from './store.js';
@@ -123,8 +124,7 @@ export function isPostgresUrl(database: string): boolean {
 async function openStore(database: string, synchronous: 'full' | 'normal' | undefined, busyTimeout: number | undefined): Promise<FlowStore> {
   if (isPostgresUrl(database)) {
     // Loaded only here, so SQLite users never need the pg package.
-    const { openPostgresStore } = await import('./pg-store.js');
-    return openPostgresStore({ connectionString: database });
+    return openPostgres({ connectionString: database });
   }
   return openSqliteStore({ path: database, ...(synchronous ? { synchronous } : {}), ...(busyTimeout === undefined ? {} : { busyTimeout }) });
 }

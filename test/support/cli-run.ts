@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { runCli } from '../../src/cli/run.js';
 import { openTaskflow, type Flow } from '../../src/index.js';
 
 const run = promisify(execFile);
@@ -17,18 +18,53 @@ export interface CliResult {
   stderr: string;
 }
 
-/**
- * Runs `node dist/cli/main.js ...args`. `TASKFLOW_DB_PATH` is removed from the
- * inherited environment so that only `env` (or `--db`) picks the database.
- */
-export async function taskflowCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
+/** The environment a CLI run sees: the test's, without `TASKFLOW_DB_PATH`, plus `env`. */
+function cliEnv(env: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
   const { TASKFLOW_DB_PATH: _ignored, ...inherited } = process.env;
+  return { ...inherited, ...env };
+}
+
+/**
+ * Runs one `taskflow ...args` command line in this process, through the same
+ * `runCli` that `dist/cli/main.js` calls: same parsing, output and exit code, no
+ * process to spawn (so a busy machine does not make tests time out). Only
+ * `--db`, or `TASKFLOW_DB_PATH` in `env`, picks the database. Tests that need
+ * what only a process has (a working directory, a user, an installed package)
+ * use {@link taskflowBin}.
+ */
+export async function taskflowCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(args, {
+    stdout: { write: (text) => void (stdout += text) },
+    stderr: { write: (text) => void (stderr += text) },
+    env: cliEnv(options.env),
+  });
+  return { code, stdout, stderr };
+}
+
+/** Options of {@link taskflowBin}. */
+export interface BinOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** The script to run instead of this package's `dist/cli/main.js` (an installed copy). */
+  bin?: string;
+  /** Runs the command as this user (`runuser -u <user>`); the test process must be root. */
+  user?: string;
+}
+
+/** Runs `node dist/cli/main.js ...args` as its own process, as a user's shell does. */
+export async function taskflowBin(args: readonly string[], options: BinOptions = {}): Promise<CliResult> {
+  const command = [process.execPath, options.bin ?? CLI_BIN, ...args];
+  const [file, ...argv] = options.user === undefined ? command : ['runuser', '-u', options.user, '--', ...command];
   try {
-    const { stdout, stderr } = await run(process.execPath, [CLI_BIN, ...args], {
-      env: { ...inherited, ...options.env },
+    const { stdout, stderr } = await run(file!, argv, {
+      env: cliEnv(options.env),
       cwd: options.cwd ?? process.cwd(),
       encoding: 'utf8',
-      timeout: 20_000,
+      // Starting Node and loading the runtime takes well under a second on an idle
+      // machine; generous, so that a busy one does not fail the test.
+      timeout: 120_000,
     });
     return { code: 0, stdout, stderr };
   } catch (error) {

@@ -1,11 +1,40 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 
-/** The nats-server binary the tests and the benchmark run. Never the shared one on 4222: each starts its own. */
-export const NATS_SERVER_BIN = process.env.NATS_SERVER_BIN ?? '/usr/sbin/nats-server';
+function isExecutableFile(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Finds the nats-server binary: `NATS_SERVER_BIN` when set, else `nats-server`
+ * on the PATH, else `/usr/sbin/nats-server` (where Debian's package puts it,
+ * outside a normal user's PATH). Undefined when there is none.
+ */
+export function findNatsServer(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const explicit = env.NATS_SERVER_BIN?.trim();
+  if (explicit) return explicit;
+  const onPath = (env.PATH ?? '')
+    .split(delimiter)
+    .filter((dir) => dir !== '')
+    .map((dir) => join(dir, 'nats-server'))
+    .find(isExecutableFile);
+  if (onPath) return onPath;
+  return isExecutableFile('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : undefined;
+}
+
+/**
+ * The nats-server binary the tests and the benchmark run (see {@link findNatsServer}).
+ * Never the shared one on 4222: each test starts its own, on a free port.
+ */
+export const NATS_SERVER_BIN = findNatsServer() ?? 'nats-server';
 
 /** Servers still running when this process exits (a runner killed mid-test) go with it. */
 const running = new Set<ChildProcess>();
@@ -104,13 +133,16 @@ export async function startNatsServer(options: StartNatsServerOptions = {}): Pro
     started.once('exit', () => running.delete(started));
     let log = '';
     let ready = false;
+    let spawnError: Error | undefined;
+    started.once('error', (error) => (spawnError = error));
     started.stderr!.on('data', (chunk: Buffer) => {
       if (ready) return;
       log += chunk.toString();
       if (log.includes('Server is ready')) ready = true;
     });
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 30_000; // generous: the machine may be busy
     while (!ready) {
+      if (spawnError) throw new Error(`cannot run ${NATS_SERVER_BIN} (put nats-server on the PATH or set NATS_SERVER_BIN): ${spawnError.message}`);
       if (started.exitCode !== null) throw new Error(`nats-server exited with ${started.exitCode}: ${log}`);
       if (Date.now() > deadline) {
         started.kill('SIGKILL');

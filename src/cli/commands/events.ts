@@ -11,6 +11,7 @@ export const eventsCommand: DatabaseCommand = {
   positionals: ['id'],
   options: {},
   usesDatabase: true,
+  readsOnly: true,
   async run({ tf, args, json, stdout }) {
     const flow = await requireFlow(tf, args[0]!);
     const events = await tf.manager.listEvents(flow.id);

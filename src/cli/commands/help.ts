@@ -4,13 +4,15 @@ import { usageError } from '../errors.js';
 const GLOBAL_HELP = [
   'Global options:',
   '  --db <path>   the SQLite database file (or a postgres:// URL); default TASKFLOW_DB_PATH,',
-  '                then ./data/taskflow.db. The file must exist: the CLI never creates one.',
+  '                then ./data/taskflow.db. It must exist: the CLI never creates a database',
+  '                or a table, and opens a file this user can only read read-only.',
   '  --json        print a stable JSON shape instead of tables (errors too, on stderr)',
   '  -h, --help    help for a command',
+  '  -V, --version print the version (taskflow --version)',
   '',
   'Exit codes: 0 done, 1 refused by the runtime (not_found, illegal_transition, ...),',
-  '2 usage error (unknown command, missing argument, bad option, bad JSON),',
-  '3 missing database or storage failure.',
+  '2 usage error (unknown command or option, missing or empty argument, bad JSON),',
+  '3 missing or read-only database, or storage failure.',
 ].join('\n');
 
 /** The full help text: every command with its summary, then the global options. */

@@ -1,7 +1,6 @@
 import type { SignalInput } from '../../runtime/engine.js';
 import { parseJsonOption, stringOption } from '../args.js';
 import { writeJson, type DatabaseCommand } from '../command.js';
-import { usageError } from '../errors.js';
 import { describeStatus } from '../format.js';
 
 /**
@@ -26,7 +25,6 @@ export const signalCommand: DatabaseCommand = {
   async run({ tf, args, values, json, stdout }) {
     const name = stringOption(values, 'name');
     const payloadText = stringOption(values, 'payload');
-    if (name !== undefined && name.trim() === '') throw usageError('--name needs a signal name');
     const input: SignalInput = {};
     if (name !== undefined) input.signal = name;
     if (payloadText !== undefined) input.payload = parseJsonOption(payloadText, 'payload');
