@@ -40,6 +40,7 @@ export const inboxCommand: DatabaseCommand = {
   positionals: [],
   options: { topic: { type: 'string' }, limit: { type: 'string' } },
   usesDatabase: true,
+  readsOnly: true,
   async run({ tf, values, json, stdout }) {
     const pattern = stringOption(values, 'topic');
     if (pattern !== undefined && !isSubjectPattern(pattern)) throw usageError(`--topic "${pattern}" is not a NATS subject pattern`);
