@@ -1,4 +1,5 @@
 import type { Decision, FlowStore, FlowWrite, Loaded, LoadRequest } from './store.js';
+import { replaceCommits } from './store-view.js';
 
 /** How a commit was made: `claimed` when its resume notifications were claimed by the committing engine. */
 export interface CommitInfo {
@@ -39,12 +40,5 @@ export function observeCommits(store: FlowStore, listener: CommitListener, onErr
     await report(decision, { claimed: true });
     return committed;
   };
-  return new Proxy(store, {
-    get(target, property) {
-      if (property === 'commit') return commit;
-      if (property === 'commitClaiming') return commitClaiming;
-      const value: unknown = Reflect.get(target, property, target);
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
+  return replaceCommits(store, { commit, commitClaiming });
 }

@@ -1,4 +1,5 @@
 import { FlowError } from './errors.js';
+import { replaceCommits } from './store-view.js';
 import type { Decision, FlowStore, Loaded, LoadRequest } from './store.js';
 
 /** What the guard needs from the bridge. */
@@ -74,14 +75,7 @@ export function guardTopics(store: FlowStore, bridge: TopicCoverer): FlowStore {
   };
 
   const commit: FlowStore['commit'] = <T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>) => run((wrap) => store.commit(load, wrap(plan)));
-  const commitClaiming: FlowStore['commitClaiming'] = <T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number) =>
-    run((wrap) => store.commitClaiming(load, wrap(plan), leaseUntil));
-  return new Proxy(store, {
-    get(target, property) {
-      if (property === 'commit') return commit;
-      if (property === 'commitClaiming') return commitClaiming;
-      const value: unknown = Reflect.get(target, property, target);
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
+  const commitClaiming: FlowStore['commitClaiming'] = <T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number, limit?: number) =>
+    run((wrap) => store.commitClaiming(load, wrap(plan), leaseUntil, limit));
+  return replaceCommits(store, { commit, commitClaiming });
 }
