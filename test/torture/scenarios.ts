@@ -17,11 +17,13 @@ export interface TortureSize {
   steps: number;
   deadline: number;
   hostileCalls: number;
+  /** The small disk of the disk-full scenario, in MiB: room for the run's flows, filled by the fault. */
+  diskMiB: number;
 }
 
 export const SIZES: Record<'short' | 'full', TortureSize> = {
-  short: { inFlight: 20, duration: 10_000, steps: 4, deadline: 120_000, hostileCalls: 400 },
-  full: { inFlight: 100, duration: 120_000, steps: 6, deadline: 600_000, hostileCalls: 5_000 },
+  short: { inFlight: 20, duration: 10_000, steps: 4, deadline: 120_000, hostileCalls: 400, diskMiB: 16 },
+  full: { inFlight: 100, duration: 120_000, steps: 6, deadline: 600_000, hostileCalls: 5_000, diskMiB: 256 },
 };
 
 export type Skipped = { name: string; skipped: string };
@@ -65,7 +67,7 @@ export const SCENARIOS: TortureScenario[] = [
     name: 'sqlite: disk full',
     async run(size, seed) {
       const folder = tempFolder();
-      const disk = mountSmallDisk(join(folder.path, 'disk'), 16);
+      const disk = mountSmallDisk(join(folder.path, 'disk'), size.diskMiB);
       if (!disk) {
         folder.remove();
         return { name: this.name, skipped: 'this machine cannot mount a small file system (mount -t tmpfs needs root)' };
