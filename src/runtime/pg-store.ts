@@ -14,7 +14,7 @@ import { describeServer, errorCode, pgStorageError, type FailureContext } from '
 import { eventInbox, flowEvents, flows, flowSteps, resumeNotifications, seenEvents } from './schema-pg.js';
 import { MAX_ERROR_LENGTH, notificationFromRow } from './notification-rows.js';
 import type { InboxFill } from './inbox.js';
-import type { ClaimedNotification, Committed, Decision, EventKey, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from './store.js';
+import type { ClaimedNotification, Committed, Decision, EventKey, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from './store.js';
 import { wakeAtOf } from './wait.js';
 import { WAITING_TOPICS_SQL } from './waiting-topics-sql.js';
 import { wakeFromJson, wakeToJson } from './wake.js';
@@ -449,6 +449,42 @@ export class PostgresFlowStore implements FlowStore {
       },
       { timeout: Math.max(MAINTENANCE_TIMEOUT_MS, this.timeouts.queryTimeout) },
     );
+  }
+
+  async countByStatus(): Promise<Partial<Record<FlowStatus, number>>> {
+    return this.run('countByStatus', async (db) => {
+      const rows = await db.select({ status: flows.status, count: sql<string>`count(*)` }).from(flows).groupBy(flows.status);
+      return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));
+    });
+  }
+
+  async pageFlows(request: FlowPageRequest): Promise<Flow[]> {
+    const after = request.after;
+    return this.run('pageFlows', async (db) => {
+      const rows = await db
+        .select()
+        .from(flows)
+        .where(
+          after === undefined
+            ? eq(flows.status, request.status)
+            : and(eq(flows.status, request.status), sql`(${flows.updatedAt}, ${flows.id}) < (${after.updatedAt}, ${after.id})`),
+        )
+        .orderBy(desc(flows.updatedAt), desc(flows.id))
+        .limit(request.limit);
+      return rows.map(flowFromRow);
+    });
+  }
+
+  async listWaking(limit: number): Promise<Flow[]> {
+    return this.run('listWaking', async (db) => {
+      const rows = await db
+        .select()
+        .from(flows)
+        .where(and(eq(flows.status, 'waiting'), isNotNull(flows.wakeAt)))
+        .orderBy(asc(flows.wakeAt))
+        .limit(limit);
+      return rows.map(flowFromRow);
+    });
   }
 
   async nextWakeAt(): Promise<number | undefined> {

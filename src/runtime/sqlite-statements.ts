@@ -35,6 +35,41 @@ export function prepareStatements(db: BetterSQLite3Database) {
       .orderBy(asc(flows.wakeAt))
       .limit(1)
       .prepare(),
+    /** flows_status_wake_at */
+    wakingFlows: db
+      .select()
+      .from(flows)
+      .where(and(eq(flows.status, 'waiting'), isNotNull(flows.wakeAt)))
+      .orderBy(asc(flows.wakeAt))
+      .limit(p('limit'))
+      .prepare(),
+    /** flows_status_updated (covering) */
+    countByStatus: db
+      .select({ status: flows.status, count: sql<number>`count(*)` })
+      .from(flows)
+      .groupBy(flows.status)
+      .prepare(),
+    /** flows_status_updated, first page */
+    flowsPageFirst: db
+      .select()
+      .from(flows)
+      .where(eq(flows.status, p('status')))
+      .orderBy(desc(flows.updatedAt), desc(flows.id))
+      .limit(p('limit'))
+      .prepare(),
+    /** flows_status_updated, keyset after (updated_at, id) */
+    flowsPageAfter: db
+      .select()
+      .from(flows)
+      .where(
+        and(
+          eq(flows.status, p('status')),
+          sql`(${flows.updatedAt} < ${p('updatedAt')} OR (${flows.updatedAt} = ${p('updatedAt')} AND ${flows.id} < ${p('id')}))`,
+        ),
+      )
+      .orderBy(desc(flows.updatedAt), desc(flows.id))
+      .limit(p('limit'))
+      .prepare(),
     /** flows_status_topic_correlation */
     flowsWaitingOn: db
       .select()

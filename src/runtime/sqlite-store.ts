@@ -12,7 +12,7 @@ import { SqliteChangeWatch } from './sqlite-change-watch.js';
 import { isSqliteBusy, lockedError, needsNewConnection, sqliteCode, storageError } from './sqlite-errors.js';
 import { prepareStatements, type SqliteStatements } from './sqlite-statements.js';
 import { WAITING_TOPICS_SQL } from './waiting-topics-sql.js';
-import type { ClaimedNotification, Committed, Decision, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from './store.js';
+import type { ClaimedNotification, Committed, Decision, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from './store.js';
 import { MAX_ERROR_LENGTH, notificationFromRow } from './notification-rows.js';
 import { wakeFromJson, wakeToJson } from './wake.js';
 
@@ -400,6 +400,23 @@ export class SqliteFlowStore implements FlowStore {
       if (removed < PRUNE_BATCH) return pruned;
       await nextTurn();
     }
+  }
+
+  async countByStatus(): Promise<Partial<Record<FlowStatus, number>>> {
+    return this.read(({ q }) => Object.fromEntries(q.countByStatus.all().map((row) => [row.status, Number(row.count)])));
+  }
+
+  async pageFlows(request: FlowPageRequest): Promise<Flow[]> {
+    return this.read(({ q }) =>
+      (request.after === undefined
+        ? q.flowsPageFirst.all({ status: request.status, limit: request.limit })
+        : q.flowsPageAfter.all({ status: request.status, limit: request.limit, ...request.after })
+      ).map(flowFromRow),
+    );
+  }
+
+  async listWaking(limit: number): Promise<Flow[]> {
+    return this.read(({ q }) => q.wakingFlows.all({ limit }).map(flowFromRow));
   }
 
   async nextWakeAt(): Promise<number | undefined> {

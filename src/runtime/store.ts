@@ -126,6 +126,14 @@ export interface ResumeNotification {
   createdAt: Date;
 }
 
+/** A keyset page of flows of one status, most recently updated first (the inspector's list). */
+export interface FlowPageRequest {
+  status: FlowStatus;
+  /** The last flow of the previous page: the page starts strictly after it. */
+  after?: { updatedAt: number; id: string };
+  limit: number;
+}
+
 export interface ListOptions {
   status?: FlowStatus;
   limit?: number;
@@ -164,6 +172,12 @@ export interface FlowStore {
   lastEvents(flowIds: readonly string[], kind: FlowEvent['kind']): Promise<Map<string, FlowEvent>>;
   /** Deletes terminal flows (with steps, events, notifications) last updated at or before `cutoff`. */
   pruneTerminal(cutoff: number): Promise<number>;
+  /** How many flows each status holds (statuses with none are absent). */
+  countByStatus(): Promise<Partial<Record<FlowStatus, number>>>;
+  /** A keyset page of flows of one status, on `flows_status_updated`: as fast at page 10,000 as at page 1. */
+  pageFlows(request: FlowPageRequest): Promise<Flow[]>;
+  /** Waiting flows with a wake time (timers and timeouts), soonest first, at most `limit`. */
+  listWaking(limit: number): Promise<Flow[]>;
   /** The earliest wake time among waiting flows. */
   nextWakeAt(): Promise<number | undefined>;
   /**

@@ -10,6 +10,7 @@ import { requeueCommand } from './requeue.js';
 import { resumeCommand } from './resume.js';
 import { showCommand } from './show.js';
 import { signalCommand } from './signal.js';
+import { uiCommand } from './ui.js';
 
 /** Every command, in the order `taskflow help` lists them. */
 export const COMMANDS: readonly Command[] = [
@@ -23,5 +24,6 @@ export const COMMANDS: readonly Command[] = [
   requeueCommand,
   inboxCommand,
   pruneCommand,
+  uiCommand,
   helpCommand,
 ];

@@ -1,0 +1,5 @@
+/**
+ * `nexo-taskflow/ui`: the web inspector, for hosts that want it inside their
+ * process. `taskflow ui` runs the same thing from the command line.
+ */
+export { startInspector, type Inspector, type InspectorOptions } from './inspector.js';

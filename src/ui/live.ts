@@ -1,0 +1,38 @@
+import type { FlowStore } from '../runtime/store.js';
+
+/**
+ * A revision number that grows whenever the database may have changed: on a
+ * commit by another connection or process (`watchForeignCommits`: SQLite's
+ * `data_version`, PostgreSQL's `LISTEN/NOTIFY`) and on every action the
+ * inspector itself performs. Pages follow it over Server-Sent Events.
+ */
+export class LiveRevision {
+  private revision = 0;
+  private readonly listeners = new Set<(revision: number) => void>();
+  private readonly unwatch: () => void;
+
+  constructor(store: FlowStore) {
+    this.unwatch = store.watchForeignCommits(() => this.bump());
+  }
+
+  get current(): number {
+    return this.revision;
+  }
+
+  /** Marks a change (called after the inspector's own actions). */
+  bump(): void {
+    this.revision += 1;
+    for (const listener of this.listeners) listener(this.revision);
+  }
+
+  /** Calls `listener` on every change; returns an unsubscribe. */
+  subscribe(listener: (revision: number) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  close(): void {
+    this.unwatch();
+    this.listeners.clear();
+  }
+}
