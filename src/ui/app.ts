@@ -32,7 +32,7 @@ export function inspectorApp(options: InspectorAppOptions): Hono {
     await next();
     c.header('content-security-policy', CSP);
     c.header('x-content-type-options', 'nosniff');
-    c.header('referrer-policy', 'no-referrer');
+    c.header('referrer-policy', 'same-origin');
   });
   app.use('*', sameOriginOnly());
 
@@ -49,6 +49,7 @@ export function inspectorApp(options: InspectorAppOptions): Hono {
     });
   }
 
+  app.get('/favicon.ico', (c) => c.body(null, 204));
   app.get('/assets/inspector.js', (c) => c.body(INSPECTOR_JS, 200, { 'content-type': 'text/javascript; charset=utf-8' }));
   app.get('/assets/inspector.css', (c) => c.body(INSPECTOR_CSS, 200, { 'content-type': 'text/css; charset=utf-8' }));
 

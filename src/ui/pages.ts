@@ -140,7 +140,7 @@ export function flowPage(data: FlowPageData, ctx: ActionContext): Html {
   return html`<h1>Flow <code>${flow.id}</code> ${statusBadge(flow.status)}</h1>
 <dl id="fields">
 <dt>goal</dt><dd id="goal" class="text">${flow.goal}</dd>
-<dt>status</dt><dd id="status">${flow.status}${flow.cancelRequested ? ' (cancel requested)' : ''}</dd>
+<dt>status</dt><dd><span id="status">${flow.status}</span>${flow.cancelRequested && !terminal ? ' (cancel requested)' : ''}</dd>
 <dt>step</dt><dd>${flow.currentStep}</dd>
 <dt>controller</dt><dd>${flow.controllerId}</dd>
 <dt>owner</dt><dd>${flow.ownerSessionKey}</dd>
