@@ -1,16 +1,20 @@
 /**
- * The agent of the inspector's browser test, in its own process: on its own
- * connection to the database it resumes `flowId`, works a moment, and finishes it.
- * Usage: ui-agent-worker <db> <flowId>. Prints "resumed <id>" and "finished <id>".
+ * The agent of the inspector's browser test, in its own process: runs the engine
+ * on the database (timers fire there) and finishes `flowId` when it resumes.
+ * Usage: ui-agent-worker <db> <flowId>. Prints "finished <id>", then exits.
  */
 import { openTaskflow, silentLogger } from '../../src/index.js';
 
 const [db, flowId] = process.argv.slice(2);
 if (!db || !flowId) throw new Error('usage: ui-agent-worker <db> <flowId>');
-const tf = await openTaskflow({ database: db, logger: silentLogger });
-await tf.manager.resume(flowId, { picked_up_by: 'agent process' });
-process.stdout.write(`resumed ${flowId}\n`);
-await new Promise((resolve) => setTimeout(resolve, 300));
-await tf.manager.finish(flowId, { shipped: true });
-process.stdout.write(`finished ${flowId}\n`);
-await tf.close();
+const tf = await openTaskflow({
+  database: db,
+  logger: silentLogger,
+  onResume: async (flow) => {
+    if (flow.id !== flowId) return;
+    await tf.manager.finish(flow.id, { shipped: true });
+    process.stdout.write(`finished ${flow.id}\n`);
+    setTimeout(() => void tf.close(), 50);
+  },
+});
+await tf.start();
