@@ -65,6 +65,15 @@ const hotQueries: Expected[] = [
     table: 'resume_notifications',
     uses: 'INDEX resume_notifications_due (dead_at>?)',
   },
+  // The inspector: timers due soon, and the flow list's keyset pages (as fast at page 10,000 as at page 1).
+  { statement: 'wakingFlows', values: { limit: 20 }, table: 'flows', uses: 'INDEX flows_status_wake_at (status=? AND wake_at>?)' },
+  { statement: 'flowsPageFirst', values: { status: 'waiting', limit: 50 }, table: 'flows', uses: 'INDEX flows_status_updated (status=?)' },
+  {
+    statement: 'flowsPageAfter',
+    values: { status: 'waiting', limit: 50, updatedAt: NOW, id: 'x' },
+    table: 'flows',
+    uses: 'INDEX flows_status_updated (status=? AND updated_at<?)',
+  },
   { statement: 'notificationsOfFlow', values: { flowId: 'x' }, table: 'resume_notifications', uses: 'INDEX resume_notifications_flow (flow_id=?)' },
   { statement: 'flowById', values: { id: 'x' }, table: 'flows', uses: 'INDEX sqlite_autoindex_flows_1 (id=?)' },
   {

@@ -118,12 +118,12 @@ describe.skipIf(!haveChromium)('the web inspector in a browser', () => {
     const flow = await parked('resume me from the other process', 'kate/timers', { kind: 'timer', at: Date.now() + 1_500 });
     const page = await open(`/flows/${flow.id}`);
     expect(await page.locator('#status').innerText()).toBe('waiting');
-    await page.evaluate(() => ((window as unknown as { marker: number }).marker = 1));
+    await page.evaluate(() => ((globalThis as unknown as { marker: number }).marker = 1));
     const agent = spawnAgent(path, flow.id);
     await agent.line(/^finished /);
     await expect.poll(() => page.locator('#status').innerText(), { timeout: 15_000 }).toBe('finished');
     // The same document: the page changed in place, timeline included.
-    expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(1);
+    expect(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker)).toBe(1);
     const kinds = await page.locator('#timeline li').evaluateAll((items) => items.map((li) => li.getAttribute('data-kind')));
     expect(kinds.slice(-2)).toEqual(['resumed', 'finished']);
     await page.close();

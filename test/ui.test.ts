@@ -93,9 +93,9 @@ describe('the web inspector over HTTP', () => {
       const seen: string[] = [];
       let next: string | undefined = `${inspector.url}flows?status=created`;
       while (next) {
-        const page = await (await fetch(next)).text();
+        const page: string = await (await fetch(next)).text();
         seen.push(...[...page.matchAll(/data-flow="([^"]+)"/g)].map((m) => m[1]!));
-        const link = /id="next-page" href="([^"]+)"/.exec(page)?.[1];
+        const link: string | undefined = /id="next-page" href="([^"]+)"/.exec(page)?.[1];
         next = link ? new URL(link.replaceAll('&amp;', '&'), inspector.url).toString() : undefined;
       }
       expect(seen).toHaveLength(120);

@@ -54,20 +54,21 @@ export function prepareStatements(db: BetterSQLite3Database) {
       .select()
       .from(flows)
       .where(eq(flows.status, p('status')))
-      .orderBy(desc(flows.updatedAt), desc(flows.id))
+      .orderBy(desc(flows.updatedAt), desc(sql`rowid`))
       .limit(p('limit'))
       .prepare(),
-    /** flows_status_updated, keyset after (updated_at, id) */
+    /** flows_status_updated, keyset after (updated_at, rowid of id): the index holds the rowid, so no sort */
     flowsPageAfter: db
       .select()
       .from(flows)
       .where(
         and(
           eq(flows.status, p('status')),
-          sql`(${flows.updatedAt} < ${p('updatedAt')} OR (${flows.updatedAt} = ${p('updatedAt')} AND ${flows.id} < ${p('id')}))`,
+          lte(flows.updatedAt, p('updatedAt')),
+          sql`(${flows.updatedAt} < ${p('updatedAt')} OR rowid < (SELECT rowid FROM flows AS after WHERE after.id = ${p('id')}))`,
         ),
       )
-      .orderBy(desc(flows.updatedAt), desc(flows.id))
+      .orderBy(desc(flows.updatedAt), desc(sql`rowid`))
       .limit(p('limit'))
       .prepare(),
     /** flows_status_topic_correlation */

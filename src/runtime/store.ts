@@ -174,7 +174,7 @@ export interface FlowStore {
   pruneTerminal(cutoff: number): Promise<number>;
   /** How many flows each status holds (statuses with none are absent). */
   countByStatus(): Promise<Partial<Record<FlowStatus, number>>>;
-  /** A keyset page of flows of one status, on `flows_status_updated`: as fast at page 10,000 as at page 1. */
+  /** A keyset page of flows of one status, most recently updated first, on `flows_status_updated`: as fast at page 10,000 as at page 1 (ties in `updatedAt` keep one store-defined order). */
   pageFlows(request: FlowPageRequest): Promise<Flow[]>;
   /** Waiting flows with a wake time (timers and timeouts), soonest first, at most `limit`. */
   listWaking(limit: number): Promise<Flow[]>;
