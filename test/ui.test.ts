@@ -4,6 +4,9 @@ import { FlowError } from '../src/index.js';
 import { startInspector } from '../src/ui/index.js';
 import { CLI_BIN } from './support/cli-run.js';
 import { newFlow, openTestTaskflow } from './support/taskflow.js';
+import { tempPgDatabase } from './support/pg-database.js';
+import { until } from './support/until.js';
+import { openTaskflow } from '../src/index.js';
 
 /** The inspector over HTTP, without a browser: its guards and its CLI entry. */
 
@@ -111,7 +114,6 @@ describe('the web inspector over HTTP', () => {
     try {
       let out = '';
       child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-      const { until } = await import('./support/until.js');
       await until(() => /action token: \S+/.test(out), 20_000);
       const url = /inspector at (\S+)/.exec(out)![1]!;
       const overview = await (await fetch(url)).text();
@@ -121,5 +123,33 @@ describe('the web inspector over HTTP', () => {
       child.kill('SIGTERM');
     }
   });
-});
 
+  it('on PostgreSQL, pages by keyset and follows commits made by another runtime', async () => {
+    const database = await tempPgDatabase();
+    const agent = await openTaskflow({ database });
+    const inspector = await startInspector({ database });
+    try {
+      const ids = new Set<string>();
+      for (let i = 0; i < 60; i++) ids.add((await agent.manager.createManaged({ ...newFlow, goal: `pg flow ${i}` })).id);
+      const seen: string[] = [];
+      let next: string | undefined = `${inspector.url}flows?status=created`;
+      while (next) {
+        const page: string = await (await fetch(next)).text();
+        seen.push(...[...page.matchAll(/data-flow="([^"]+)"/g)].map((m) => m[1]!));
+        const link: string | undefined = /id="next-page" href="([^"]+)"/.exec(page)?.[1];
+        next = link ? new URL(link.replaceAll('&amp;', '&'), inspector.url).toString() : undefined;
+      }
+      expect(new Set(seen)).toEqual(ids);
+      expect(seen).toHaveLength(60);
+      const revision = async () => ((await (await fetch(`${inspector.url}revision`)).json()) as { revision: number }).revision;
+      const before = await revision();
+      await agent.manager.startRunning([...ids][0]!);
+      await until(async () => (await revision()) > before, 20_000);
+      const overview = await (await fetch(inspector.url)).text();
+      expect(overview).toMatch(/data-status="running">1</);
+    } finally {
+      await inspector.close();
+      await agent.close();
+    }
+  });
+});
