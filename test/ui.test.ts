@@ -142,11 +142,14 @@ describe('the web inspector over HTTP', () => {
       expect(new Set(seen)).toEqual(ids);
       expect(seen).toHaveLength(60);
       const revision = async () => ((await (await fetch(`${inspector.url}revision`)).json()) as { revision: number }).revision;
+      const first = [...ids][0]!;
+      await agent.manager.startRunning(first);
       const before = await revision();
-      await agent.manager.startRunning([...ids][0]!);
+      // PostgreSQL announces the commits that schedule work (a wait, a wake): a flow parking is one.
+      await agent.manager.setWaiting(first, { kind: 'timer', at: Date.now() + 60_000 });
       await until(async () => (await revision()) > before, 20_000);
       const overview = await (await fetch(inspector.url)).text();
-      expect(overview).toMatch(/data-status="running">1</);
+      expect(overview).toMatch(/data-status="waiting">1</);
     } finally {
       await inspector.close();
       await agent.close();
