@@ -570,6 +570,12 @@ export class PostgresFlowStore implements FlowStore {
     });
   }
 
+  async countByStatus(): Promise<Map<FlowStatus, number>> {
+    this.assertOpen();
+    const rows = await this.db.select({ status: flows.status, n: sql<string>`count(*)` }).from(flows).groupBy(flows.status);
+    return new Map(rows.map((row) => [row.status as FlowStatus, Number(row.n)]));
+  }
+
   async listInbox(): Promise<InboxKeySummary[]> {
     return this.run('listInbox', async (db) => {
       const rows = await db

@@ -271,6 +271,8 @@ export function prepareStatements(db: BetterSQLite3Database) {
       .prepare(),
     /** the smallest index, counted page by page (at most inbox.maxTotal entries) */
     countKept: db.select({ n: sql<number>`count(*)` }).from(eventInbox).prepare(),
+    /** flows_status_updated, grouped: one index scan (telemetry's flows-by-status gauge) */
+    countByStatus: db.select({ status: flows.status, n: sql<number>`count(*)` }).from(flows).groupBy(flows.status).prepare(),
     /** event_inbox_key, grouped; operators only */
     inboxByKey: db
       .select({

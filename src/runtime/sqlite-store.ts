@@ -467,6 +467,10 @@ export class SqliteFlowStore implements FlowStore {
     return this.read(({ q }) => q.nextNotificationAt.get()?.dueAt);
   }
 
+  async countByStatus(): Promise<Map<FlowStatus, number>> {
+    return this.read(({ q }) => new Map(q.countByStatus.all().map((row) => [row.status as FlowStatus, Number(row.n)])));
+  }
+
   async listInbox(): Promise<InboxKeySummary[]> {
     return this.read(({ q }) => q.inboxByKey.all().map(inboxSummaryFromRow));
   }

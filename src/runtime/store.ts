@@ -192,6 +192,8 @@ export interface FlowStore {
   listDeadNotifications(limit: number): Promise<ResumeNotification[]>;
   /** The earliest due time among notifications that are not dead. */
   nextNotificationAt(): Promise<number | undefined>;
+  /** How many flows are in each status (statuses with none are absent), counted on the status index. */
+  countByStatus(): Promise<Map<FlowStatus, number>>;
   /** Kept events grouped by key, oldest first (bounded by the inbox cap; operators only). */
   listInbox(): Promise<InboxKeySummary[]>;
   /** Drops expired kept events and remembered event ids; returns how many rows went. */
