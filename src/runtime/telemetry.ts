@@ -159,9 +159,10 @@ class OtelTelemetry implements RuntimeTelemetry {
   async resume(notification: ClaimedNotification & { flow: Flow }, run: () => Promise<void> | void): Promise<void> {
     const { flow, wake, attempts } = notification;
     this.attempts.add(1, { [A.wakeReason]: wake.reason });
-    const links = await this.parkingLinks(notification.flowId);
     const attributes = { ...flowAttributes(flow), [A.wakeReason]: wake.reason, [A.attempt]: attempts };
-    const span = this.tracer.startSpan('taskflow.resume', { kind: SPAN_KIND_CONSUMER, attributes, links });
+    const span = this.tracer.startSpan('taskflow.resume', { kind: SPAN_KIND_CONSUMER, attributes });
+    // One indexed read, only when the span is kept (no SDK registered: none).
+    if (span.isRecording()) span.addLinks(await this.parkingLinks(notification.flowId));
     try {
       await this.api.context.with(this.api.trace.setSpan(this.api.context.active(), span), run);
     } catch (error) {
