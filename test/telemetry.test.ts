@@ -200,6 +200,11 @@ describe('telemetry metrics', () => {
 });
 
 describe('telemetry off or absent', () => {
+  it('refuses a telemetry option that is neither a boolean nor { tracer?, meter? }', async () => {
+    await expect(openTaskflow({ database: ':memory:', telemetry: 'yes' as unknown as boolean })).rejects.toMatchObject({ code: 'invalid_input' });
+    await expect(openTaskflow({ database: ':memory:', telemetry: { tracer: {} as never } })).rejects.toMatchObject({ code: 'invalid_input' });
+  });
+
   it('runs a flow from wait to resume with telemetry off', async () => {
     const woke: string[] = [];
     const tf = await open({ database: tempDbPath(), clock: systemClock, telemetry: false, onResume: (flow) => void woke.push(flow.id) });

@@ -35,7 +35,13 @@ export function observeCommits(store: FlowStore, listener: CommitListener, onErr
       settle = undefined;
       const decision = plan(loaded);
       onDecision(decision);
-      if (prepare && decision.writes && decision.writes.length > 0) settle = prepare(loaded, decision.writes);
+      if (prepare && decision.writes && decision.writes.length > 0) {
+        try {
+          settle = prepare(loaded, decision.writes);
+        } catch (error) {
+          onError(error); // never fails the commit
+        }
+      }
       return decision;
     };
     return { run, settle: (error?: unknown) => settle?.(error) };
