@@ -6,8 +6,7 @@ import type { ResumeHandler } from './engine.js';
 import type { Logger } from './logger.js';
 import type { NatsOptions } from './nats-options.js';
 import type { FlowStore } from './store.js';
-import type { TelemetryOption } from './telemetry.js';
-import type { Meter, Tracer } from '@opentelemetry/api';
+import type { TelemetryMeter, TelemetryOption, TelemetryTracer } from './telemetry.js';
 import { describeValue, hasUnstorableText, readInput } from './text.js';
 import { DEFAULT_STATE_LIMIT } from './validate.js';
 
@@ -92,8 +91,8 @@ function telemetry(value: unknown): TelemetryOption | undefined {
     throw new FlowError('invalid_input', `telemetry must be true, false or { tracer?, meter? }, got ${describeValue(value)}`);
   }
   const given = value as Record<string, unknown>;
-  const tracer = shaped<Tracer>(given.tracer, 'telemetry.tracer', ['startSpan']);
-  const meter = shaped<Meter>(given.meter, 'telemetry.meter', ['createCounter', 'createHistogram', 'createObservableGauge']);
+  const tracer = shaped<TelemetryTracer>(given.tracer, 'telemetry.tracer', ['startSpan']);
+  const meter = shaped<TelemetryMeter>(given.meter, 'telemetry.meter', ['createCounter', 'createHistogram', 'createObservableGauge']);
   return { ...(tracer ? { tracer } : {}), ...(meter ? { meter } : {}) };
 }
 

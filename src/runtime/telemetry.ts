@@ -11,8 +11,25 @@ import { wakeAtOf } from './wait.js';
  * global providers of `@opentelemetry/api` (an optional peer dependency).
  */
 export interface TelemetryOptions {
-  tracer?: Tracer;
-  meter?: Meter;
+  /** An OpenTelemetry `Tracer`. */
+  tracer?: TelemetryTracer;
+  /** An OpenTelemetry `Meter`. */
+  meter?: TelemetryMeter;
+}
+
+/**
+ * An OpenTelemetry `Tracer` of `@opentelemetry/api`, typed by the one method the
+ * option check reads, so the package's types do not need that package.
+ */
+export interface TelemetryTracer {
+  startSpan(name: string, ...rest: never[]): unknown;
+}
+
+/** An OpenTelemetry `Meter` of `@opentelemetry/api`, typed like {@link TelemetryTracer}. */
+export interface TelemetryMeter {
+  createCounter(name: string, ...rest: never[]): unknown;
+  createHistogram(name: string, ...rest: never[]): unknown;
+  createObservableGauge(name: string, ...rest: never[]): unknown;
 }
 
 /** The `telemetry` option: `false` turns it off; `true` or absent use the global API when it is installed. */
@@ -90,8 +107,8 @@ export async function openTelemetry(option: TelemetryOption | undefined, logger:
     return NO_TELEMETRY;
   }
   const given = typeof option === 'object' ? option : {};
-  const tracer = given.tracer ?? api.trace.getTracer('nexo-taskflow', version);
-  const meter = given.meter ?? api.metrics.getMeter('nexo-taskflow', version);
+  const tracer = (given.tracer as Tracer | undefined) ?? api.trace.getTracer('nexo-taskflow', version);
+  const meter = (given.meter as Meter | undefined) ?? api.metrics.getMeter('nexo-taskflow', version);
   return new OtelTelemetry(api, tracer, meter, logger);
 }
 
@@ -271,13 +288,13 @@ function fail(span: Span, error: unknown): void {
 }
 
 /** The W3C `traceparent` of a valid span context. */
-export function toTraceparent(context: SpanContext): string | undefined {
+function toTraceparent(context: SpanContext): string | undefined {
   if (!/^[0-9a-f]{32}$/.test(context.traceId) || /^0+$/.test(context.traceId) || !/^[0-9a-f]{16}$/.test(context.spanId)) return undefined;
   return `00-${context.traceId}-${context.spanId}-${(context.traceFlags & 0xff).toString(16).padStart(2, '0')}`;
 }
 
 /** The span context a W3C `traceparent` names, marked remote; undefined when it is not one. */
-export function fromTraceparent(value: unknown): SpanContext | undefined {
+function fromTraceparent(value: unknown): SpanContext | undefined {
   if (typeof value !== 'string') return undefined;
   const match = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(value);
   if (!match || /^0+$/.test(match[1]!) || /^0+$/.test(match[2]!)) return undefined;
