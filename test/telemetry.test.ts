@@ -6,6 +6,7 @@ import { openTaskflow, silentLogger, systemClock, TELEMETRY_ATTRIBUTES as A, typ
 import { newFlow, T0 } from './support/taskflow.js';
 import { ManualClock } from '../src/index.js';
 import { tempDbPath } from './support/temp-db.js';
+import { tempPgDatabase } from './support/pg-database.js';
 import { until } from './support/until.js';
 
 /** Collects on demand: the test reads the metrics when it wants them. */
@@ -151,6 +152,17 @@ describe('telemetry metrics', () => {
     expect(pointValue(flows, { [A.status]: 'created' })).toBe(1);
     expect(pointValue(flows, { [A.status]: 'finished' })).toBe(0);
     expect(pointValue(await kit.metric('taskflow.inbox.size'), {})).toBe(2);
+  });
+
+  it('observes flows by status on PostgreSQL too', async () => {
+    const kit = telemetryKit();
+    const tf = await open({ database: await tempPgDatabase(), clock: new ManualClock(T0), telemetry: kit.telemetry });
+    await parked(tf, { kind: 'manual' });
+    await tf.manager.createManaged(newFlow);
+    const flows = await kit.metric('taskflow.flows');
+    expect(pointValue(flows, { [A.status]: 'waiting' })).toBe(1);
+    expect(pointValue(flows, { [A.status]: 'created' })).toBe(1);
+    expect(pointValue(flows, { [A.status]: 'running' })).toBe(0);
   });
 
   it('records how late a timer resumed its flow', async () => {
