@@ -53,6 +53,7 @@ export type { StateSchema, StateSchemas } from './runtime/state-schema.js';
 export { openSqliteStore } from './runtime/open-sqlite.js';
 export type { SqliteStoreOptions } from './runtime/sqlite-options.js';
 export { openTaskflow, defaultDatabasePath, type Taskflow, type TaskflowOptions } from './runtime/taskflow.js';
+export { TELEMETRY_ATTRIBUTES, TRACEPARENT_KEY, type TelemetryMeter, type TelemetryOption, type TelemetryOptions, type TelemetryTracer } from './runtime/telemetry.js';
 export {
   createTaskflowTool,
   taskflowInputJsonSchema,

@@ -1,4 +1,4 @@
-import type { Decision, FlowStore, FlowWrite, Loaded, LoadRequest } from './store.js';
+import type { Committed, Decision, FlowStore, FlowWrite, Loaded, LoadRequest } from './store.js';
 import { replaceCommits } from './store-view.js';
 
 /** How a commit was made: `claimed` when its resume notifications were claimed by the committing engine. */
@@ -10,6 +10,14 @@ export interface CommitInfo {
 export type CommitListener = (writes: readonly FlowWrite[], info: CommitInfo) => Promise<void> | void;
 
 /**
+ * Sees a commit's writes inside its transaction, before they are persisted (it may
+ * add to their audit payloads: telemetry stamps a parked flow's `waiting` event with
+ * its span); the function it returns is called once the commit settled, with the
+ * error when it failed.
+ */
+export type CommitPreparer = (loaded: Loaded, writes: FlowWrite[]) => ((error?: unknown) => void) | undefined;
+
+/**
  * A view of `store` that reports every committed flow write to `listener`, whoever
  * made it: the manager (waits, finishes, fails, cancels) or the engine (event,
  * timer, signal and timeout resumes, cancels by the sweep). The engine arms its
@@ -18,7 +26,26 @@ export type CommitListener = (writes: readonly FlowWrite[], info: CommitInfo) =>
  * the store's own. The listener runs after the transaction committed; a listener
  * that throws does not undo or fail the commit.
  */
-export function observeCommits(store: FlowStore, listener: CommitListener, onError: (error: unknown) => void): FlowStore {
+export function observeCommits(store: FlowStore, listener: CommitListener, onError: (error: unknown) => void, prepare?: CommitPreparer): FlowStore {
+  /** Runs `plan`, preparing its writes; `settle` ends the preparation of its last run (a retried plan settles the earlier one as failed). */
+  const prepared = <T>(plan: (loaded: Loaded) => Decision<T>, onDecision: (decision: Decision<T>) => void) => {
+    let settle: ((error?: unknown) => void) | undefined;
+    const run = (loaded: Loaded): Decision<T> => {
+      settle?.(new Error('the commit was planned again'));
+      settle = undefined;
+      const decision = plan(loaded);
+      onDecision(decision);
+      if (prepare && decision.writes && decision.writes.length > 0) {
+        try {
+          settle = prepare(loaded, decision.writes);
+        } catch (error) {
+          onError(error); // never fails the commit
+        }
+      }
+      return decision;
+    };
+    return { run, settle: (error?: unknown) => settle?.(error) };
+  };
   const report = async (decision: Decision<unknown> | undefined, info: CommitInfo): Promise<void> => {
     const writes = decision?.writes;
     if (!writes || writes.length === 0) return;
@@ -30,13 +57,29 @@ export function observeCommits(store: FlowStore, listener: CommitListener, onErr
   };
   const commit: FlowStore['commit'] = async <T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>): Promise<T> => {
     let decision: Decision<T> | undefined;
-    const result = await store.commit(load, (loaded) => (decision = plan(loaded)));
+    const planned = prepared(plan, (made) => (decision = made));
+    let result: T;
+    try {
+      result = await store.commit(load, planned.run);
+    } catch (error) {
+      planned.settle(error);
+      throw error;
+    }
+    planned.settle();
     await report(decision, { claimed: false });
     return result;
   };
   const commitClaiming: FlowStore['commitClaiming'] = async <T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number, limit?: number) => {
     let decision: Decision<T> | undefined;
-    const committed = await store.commitClaiming(load, (loaded) => (decision = plan(loaded)), leaseUntil, limit);
+    const planned = prepared(plan, (made) => (decision = made));
+    let committed: Committed<T>;
+    try {
+      committed = await store.commitClaiming(load, planned.run, leaseUntil, limit);
+    } catch (error) {
+      planned.settle(error);
+      throw error;
+    }
+    planned.settle();
     await report(decision, { claimed: true });
     return committed;
   };

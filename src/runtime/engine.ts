@@ -6,6 +6,7 @@ import { defaultLogger, errorText, type Logger } from './logger.js';
 import type { CommitInfo } from './commit-observer.js';
 import { cancelMove, resumeMove } from './moves.js';
 import type { ClaimedNotification, Committed, Decision, FlowStore, FlowWrite, Loaded, LoadRequest } from './store.js';
+import { NO_TELEMETRY, type EngineTelemetry } from './telemetry.js';
 import { parseInstant } from './instant.js';
 import { normaliseKey, optionalKey, readInput } from './text.js';
 import { checkFlowId, checkJsonValue, DEFAULT_STATE_LIMIT, inputObject, optionsObject, sizedWrite } from './validate.js';
@@ -91,6 +92,8 @@ export interface WaitEngineOptions {
   inbox?: Partial<InboxLimits>;
   /** Bytes of JSON state a flow may hold: an event or signal payload that would take it over is refused. Default 1 MiB. */
   stateLimit?: number;
+  /** Spans of resumes and deliveries, counts of attempts and dead notifications. Default none. */
+  telemetry?: EngineTelemetry;
 }
 
 /** Default of {@link WaitEngineOptions.resumeConcurrency}. */
@@ -122,6 +125,7 @@ export class WaitEngine {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly onResume: ResumeHandler | undefined;
+  private readonly telemetry: EngineTelemetry;
   private readonly tickInterval: number;
   private readonly resumeLease: number;
   private readonly eventRetention: number;
@@ -177,6 +181,7 @@ export class WaitEngine {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? defaultLogger;
     this.onResume = options.onResume;
+    this.telemetry = options.telemetry ?? NO_TELEMETRY;
     this.tickInterval = options.tickInterval ?? 5_000;
     this.resumeLease = options.resumeLease ?? 30_000;
     this.eventRetention = options.eventRetention ?? 7 * 86_400_000;
@@ -320,6 +325,10 @@ export class WaitEngine {
    * that flow resumes, if it waits on this key; the event is never kept.
    */
   async deliver(event: EventDelivery): Promise<DeliveryResult> {
+    return this.telemetry.deliver(event, () => this.deliverNow(event));
+  }
+
+  private async deliverNow(event: EventDelivery): Promise<DeliveryResult> {
     const { topic, correlationId, eventId, onlyFlow, payload } = readInput('event', () => {
       const e = inputObject(event, 'event');
       return {
@@ -536,7 +545,7 @@ export class WaitEngine {
     // The handler goes on after its first await, so `lease` and `handler` are set before its `finally` runs.
     handler = (async () => {
       try {
-        await this.onResume!(flow, wake);
+        await this.telemetry.resume({ ...notification, flow }, () => this.onResume!(flow, wake));
         this.complete(id);
       } catch (error) {
         await this.handlerFailed(notification, error);
@@ -588,6 +597,7 @@ export class WaitEngine {
       { err: error ?? text, flowId, notificationId: id, attempts },
       `taskflow: onResume failed on all ${this.maxResumeAttempts} attempts; the notification is parked as dead (re-queue it with \`taskflow requeue ${flowId}\` or engine.requeueDead)`,
     );
+    this.telemetry.dead(notification);
     try {
       await this.store.parkNotification(id, this.clock.now(), text);
     } catch (failure) {

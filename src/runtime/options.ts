@@ -6,6 +6,7 @@ import type { ResumeHandler } from './engine.js';
 import type { Logger } from './logger.js';
 import type { NatsOptions } from './nats-options.js';
 import type { FlowStore } from './store.js';
+import type { TelemetryMeter, TelemetryOption, TelemetryTracer } from './telemetry.js';
 import { describeValue, hasUnstorableText, readInput } from './text.js';
 import { DEFAULT_STATE_LIMIT } from './validate.js';
 
@@ -32,6 +33,7 @@ export interface CheckedOptions {
   resumeConcurrency: number | undefined;
   maxResumeAttempts: number | undefined;
   inbox: InboxLimits;
+  telemetry: TelemetryOption | undefined;
 }
 
 /**
@@ -67,6 +69,7 @@ export function checkTaskflowOptions(options: unknown): CheckedOptions {
       resumeConcurrency: positiveInteger(o.resumeConcurrency, 'resumeConcurrency'),
       maxResumeAttempts: positiveInteger(o.maxResumeAttempts, 'maxResumeAttempts'),
       inbox: inboxLimits(o.inbox),
+      telemetry: telemetry(o.telemetry),
     };
     if (o.onResume !== undefined) {
       if (typeof o.onResume !== 'function') throw new FlowError('invalid_input', `onResume must be a function, got ${describeValue(o.onResume)}`);
@@ -80,6 +83,17 @@ export function checkTaskflowOptions(options: unknown): CheckedOptions {
     }
     return checked;
   });
+}
+
+function telemetry(value: unknown): TelemetryOption | undefined {
+  if (value === undefined || typeof value === 'boolean') return value;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new FlowError('invalid_input', `telemetry must be true, false or { tracer?, meter? }, got ${describeValue(value)}`);
+  }
+  const given = value as Record<string, unknown>;
+  const tracer = shaped<TelemetryTracer>(given.tracer, 'telemetry.tracer', ['startSpan']);
+  const meter = shaped<TelemetryMeter>(given.meter, 'telemetry.meter', ['createCounter', 'createHistogram', 'createObservableGauge']);
+  return { ...(tracer ? { tracer } : {}), ...(meter ? { meter } : {}) };
 }
 
 function database(value: unknown): string | undefined {

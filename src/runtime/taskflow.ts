@@ -12,6 +12,7 @@ import { observeCommits } from './commit-observer.js';
 import { openPostgres } from './pg-loader.js';
 import { openSqliteStore } from './sqlite-store.js';
 import type { StateSchemas } from './state-schema.js';
+import { openTelemetry, type TelemetryOption } from './telemetry.js';
 import type { FlowStore } from './store.js';
 import { checkTaskflowOptions } from './options.js';
 import { readInput } from './text.js';
@@ -87,6 +88,12 @@ export interface TaskflowOptions {
    * each; pass `silentLogger` to hear nothing.
    */
   logger?: Logger;
+  /**
+   * OpenTelemetry spans and metrics (README, "Telemetry"). Default: the global
+   * tracer and meter of `@opentelemetry/api` when that package is installed (a
+   * no-op until the host registers an SDK); nothing without it. `false`: off.
+   */
+  telemetry?: TelemetryOption;
 }
 
 /** A wired runtime: store, manager and engine. */
@@ -110,6 +117,9 @@ export interface Taskflow {
   /** Drains the NATS bridge, stops the engine and closes the store; the process may exit afterwards. */
   close(): Promise<void>;
 }
+
+/** Reported as the instrumentation scope version of spans and metrics. */
+const RUNTIME_VERSION = '0.1.0';
 
 /** The database path a runtime opens when none is given. */
 export function defaultDatabasePath(env: NodeJS.ProcessEnv = process.env): string {
@@ -163,6 +173,7 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
     ? readInput('nats', () => new NatsBridgeClass({ ...nats, logger, runtime: { deliver: (event) => deliver!(event), waitingTopics: () => waitingTopics!() } }))
     : undefined;
   const store = checked.store ?? (await openStore(checked.database ?? defaultDatabasePath(), checked.synchronous, checked.busyTimeout));
+  const telemetry = await openTelemetry(checked.telemetry, logger, RUNTIME_VERSION);
   // Manager and engine commit through a view that reports each committed write to
   // the engine (timer, notifications) and the bridge (topics, lifecycle events).
   const committing = observeCommits(
@@ -172,6 +183,7 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
       bridge?.committed(writes);
     },
     (error) => logger.warn({ err: error }, 'taskflow: a commit listener failed'),
+    telemetry.prepareCommit,
   );
   const manager = new FlowManager({
     // With a bridge, a wait's topic is refused or covered on the bus before the wait is stored.
@@ -189,6 +201,7 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
     resumeLease,
     eventRetention,
     inbox,
+    telemetry,
     stateLimit,
     ...(checked.onResume ? { onResume: checked.onResume } : {}),
     ...(checked.resumeConcurrency === undefined ? {} : { resumeConcurrency: checked.resumeConcurrency }),
@@ -196,6 +209,7 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
   });
   deliver = (event) => engine.deliver(event);
   waitingTopics = () => store.waitingTopics();
+  telemetry.observe(store, bridge ? () => bridge.state : undefined);
   let closed = false;
   return {
     store,
@@ -219,6 +233,7 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
       closed = true;
       await bridge?.close();
       await engine.stop();
+      telemetry.close();
       await store.close();
     },
   };
