@@ -565,7 +565,8 @@ export class NatsBridge implements NatsBridgeStatus {
 }
 
 /** The delay before the `deliveryCount`-th delivery of a failed message is tried again. */
-function redeliveryDelay(deliveryCount: number): number {
+/** How long JetStream waits before it redelivers an event that met a storage failure: 1 s, doubling, at most 60 s. */
+export function redeliveryDelay(deliveryCount: number): number {
   return Math.min(REDELIVERY_MAX_MS, REDELIVERY_FIRST_MS * 2 ** Math.max(0, Math.min(deliveryCount - 1, 16)));
 }
 
