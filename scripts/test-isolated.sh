@@ -8,7 +8,7 @@
 #   scripts/test-isolated.sh            # npm test, isolated
 #   scripts/test-isolated.sh --busy     # the same, with every core kept busy meanwhile
 #   scripts/test-isolated.sh -- test/cli.test.ts   # extra arguments go to vitest
-#   npm run test:isolated [-- --busy]
+#   npm run isolated [-- --busy]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
