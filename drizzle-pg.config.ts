@@ -2,6 +2,6 @@ import { defineConfig } from 'drizzle-kit';
 
 export default defineConfig({
   dialect: 'postgresql',
-  schema: './src/runtime/schema-pg.ts',
+  schema: './src/runtime/store/postgres/schema.ts',
   out: './drizzle/pg',
 });

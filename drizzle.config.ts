@@ -2,6 +2,6 @@ import { defineConfig } from 'drizzle-kit';
 
 export default defineConfig({
   dialect: 'sqlite',
-  schema: './src/runtime/schema.ts',
+  schema: './src/runtime/store/sqlite/schema.ts',
   out: './drizzle/sqlite',
 });

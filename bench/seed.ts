@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { Taskflow } from '../src/index.js';
-import type { SqliteFlowStore } from '../src/runtime/sqlite-store.js';
+import type { SqliteFlowStore } from '../src/runtime/store/sqlite/store.js';
 
 /** The raw better-sqlite3 connection under a SQLite-backed runtime. */
 export function rawConnection(tf: Taskflow): Database.Database {

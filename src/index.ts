@@ -46,12 +46,12 @@ export {
   type SignalInput,
   type TickResult,
   type WaitEngineOptions,
-} from './runtime/engine.js';
-export type { FlowStore, InboxKeySummary, ListOptions, ResumeNotification } from './runtime/store.js';
+} from './runtime/engine/engine.js';
+export type { FlowStore, InboxKeySummary, ListOptions, ResumeNotification } from './runtime/store/contract.js';
 export { DEFAULT_INBOX_LIMITS, type InboxDrop, type InboxDropCounts, type InboxLimits } from './runtime/inbox.js';
 export type { StateSchema, StateSchemas } from './runtime/state-schema.js';
-export { openSqliteStore } from './runtime/open-sqlite.js';
-export type { SqliteStoreOptions } from './runtime/sqlite-options.js';
+export { openSqliteStore } from './runtime/store/sqlite/open.js';
+export type { SqliteStoreOptions } from './runtime/store/sqlite/options.js';
 export { openTaskflow, defaultDatabasePath, type Taskflow, type TaskflowOptions } from './runtime/taskflow.js';
 export { TELEMETRY_ATTRIBUTES, TRACEPARENT_KEY, type TelemetryMeter, type TelemetryOption, type TelemetryOptions, type TelemetryTracer } from './runtime/telemetry.js';
 export {
@@ -83,6 +83,6 @@ export type {
   NatsConnectionOptions,
   NatsOptions,
   TopicRefusal,
-} from './runtime/nats-options.js';
-export { CORRELATION_HEADER, LIFECYCLE_PREFIX, MSG_ID_HEADER, RESUME_SUBJECT, parseInbound, type InboundMessage, type ParsedInbound } from './runtime/nats-message.js';
-export { LIFECYCLE_KINDS, lifecycleMessages, type LifecycleEvent, type LifecycleKind, type LifecycleMessage } from './runtime/nats-lifecycle.js';
+} from './runtime/nats/options.js';
+export { CORRELATION_HEADER, LIFECYCLE_PREFIX, MSG_ID_HEADER, RESUME_SUBJECT, parseInbound, type InboundMessage, type ParsedInbound } from './runtime/nats/message.js';
+export { LIFECYCLE_KINDS, lifecycleMessages, type LifecycleEvent, type LifecycleKind, type LifecycleMessage } from './runtime/nats/lifecycle.js';

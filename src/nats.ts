@@ -14,4 +14,4 @@ export {
   type NatsBridgeStatus,
   type NatsConnectionOptions,
   type NatsOptions,
-} from './runtime/nats-bridge.js';
+} from './runtime/nats/bridge.js';

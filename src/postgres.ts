@@ -3,8 +3,8 @@
  * themselves (`openTaskflow({ store })`). `openTaskflow({ database: 'postgres://…' })`
  * needs nothing from here. Needs the optional peer `pg`.
  */
-import type { FlowStore } from './runtime/store.js';
-import { openPostgresStore as openStore, type PostgresStoreOptions as StoreOptions } from './runtime/pg-store.js';
+import type { FlowStore } from './runtime/store/contract.js';
+import { openPostgresStore as openStore, type PostgresStoreOptions as StoreOptions } from './runtime/store/postgres/store.js';
 
 /**
  * The part of a `pg.Pool` the store uses. Any `pg.Pool` fits; it is spelled out here

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { describe, expect, it, vi } from 'vitest';
 import { ManualClock, openTaskflow, silentLogger, systemClock, type Flow, type FlowStore, type Logger, type Taskflow } from '../src/index.js';
-import type { SqliteFlowStore } from '../src/runtime/sqlite-store.js';
+import type { SqliteFlowStore } from '../src/runtime/store/sqlite/store.js';
 import { tempPgDatabase } from './support/pg-database.js';
 import { makeReadOnly } from './support/sqlite-faults.js';
 import { newFlow, openTestTaskflow, T0 } from './support/taskflow.js';
@@ -164,7 +164,7 @@ describe('work committed by another process or connection (issue 9.8, engine par
 
   it('subscribes on start, unsubscribes on stop, and on a foreign commit arms for a timer another handle set and delivers a resume it queued', async () => {
     const path = tempDbPath();
-    const { openSqliteStore } = await import('../src/runtime/sqlite-store.js');
+    const { openSqliteStore } = await import('../src/runtime/store/sqlite/store.js');
     const { proxy, watch } = watchedStore(openSqliteStore({ path }));
     const woke: Array<{ id: string; reason: string }> = [];
     // A one-hour sweep: nothing but the foreign-commit report can explain a prompt resume.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FlowError, openTaskflow, type Flow } from '../src/index.js';
-import { SqliteFlowStore } from '../src/runtime/sqlite-store.js';
+import { SqliteFlowStore } from '../src/runtime/store/sqlite/store.js';
 import { newFlow, openTestTaskflow, T0 } from './support/taskflow.js';
 
 async function refusal(promise: Promise<unknown>): Promise<string> {
@@ -240,7 +240,7 @@ describe('FlowManager', () => {
       if (store instanceof SqliteFlowStore) {
         expect(() => store.sqlite.prepare(insert.replace('$1', '?')).run(flow.id)).toThrow(/UNIQUE/);
       } else {
-        const { PostgresFlowStore } = await import('../src/runtime/pg-store.js');
+        const { PostgresFlowStore } = await import('../src/runtime/store/postgres/store.js');
         await expect((tf.store as InstanceType<typeof PostgresFlowStore>).pool.query(insert, [flow.id])).rejects.toThrow(/duplicate key/);
       }
     });

@@ -4,8 +4,8 @@ import { relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const dialects = [
-  { dialect: 'sqlite', schema: 'src/runtime/schema.ts', folder: 'drizzle/sqlite' },
-  { dialect: 'postgresql', schema: 'src/runtime/schema-pg.ts', folder: 'drizzle/pg' },
+  { dialect: 'sqlite', schema: 'src/runtime/store/sqlite/schema.ts', folder: 'drizzle/sqlite' },
+  { dialect: 'postgresql', schema: 'src/runtime/store/postgres/schema.ts', folder: 'drizzle/pg' },
 ];
 
 describe.each(dialects)('$dialect migrations', ({ dialect, schema, folder }) => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { lifecycleMessages, parseInbound, type Flow } from '../src/index.js';
-import { declaredPatternProblem, isLiteralSubject, isSubjectPattern, reservedSubjectProblem, subjectMatches } from '../src/runtime/subject.js';
+import { declaredPatternProblem, isLiteralSubject, isSubjectPattern, reservedSubjectProblem, subjectMatches } from '../src/runtime/nats/subject.js';
 
 const encode = (value: unknown): Uint8Array => new TextEncoder().encode(typeof value === 'string' ? value : JSON.stringify(value));
 

@@ -2,7 +2,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FlowError, openTaskflow, type Flow, type Logger, type Taskflow, type Wake } from '../src/index.js';
-import { openPostgresStore, type PostgresFlowStore, type PostgresStoreOptions } from '../src/runtime/pg-store.js';
+import { openPostgresStore, type PostgresFlowStore, type PostgresStoreOptions } from '../src/runtime/store/postgres/store.js';
 import { startNatsServer } from './support/nats-server.js';
 import { startPgCluster, type PgCluster } from './support/pg-cluster.js';
 import { newFlow } from './support/taskflow.js';

@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { is, Placeholder } from 'drizzle-orm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openSqliteStore, type SqliteFlowStore } from '../src/runtime/sqlite-store.js';
-import { prepareStatements, type SqliteStatements } from '../src/runtime/sqlite-statements.js';
-import { WAITING_TOPICS_SQL } from '../src/runtime/waiting-topics-sql.js';
+import { openSqliteStore, type SqliteFlowStore } from '../src/runtime/store/sqlite/store.js';
+import { prepareStatements, type SqliteStatements } from '../src/runtime/store/sqlite/statements.js';
+import { WAITING_TOPICS_SQL } from '../src/runtime/store/waiting-topics-sql.js';
 import { tempDbPath } from './support/temp-db.js';
 
 /**

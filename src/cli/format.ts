@@ -1,5 +1,5 @@
 import type { Flow, FlowEvent, FlowStep } from '../runtime/flow.js';
-import type { ResumeNotification } from '../runtime/store.js';
+import type { ResumeNotification } from '../runtime/store/contract.js';
 import type { WaitCondition } from '../runtime/wait.js';
 import { formatFields, formatTable } from './table.js';
 

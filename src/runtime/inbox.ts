@@ -1,6 +1,6 @@
 import { FlowError } from './errors.js';
 import type { Logger } from './logger.js';
-import type { EventKey } from './store.js';
+import type { EventKey } from './store/contract.js';
 
 /**
  * Bounds of the inbox, where events that matched no waiting flow are kept.

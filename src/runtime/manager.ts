@@ -26,7 +26,7 @@ import {
   waitMove,
 } from './moves.js';
 import { checkStateSchema, type StateSchemas } from './state-schema.js';
-import type { Decision, FlowStore, FlowWrite, ListOptions, Loaded, LoadRequest } from './store.js';
+import type { Decision, FlowStore, FlowWrite, ListOptions, Loaded, LoadRequest } from './store/contract.js';
 import { checkText, describeValue, normaliseKey, optionalKey, optionalText, readInput } from './text.js';
 import {
   checkExpectedRevision,

@@ -1,19 +1,19 @@
 import { resolve } from 'node:path';
 import { systemClock, type Clock } from './clock.js';
 import type { Duration } from './duration.js';
-import { WaitEngine, type DeliveryResult, type EventDelivery, type ResumeHandler } from './engine.js';
+import { WaitEngine, type DeliveryResult, type EventDelivery, type ResumeHandler } from './engine/engine.js';
 import { FlowError } from './errors.js';
 import type { InboxLimits } from './inbox.js';
 import { defaultLogger, type Logger } from './logger.js';
 import { FlowManager } from './manager.js';
-import type { NatsBridgeStatus, NatsOptions } from './nats-options.js';
-import { guardTopics } from './nats-cover-guard.js';
-import { observeCommits } from './commit-observer.js';
-import { openPostgres } from './pg-loader.js';
-import { openSqliteStore } from './sqlite-store.js';
+import type { NatsBridgeStatus, NatsOptions } from './nats/options.js';
+import { guardTopics } from './nats/cover-guard.js';
+import { observeCommits } from './store/commit-observer.js';
+import { openPostgres } from './store/postgres/loader.js';
+import { openSqliteStore } from './store/sqlite/store.js';
 import type { StateSchemas } from './state-schema.js';
 import { openTelemetry, type TelemetryOption } from './telemetry.js';
-import type { FlowStore } from './store.js';
+import type { FlowStore } from './store/contract.js';
 import { checkTaskflowOptions } from './options.js';
 import { readInput } from './text.js';
 
@@ -143,9 +143,9 @@ async function openStore(database: string, synchronous: 'full' | 'normal' | unde
  * The bridge is loaded only when the `nats` option asks for it: the NATS packages
  * are optional peers, so an app without them imports and runs everything else.
  */
-async function loadNatsBridge(): Promise<typeof import('./nats-bridge.js').NatsBridge> {
+async function loadNatsBridge(): Promise<typeof import('./nats/bridge.js').NatsBridge> {
   try {
-    return (await import('./nats-bridge.js')).NatsBridge;
+    return (await import('./nats/bridge.js')).NatsBridge;
   } catch (error) {
     const missing = (error as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND' && /@nats-io\//.test(String((error as Error).message));
     if (!missing) throw error;

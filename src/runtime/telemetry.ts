@@ -1,9 +1,9 @@
 import type { Attributes, Link, Meter, Span, SpanContext, Tracer } from '@opentelemetry/api';
-import type { CommitPreparer } from './commit-observer.js';
-import type { DeliveryResult, EventDelivery } from './engine.js';
+import type { CommitPreparer } from './store/commit-observer.js';
+import type { DeliveryResult, EventDelivery } from './engine/engine.js';
 import { FLOW_STATUSES, type Flow, type JsonObject } from './flow.js';
 import type { Logger } from './logger.js';
-import type { ClaimedNotification, FlowStore } from './store.js';
+import type { ClaimedNotification, FlowStore } from './store/contract.js';
 import { wakeAtOf } from './wait.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { NatsBridgeStatus } from '../runtime/nats-options.js';
+import type { NatsBridgeStatus } from '../runtime/nats/options.js';
 
 /** What the host declared on its NATS bridge that bounds the tool's event waits. */
 export interface BridgeDeclaration {

@@ -3,10 +3,10 @@
  * separated by `.`, `*` matches exactly one token, and a final `>` matches one
  * or more tokens. `payments.>` allows `payments.invoice.paid`; `orders.*.paid`
  * allows `orders.42.paid` but not `orders.42.x.paid`. The grammar and its refusal
- * reasons are the NATS bridge's own (`runtime/subject.ts`), so a topic the tool
+ * reasons are the NATS bridge's own (`runtime/nats/subject.ts`), so a topic the tool
  * accepts is one the bridge can carry.
  */
-import { concreteTopicProblem, subjectMatches, topicPatternProblem } from '../runtime/subject.js';
+import { concreteTopicProblem, subjectMatches, topicPatternProblem } from '../runtime/nats/subject.js';
 
 export { concreteTopicProblem, topicPatternProblem };
 

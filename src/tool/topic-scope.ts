@@ -1,9 +1,9 @@
 /**
  * Which topics a binding lets a model wait on, and how per-session templates
  * (`tenants.{tenant}.payments.>`) are filled in. The subject grammar is the
- * bridge's own (`runtime/subject.ts`). Pure: no I/O.
+ * bridge's own (`runtime/nats/subject.ts`). Pure: no I/O.
  */
-import { concreteTopicProblem, subjectMatches, topicPatternProblem } from '../runtime/subject.js';
+import { concreteTopicProblem, subjectMatches, topicPatternProblem } from '../runtime/nats/subject.js';
 
 /**
  * Where an event wait's topic must lie: the declared patterns (from the binding,

@@ -1,4 +1,4 @@
-import type { FlowStore } from '../runtime/store.js';
+import type { FlowStore } from '../runtime/store/contract.js';
 
 /**
  * A revision number that grows whenever the database may have changed: on a

@@ -1,7 +1,7 @@
 import { html } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import { FLOW_STATUSES, type Flow, type FlowEvent, type FlowStatus, type FlowStep } from '../runtime/flow.js';
-import type { InboxKeySummary, ResumeNotification } from '../runtime/store.js';
+import type { InboxKeySummary, ResumeNotification } from '../runtime/store/contract.js';
 import type { WaitCondition } from '../runtime/wait.js';
 
 /** Rendered HTML; every interpolated value is escaped by `hono/html`. */

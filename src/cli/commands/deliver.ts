@@ -1,4 +1,4 @@
-import type { EventDelivery } from '../../runtime/engine.js';
+import type { EventDelivery } from '../../runtime/engine/engine.js';
 import { parseDuration } from '../../runtime/duration.js';
 import { FlowError } from '../../runtime/errors.js';
 import { parseJsonOption, stringOption, type OptionValues } from '../args.js';

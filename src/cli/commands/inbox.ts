@@ -1,5 +1,5 @@
-import { isSubjectPattern, subjectMatches } from '../../runtime/subject.js';
-import type { InboxKeySummary } from '../../runtime/store.js';
+import { isSubjectPattern, subjectMatches } from '../../runtime/nats/subject.js';
+import type { InboxKeySummary } from '../../runtime/store/contract.js';
 import { formatSpan } from '../../runtime/wait.js';
 import { parseIntegerOption, stringOption } from '../args.js';
 import { writeJson, type DatabaseCommand } from '../command.js';

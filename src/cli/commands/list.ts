@@ -1,5 +1,5 @@
 import { FLOW_STATUSES, type Flow, type FlowStatus } from '../../runtime/flow.js';
-import type { ListOptions } from '../../runtime/store.js';
+import type { ListOptions } from '../../runtime/store/contract.js';
 import type { Taskflow } from '../../runtime/taskflow.js';
 import { parseIntegerOption, parseStatusOption, stringOption } from '../args.js';
 import { writeJson, type DatabaseCommand } from '../command.js';

@@ -1,4 +1,4 @@
-import type { SignalInput } from '../../runtime/engine.js';
+import type { SignalInput } from '../../runtime/engine/engine.js';
 import { parseJsonOption, stringOption } from '../args.js';
 import { writeJson, type DatabaseCommand } from '../command.js';
 import { describeStatus } from '../format.js';

@@ -1,4 +1,4 @@
-import type { EventDelivery } from './engine.js';
+import type { EventDelivery } from '../engine/engine.js';
 
 /** The header that carries an event's correlation id. */
 export const CORRELATION_HEADER = 'Taskflow-Correlation-Id';

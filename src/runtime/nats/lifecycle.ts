@@ -1,6 +1,6 @@
-import type { FlowEventKind, JsonObject } from './flow.js';
-import { LIFECYCLE_PREFIX } from './nats-message.js';
-import type { FlowWrite } from './store.js';
+import type { FlowEventKind, JsonObject } from '../flow.js';
+import { LIFECYCLE_PREFIX } from './message.js';
+import type { FlowWrite } from '../store/contract.js';
 
 /** The lifecycle moves published on `taskflow.flow.<id>.<kind>`. */
 export const LIFECYCLE_KINDS = ['waiting', 'resumed', 'finished', 'failed', 'cancelled'] as const;

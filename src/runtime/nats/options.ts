@@ -1,4 +1,4 @@
-import type { Duration } from './duration.js';
+import type { Duration } from '../duration.js';
 
 /**
  * The NATS options and status as the runtime's public types see them. This file

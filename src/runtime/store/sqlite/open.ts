@@ -1,6 +1,6 @@
-import type { SqliteStoreOptions } from './sqlite-options.js';
-import { openSqliteStore as openStore } from './sqlite-store.js';
-import type { FlowStore } from './store.js';
+import type { SqliteStoreOptions } from './options.js';
+import { openSqliteStore as openStore } from './store.js';
+import type { FlowStore } from '../contract.js';
 
 /**
  * Opens (creating and migrating as needed) a SQLite database as a {@link FlowStore},

@@ -13,8 +13,8 @@ import {
   type StreamInfo,
 } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
-import { FlowError } from './errors.js';
-import type { Logger } from './logger.js';
+import { FlowError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import { subjectMatches } from './subject.js';
 
 /** Options of {@link JetStreamIntake}. */

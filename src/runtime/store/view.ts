@@ -1,4 +1,4 @@
-import type { FlowStore } from './store.js';
+import type { FlowStore } from './contract.js';
 
 /**
  * A view of `store` whose `commit` and `commitClaiming` are replaced; every other

@@ -1,7 +1,7 @@
-import type { JsonObject } from './flow.js';
-import type { resumeNotifications } from './schema.js';
-import type { ResumeNotification } from './store.js';
-import { wakeFromJson } from './wake.js';
+import type { JsonObject } from '../flow.js';
+import type { resumeNotifications } from './sqlite/schema.js';
+import type { ResumeNotification } from './contract.js';
+import { wakeFromJson } from '../wake.js';
 
 type NotificationRow = typeof resumeNotifications.$inferSelect;
 

@@ -1,6 +1,6 @@
-import type { Flow, FlowEvent, FlowEventKind, FlowStatus, FlowStep, JsonObject } from './flow.js';
-import type { InboxFill } from './inbox.js';
-import type { Wake } from './wake.js';
+import type { Flow, FlowEvent, FlowEventKind, FlowStatus, FlowStep, JsonObject } from '../flow.js';
+import type { InboxFill } from '../inbox.js';
+import type { Wake } from '../wake.js';
 
 /** An audit event about to be appended; it takes the flow's `updatedAt` as its time. */
 export interface AuditEntry {

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, gt, inArray, isNotNull, isNull, lte, sql } from 'drizzle-orm';
 import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { eventInbox, flowEvents, flows, flowSteps, resumeNotifications, seenEvents } from './schema.js';
-import { TERMINAL_STATUSES } from './flow.js';
+import { TERMINAL_STATUSES } from '../../flow.js';
 
 const p = sql.placeholder;
 

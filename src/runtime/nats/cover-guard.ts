@@ -1,6 +1,6 @@
-import { FlowError } from './errors.js';
-import { replaceCommits } from './store-view.js';
-import type { Decision, FlowStore, Loaded, LoadRequest } from './store.js';
+import { FlowError } from '../errors.js';
+import { replaceCommits } from '../store/view.js';
+import type { Decision, FlowStore, Loaded, LoadRequest } from '../store/contract.js';
 
 /** What the guard needs from the bridge. */
 export interface TopicCoverer {

@@ -1,5 +1,5 @@
-import type { Committed, Decision, FlowStore, FlowWrite, Loaded, LoadRequest } from './store.js';
-import { replaceCommits } from './store-view.js';
+import type { Committed, Decision, FlowStore, FlowWrite, Loaded, LoadRequest } from './contract.js';
+import { replaceCommits } from './view.js';
 
 /** How a commit was made: `claimed` when its resume notifications were claimed by the committing engine. */
 export interface CommitInfo {

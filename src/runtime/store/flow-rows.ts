@@ -1,7 +1,7 @@
-import type { Flow, FlowEvent, FlowEventKind, FlowStatus, FlowStep, JsonObject, StepStatus } from './flow.js';
-import type { eventInbox, flowEvents, flows, flowSteps } from './schema.js';
-import type { Decision, InboxKeySummary, KeptEvent } from './store.js';
-import { waitFromJson, waitToJson, wakeAtOf } from './wait.js';
+import type { Flow, FlowEvent, FlowEventKind, FlowStatus, FlowStep, JsonObject, StepStatus } from '../flow.js';
+import type { eventInbox, flowEvents, flows, flowSteps } from './sqlite/schema.js';
+import type { Decision, InboxKeySummary, KeptEvent } from './contract.js';
+import { waitFromJson, waitToJson, wakeAtOf } from '../wait.js';
 
 type FlowRow = typeof flows.$inferSelect;
 type StepRow = typeof flowSteps.$inferSelect;

@@ -1,6 +1,6 @@
-import { FlowError } from './errors.js';
-import type { PostgresStoreOptions } from './pg-store.js';
-import type { FlowStore } from './store.js';
+import { FlowError } from '../../errors.js';
+import type { PostgresStoreOptions } from './store.js';
+import type { FlowStore } from '../contract.js';
 
 /** What a user without the optional `pg` package is told. */
 export const PG_MISSING_MESSAGE = 'a postgres:// database needs the pg package, an optional peer dependency: npm install pg';
@@ -15,9 +15,9 @@ function isMissingPg(error: unknown): boolean {
  * it. Without the package: `FlowError('storage')` saying `npm install pg`.
  */
 export async function openPostgres(options: PostgresStoreOptions): Promise<FlowStore> {
-  let pgStore: typeof import('./pg-store.js');
+  let pgStore: typeof import('./store.js');
   try {
-    pgStore = await import('./pg-store.js');
+    pgStore = await import('./store.js');
   } catch (error) {
     if (isMissingPg(error)) throw new FlowError('storage', PG_MISSING_MESSAGE, { cause: error });
     throw error;

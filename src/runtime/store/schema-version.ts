@@ -1,5 +1,5 @@
 import { readMigrationFiles } from 'drizzle-orm/migrator';
-import { FlowError } from './errors.js';
+import { FlowError } from '../errors.js';
 
 /**
  * Checks, without writing, that a database already holds this version's schema:

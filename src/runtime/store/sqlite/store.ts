@@ -4,17 +4,17 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
-import { FlowError } from './errors.js';
-import { assertSchemaCurrent } from './schema-version.js';
-import type { Flow, FlowEvent, FlowStatus, FlowStep, JsonObject } from './flow.js';
-import { eventFromRow, flowFromRow, flowToRow, inboxSummaryFromRow, keptEventFromRow, keptEventToRow, stepFromRow, stepToRow } from './flow-rows.js';
-import { SqliteChangeWatch } from './sqlite-change-watch.js';
-import { isSqliteBusy, lockedError, needsNewConnection, sqliteCode, storageError } from './sqlite-errors.js';
-import { prepareStatements, type SqliteStatements } from './sqlite-statements.js';
-import { WAITING_TOPICS_SQL } from './waiting-topics-sql.js';
-import type { ClaimedNotification, Committed, Decision, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from './store.js';
-import { MAX_ERROR_LENGTH, notificationFromRow } from './notification-rows.js';
-import { wakeFromJson, wakeToJson } from './wake.js';
+import { FlowError } from '../../errors.js';
+import { assertSchemaCurrent } from '../schema-version.js';
+import type { Flow, FlowEvent, FlowStatus, FlowStep, JsonObject } from '../../flow.js';
+import { eventFromRow, flowFromRow, flowToRow, inboxSummaryFromRow, keptEventFromRow, keptEventToRow, stepFromRow, stepToRow } from '../flow-rows.js';
+import { SqliteChangeWatch } from './change-watch.js';
+import { isSqliteBusy, lockedError, needsNewConnection, sqliteCode, storageError } from './errors.js';
+import { prepareStatements, type SqliteStatements } from './statements.js';
+import { WAITING_TOPICS_SQL } from '../waiting-topics-sql.js';
+import type { ClaimedNotification, Committed, Decision, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from '../contract.js';
+import { MAX_ERROR_LENGTH, notificationFromRow } from '../notification-rows.js';
+import { wakeFromJson, wakeToJson } from '../../wake.js';
 
 /** Where a commit puts the notifications it queues already claimed. */
 interface Claim {
@@ -24,11 +24,11 @@ interface Claim {
   limit: number;
 }
 
-import type { SqliteStoreOptions } from './sqlite-options.js';
+import type { SqliteStoreOptions } from './options.js';
 
 export type { SqliteStoreOptions };
 
-const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle/sqlite', import.meta.url));
+const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../../../drizzle/sqlite', import.meta.url));
 const DEFAULT_PAGE = 1000;
 const DEFAULT_BUSY_TIMEOUT = 5000;
 /** The longest pause between two tries for a lock: the delay a call sees after the lock is released. */

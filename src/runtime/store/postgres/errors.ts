@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { FlowError } from './errors.js';
+import { FlowError } from '../../errors.js';
 
 /** Where a PostgreSQL store connects, for error messages: `127.0.0.1:5432/taskflow`. Never the password. */
 export function describeServer(options: pg.PoolConfig): string {

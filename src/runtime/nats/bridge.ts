@@ -1,18 +1,18 @@
 import { jetstreamManager, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { connect, headers, type Msg, type MsgHdrs, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
-import { parseDuration } from './duration.js';
-import type { DeliveryResult, EventDelivery } from './engine.js';
-import { FlowError } from './errors.js';
-import { silentLogger, type Logger } from './logger.js';
-import { JetStreamIntake, type ForeignStream } from './nats-jetstream.js';
-import { lifecycleMessages } from './nats-lifecycle.js';
-import { LIFECYCLE_PREFIX, MSG_ID_HEADER, parseInbound, RESUME_SUBJECT, type InboundMessage } from './nats-message.js';
-import { TopicSubscriptions } from './nats-subscriptions.js';
+import { parseDuration } from '../duration.js';
+import type { DeliveryResult, EventDelivery } from '../engine/engine.js';
+import { FlowError } from '../errors.js';
+import { silentLogger, type Logger } from '../logger.js';
+import { JetStreamIntake, type ForeignStream } from './jetstream.js';
+import { lifecycleMessages } from './lifecycle.js';
+import { LIFECYCLE_PREFIX, MSG_ID_HEADER, parseInbound, RESUME_SUBJECT, type InboundMessage } from './message.js';
+import { TopicSubscriptions } from './subscriptions.js';
 import { declaredPatternProblem, isLiteralSubject, reservedSubjectProblem, subjectMatches } from './subject.js';
-import type { FlowWrite } from './store.js';
-import type { NatsBridgeEvents, NatsBridgeMode, NatsBridgeState, NatsBridgeStatus, NatsOptions } from './nats-options.js';
+import type { FlowWrite } from '../store/contract.js';
+import type { NatsBridgeEvents, NatsBridgeMode, NatsBridgeState, NatsBridgeStatus, NatsOptions } from './options.js';
 
-export type { NatsBridgeEvents, NatsBridgeMode, NatsBridgeState, NatsBridgeStatus, NatsConnectionOptions, NatsOptions, TopicRefusal } from './nats-options.js';
+export type { NatsBridgeEvents, NatsBridgeMode, NatsBridgeState, NatsBridgeStatus, NatsConnectionOptions, NatsOptions, TopicRefusal } from './options.js';
 
 /** What the bridge needs from the runtime: the engine's `deliver` and the store's declared topics. */
 export interface NatsBridgeRuntime {

@@ -1,4 +1,4 @@
-import { FlowError } from './errors.js';
+import { FlowError } from '../../errors.js';
 
 /** The extended result code better-sqlite3 puts on its errors (`SQLITE_FULL`, `SQLITE_BUSY_SNAPSHOT`...). */
 export function sqliteCode(error: unknown): string | undefined {

@@ -1,17 +1,17 @@
-import { systemClock, type Clock } from './clock.js';
-import { FlowError } from './errors.js';
-import { inboxDrop, InboxPressure, resolveInboxLimits, type InboxDrop, type InboxDropCounts, type InboxLimits } from './inbox.js';
-import type { Flow } from './flow.js';
-import { defaultLogger, errorText, type Logger } from './logger.js';
-import type { CommitInfo } from './commit-observer.js';
-import { cancelMove, resumeMove } from './moves.js';
-import type { ClaimedNotification, Committed, Decision, FlowStore, FlowWrite, Loaded, LoadRequest } from './store.js';
-import { NO_TELEMETRY, type EngineTelemetry } from './telemetry.js';
-import { parseInstant } from './instant.js';
-import { normaliseKey, optionalKey, readInput } from './text.js';
-import { checkFlowId, checkJsonValue, DEFAULT_STATE_LIMIT, inputObject, optionsObject, sizedWrite } from './validate.js';
-import { wakeAtOf } from './wait.js';
-import type { Wake } from './wake.js';
+import { systemClock, type Clock } from '../clock.js';
+import { FlowError } from '../errors.js';
+import { inboxDrop, InboxPressure, resolveInboxLimits, type InboxDrop, type InboxDropCounts, type InboxLimits } from '../inbox.js';
+import type { Flow } from '../flow.js';
+import { defaultLogger, errorText, type Logger } from '../logger.js';
+import type { CommitInfo } from '../store/commit-observer.js';
+import { cancelMove, resumeMove } from '../moves.js';
+import type { ClaimedNotification, Committed, Decision, FlowStore, FlowWrite, Loaded, LoadRequest } from '../store/contract.js';
+import { NO_TELEMETRY, type EngineTelemetry } from '../telemetry.js';
+import { parseInstant } from '../instant.js';
+import { normaliseKey, optionalKey, readInput } from '../text.js';
+import { checkFlowId, checkJsonValue, DEFAULT_STATE_LIMIT, inputObject, optionsObject, sizedWrite } from '../validate.js';
+import { wakeAtOf } from '../wait.js';
+import type { Wake } from '../wake.js';
 
 /** Called once per resume, at least once, until it resolves. Throw to have it retried with backoff. */
 export type ResumeHandler = (flow: Flow, wake: Wake) => Promise<void> | void;

@@ -5,19 +5,19 @@ import { and, asc, desc, eq, gt, inArray, isNotNull, isNull, lte, sql } from 'dr
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
-import { FlowError } from './errors.js';
-import { assertSchemaCurrent } from './schema-version.js';
-import { TERMINAL_STATUSES, type Flow, type FlowEvent, type FlowStatus, type FlowStep, type JsonObject } from './flow.js';
-import { eventFromRow, flowFromRow, flowToRow, inboxSummaryFromRow, keptEventFromRow, keptEventToRow, stepFromRow, stepToRow } from './flow-rows.js';
-import { COMMITS_CHANNEL, PgCommitWatch } from './pg-commit-watch.js';
-import { describeServer, errorCode, pgStorageError, type FailureContext } from './pg-errors.js';
-import { eventInbox, flowEvents, flows, flowSteps, resumeNotifications, seenEvents } from './schema-pg.js';
-import { MAX_ERROR_LENGTH, notificationFromRow } from './notification-rows.js';
-import type { InboxFill } from './inbox.js';
-import type { ClaimedNotification, Committed, Decision, EventKey, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from './store.js';
-import { wakeAtOf } from './wait.js';
-import { WAITING_TOPICS_SQL } from './waiting-topics-sql.js';
-import { wakeFromJson, wakeToJson } from './wake.js';
+import { FlowError } from '../../errors.js';
+import { assertSchemaCurrent } from '../schema-version.js';
+import { TERMINAL_STATUSES, type Flow, type FlowEvent, type FlowStatus, type FlowStep, type JsonObject } from '../../flow.js';
+import { eventFromRow, flowFromRow, flowToRow, inboxSummaryFromRow, keptEventFromRow, keptEventToRow, stepFromRow, stepToRow } from '../flow-rows.js';
+import { COMMITS_CHANNEL, PgCommitWatch } from './commit-watch.js';
+import { describeServer, errorCode, pgStorageError, type FailureContext } from './errors.js';
+import { eventInbox, flowEvents, flows, flowSteps, resumeNotifications, seenEvents } from './schema.js';
+import { MAX_ERROR_LENGTH, notificationFromRow } from '../notification-rows.js';
+import type { InboxFill } from '../../inbox.js';
+import type { ClaimedNotification, Committed, Decision, EventKey, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from '../contract.js';
+import { wakeAtOf } from '../../wait.js';
+import { WAITING_TOPICS_SQL } from '../waiting-topics-sql.js';
+import { wakeFromJson, wakeToJson } from '../../wake.js';
 
 /** Options of {@link openPostgresStore}. */
 export interface PostgresStoreOptions {
@@ -48,7 +48,7 @@ export interface PostgresStoreOptions {
   migrate?: boolean;
 }
 
-const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle/pg', import.meta.url));
+const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../../../drizzle/pg', import.meta.url));
 const MIGRATION_LOCK = 7_415_263_001;
 const DEFAULT_PAGE = 1000;
 const MAX_ATTEMPTS = 20;
