@@ -164,8 +164,14 @@ export async function startPgCluster(): Promise<PgCluster> {
   };
 
   const freeze = (): void => {
-    frozen = tree();
-    for (const pid of frozen) process.kill(pid, 'SIGSTOP');
+    frozen = tree().filter((pid) => {
+      try {
+        process.kill(pid, 'SIGSTOP');
+        return true;
+      } catch {
+        return false; // a backend that exited between listing and stopping
+      }
+    });
   };
 
   function thaw(): void {
