@@ -333,12 +333,12 @@ describe('without the optional pg package', () => {
         `catch (error) { console.log(error.name, error.code, error.message); }\n`,
     );
     const library = await run(process.execPath, ['open.mjs'], { cwd: app, encoding: 'utf8', timeout: 120_000 });
-    expect(library.stdout).toBe('FlowError storage a postgres:// database needs the pg package, an optional peer dependency: npm install pg\n');
+    expect(library.stdout).toBe('FlowError missing_dependency a postgres:// database needs the pg package, an optional peer dependency: npm install pg\n');
     const cli = await taskflowBin(['list', '--db', url], { bin: join(app, 'node_modules/nexo-taskflow/dist/cli/main.js'), cwd: app });
     expect(cli).toEqual({
       code: 3,
       stdout: '',
-      stderr: 'taskflow: storage: a postgres:// database needs the pg package, an optional peer dependency: npm install pg\n',
+      stderr: 'taskflow: missing_dependency: a postgres:// database needs the pg package, an optional peer dependency: npm install pg\n',
     });
   });
 });

@@ -131,7 +131,7 @@ describe.each(FIXTURES)('%s, installing the packed package', (app) => {
     expect(first.signal, first.stderr).toBe('SIGKILL');
     const started = lastJsonLine(first.stdout);
     expect(started).toMatchObject({ phase: 'start', status: 'waiting', unfit: 'invalid_input' });
-    expect(started.missingNats).toMatch(/^invalid_input: .*npm install @nats-io\/transport-node @nats-io\/jetstream/);
+    expect(started.missingNats).toMatch(/^missing_dependency: .*npm install @nats-io\/transport-node @nats-io\/jetstream/);
 
     const second = await run(process.execPath, ['dist/story.js', 'resume', database], dir);
     expect(second.code, second.stderr).toBe(0);

@@ -5,7 +5,7 @@ import { FlowError, type FlowErrorCode } from '../runtime/errors.js';
  * - `0` the command did what was asked;
  * - `1` the runtime refused the operation (`not_found`, `illegal_transition`, ...);
  * - `2` the command line was wrong (unknown command, missing argument, bad JSON, bad option);
- * - `3` the database is missing or the store failed.
+ * - `3` the database is missing, the store failed, or the package it needs (`pg`) is not installed.
  */
 export const EXIT = {
   ok: 0,
@@ -51,7 +51,7 @@ export interface Failure {
 export function toFailure(error: unknown): Failure {
   if (error instanceof CliError) return { code: error.code, message: oneLine(error.message), exitCode: error.exitCode };
   if (FlowError.isInstance(error)) {
-    const exitCode = error.code === 'storage' ? EXIT.storage : EXIT.refused;
+    const exitCode = error.code === 'storage' || error.code === 'missing_dependency' ? EXIT.storage : EXIT.refused;
     return { code: error.code, message: oneLine(error.message), exitCode };
   }
   const message = error instanceof Error ? error.message : String(error);

@@ -6,7 +6,9 @@ export type FlowErrorCode =
   | 'already_terminal'
   | 'cancel_pending'
   | 'invalid_input'
-  | 'storage';
+  | 'storage'
+  /** An optional peer package the chosen option needs is not installed (`pg`, the NATS client); the message names the install command. */
+  | 'missing_dependency';
 
 const FLOW_ERROR_MARKER = Symbol.for('nexo-taskflow.FlowError');
 

@@ -150,7 +150,7 @@ async function loadNatsBridge(): Promise<typeof import('./nats/bridge.js').NatsB
     const missing = (error as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND' && /@nats-io\//.test(String((error as Error).message));
     if (!missing) throw error;
     throw new FlowError(
-      'invalid_input',
+      'missing_dependency',
       'the nats option needs the NATS client packages, which are optional peers: npm install @nats-io/transport-node @nats-io/jetstream',
       { cause: error },
     );

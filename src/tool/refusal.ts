@@ -33,11 +33,13 @@ const HINTS: Partial<Record<TaskflowToolErrorCode, string>> = {
 /** The refusal for any error thrown while handling a call. */
 export function refusalOf(error: unknown): TaskflowRefusal {
   if (error instanceof ToolRefusal) return { ok: false, error: error.code, message: error.message };
-  if (FlowError.isInstance(error)) {
+  // A missing optional package is the host's setup, never the model's to fix: it falls through to `internal`.
+  if (FlowError.isInstance(error) && error.code !== 'missing_dependency') {
     let message = error.message;
     for (const [pattern, name] of WIRE_NAMES) message = message.replace(pattern, name);
-    const hint = HINTS[error.code];
-    return { ok: false, error: error.code, message: hint ? `${message}. ${hint}` : message };
+    const code: TaskflowToolErrorCode = error.code;
+    const hint = HINTS[code];
+    return { ok: false, error: code, message: hint ? `${message}. ${hint}` : message };
   }
   const detail = error instanceof Error ? error.message : String(error);
   return { ok: false, error: 'internal', message: `the taskflow runtime failed (${detail}); call status or list_mine to see where things stand, then try again` };

@@ -12,14 +12,14 @@ function isMissingPg(error: unknown): boolean {
 
 /**
  * Opens a PostgreSQL store, loading `pg` only now, so SQLite users never need
- * it. Without the package: `FlowError('storage')` saying `npm install pg`.
+ * it. Without the package: `FlowError('missing_dependency')` saying `npm install pg`.
  */
 export async function openPostgres(options: PostgresStoreOptions): Promise<FlowStore> {
   let pgStore: typeof import('./store.js');
   try {
     pgStore = await import('./store.js');
   } catch (error) {
-    if (isMissingPg(error)) throw new FlowError('storage', PG_MISSING_MESSAGE, { cause: error });
+    if (isMissingPg(error)) throw new FlowError('missing_dependency', PG_MISSING_MESSAGE, { cause: error });
     throw error;
   }
   return pgStore.openPostgresStore(options);
