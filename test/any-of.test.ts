@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { FlowError, type Flow, type WaitInput, type Wake } from '../src/index.js';
-import { newFlow, openTestTaskflow, T0 } from './support/taskflow.js';
+import pg from 'pg';
+import { WAITING_TOPICS_SQL } from '../src/runtime/store/waiting-topics-sql.js';
+import { dialect, newFlow, openTestTaskflow, T0 } from './support/taskflow.js';
 import { until } from './support/until.js';
 
 type TestTaskflow = Awaited<ReturnType<typeof openTestTaskflow>>;
@@ -204,5 +206,45 @@ describe('waiting on the first of several conditions', () => {
     await expect(tf.manager.setWaiting(flow.id, { kind: 'any', of } as WaitInput)).rejects.toMatchObject({ code: 'invalid_input' });
     expect(await tf.manager.get(flow.id)).toMatchObject({ status: 'running', revision: 1, wait: null });
     expect(await tf.store.waitingTopics()).toEqual([]);
+  });
+});
+
+describe.runIf(dialect === 'postgres')('any-of waits on PostgreSQL: query plans', () => {
+  it('finds flows waiting on a key among others by flow_wait_keys_key, then each flow by its primary key, and their topics by index', async () => {
+    const tf = await openTestTaskflow();
+    const client = new pg.Client({ connectionString: tf.path });
+    await client.connect();
+    try {
+      await client.query(`INSERT INTO flows (id, controller_id, goal, owner_session_key, current_step, state_json, wait_json, status, revision, created_at, updated_at)
+        SELECT 'f' || i, 'c', 'g', 'o', 's', '{}', '{"kind":"any"}', 'waiting', 2, 0, 0 FROM generate_series(1, 20000) AS i`);
+      await client.query(`INSERT INTO flow_wait_keys (flow_id, topic, correlation_id)
+        SELECT 'f' || i, t, 'INV-' || i FROM generate_series(1, 20000) AS i, unnest(ARRAY['payments.received', 'payments.refunded']) AS t`);
+      await client.query(`INSERT INTO event_inbox (topic, correlation_id, received_at, expires_at)
+        SELECT 'payments.received', 'K-' || i, 0, 1e15 FROM generate_series(1, 20000) AS i`);
+      await client.query('ANALYZE');
+      const plan = async (sql: string, params: unknown[]) =>
+        (await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, params)).rows.map((r) => r['QUERY PLAN']).join('\n');
+      // The statement the store sends for a delivery (load of waitingOn), as drizzle writes it.
+      const lookup = await plan(
+        `SELECT flows.* FROM flow_wait_keys INNER JOIN flows ON flows.id = flow_wait_keys.flow_id
+         WHERE flow_wait_keys.topic = $1 AND flow_wait_keys.correlation_id = $2 AND flows.status = 'waiting' ORDER BY flows.id FOR UPDATE OF flows`,
+        ['payments.refunded', 'INV-7'],
+      );
+      expect(lookup).toMatch(/Index (Only )?Scan using flow_wait_keys_key on flow_wait_keys/);
+      expect(lookup).toMatch(/Index Scan using flows_pkey on flows/);
+      expect(lookup).not.toMatch(/Seq Scan/);
+      // An any-of wait parking: the first kept event of any of its keys, one seek per key.
+      const kept = await plan(
+        `SELECT * FROM event_inbox WHERE ((topic = $1 AND correlation_id = $2) OR (topic = $3 AND correlation_id = $4)) AND expires_at > $5 ORDER BY id LIMIT 1`,
+        ['payments.received', 'INV-7', 'payments.refunded', 'INV-7', 0],
+      );
+      expect(kept).toMatch(/event_inbox_key/);
+      expect(kept).not.toMatch(/Seq Scan/);
+      const topics = await plan(WAITING_TOPICS_SQL, []);
+      expect(topics).toMatch(/Index (Only )?Scan using flow_wait_keys_key on flow_wait_keys/);
+      expect(topics).not.toMatch(/Seq Scan on flow_wait_keys/);
+    } finally {
+      await client.end();
+    }
   });
 });
