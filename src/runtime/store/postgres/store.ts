@@ -330,6 +330,8 @@ export class PostgresFlowStore implements FlowStore {
     let schedules = false;
     for (const insert of decision.inserts ?? []) {
       await tx.insert(flows).values({ ...flowToRow(insert.flow, insert.stateJson), idempotencyKey: insert.idempotencyKey ?? null });
+      const keys = insert.flow.status === 'waiting' ? anyOfKeysOf(insert.flow.wait) : [];
+      if (keys.length > 0) await tx.insert(flowWaitKeys).values(keys.map((k) => ({ flowId: insert.flow.id, ...k })));
       await appendEvents(tx, insert.flow.id, [insert.event], insert.flow.updatedAt.getTime());
     }
     for (const write of decision.writes ?? []) {

@@ -327,6 +327,7 @@ export class SqliteFlowStore implements FlowStore {
   private apply<T>(q: SqliteStatements, decision: Decision<T>, claim: Claim | undefined): void {
     for (const insert of decision.inserts ?? []) {
       q.insertFlow.run({ ...flowToRow(insert.flow, insert.stateJson), idempotencyKey: insert.idempotencyKey ?? null });
+      if (insert.flow.status === 'waiting') for (const key of anyOfKeysOf(insert.flow.wait)) q.insertWaitKey.run({ flowId: insert.flow.id, ...key });
       appendEvent(q, insert.flow.id, insert.event.kind, insert.event.payload, insert.flow.updatedAt.getTime());
     }
     for (const write of decision.writes ?? []) {
