@@ -27,8 +27,12 @@ export {
   type TimerWait,
   type WaitCondition,
   type WaitInput,
+  type AnyOfWait,
+  type AnyOfCondition,
+  type AnyOfConditionInput,
 } from './runtime/wait.js';
-export type { ResumeReason, Wake } from './runtime/wake.js';
+export { MAX_ANY_OF } from './runtime/any-of.js';
+export type { ResumeReason, Wake, WakeCondition } from './runtime/wake.js';
 export {
   FlowManager,
   type CreateFlowInput,
@@ -74,6 +78,7 @@ export {
   type WireFlow,
   type WireWait,
   type WireWake,
+  type WireAnyOfCondition,
 } from './tool/index.js';
 export type {
   NatsBridgeEvents,

@@ -38,6 +38,19 @@ const hotQueries: Expected[] = [
     table: 'flows',
     uses: 'INDEX flows_status_topic_correlation (status=? AND wait_topic=? AND wait_correlation_id=?)',
   },
+  // Any-of waits on a key: their keys in flow_wait_keys, each flow then by its primary key.
+  {
+    statement: 'flowsWaitingOnAnyOf',
+    values: { topic: 'invoice.paid', correlationId: 'INV-7' },
+    table: 'flow_wait_keys',
+    uses: 'COVERING INDEX flow_wait_keys_key (topic=? AND correlation_id=?)',
+  },
+  {
+    statement: 'clearWaitKeys',
+    values: { flowId: 'x' },
+    table: 'flow_wait_keys',
+    uses: 'COVERING INDEX sqlite_autoindex_flow_wait_keys_1 (flow_id=?)',
+  },
   {
     statement: 'keptEventFor',
     values: { topic: 'invoice.paid', correlationId: 'INV-7', now: NOW },
@@ -112,6 +125,7 @@ function seed(sqlite: Database.Database): void {
     `INSERT INTO event_inbox (topic, correlation_id, event_id, payload_json, received_at, expires_at) VALUES ('invoice.paid', ?, ?, '{}', ?, ?)`,
   );
   const seen = sqlite.prepare('INSERT INTO seen_events (event_id, expires_at) VALUES (?, ?)');
+  const waitKey = sqlite.prepare('INSERT INTO flow_wait_keys (flow_id, topic, correlation_id) VALUES (?, ?, ?)');
   const notification = sqlite.prepare(`INSERT INTO resume_notifications (flow_id, wake_json, due_at, created_at) VALUES (?, '{}', ?, ?)`);
   const deadNotification = sqlite.prepare(
     `INSERT INTO resume_notifications (flow_id, wake_json, due_at, created_at, attempts, last_error, dead_at) VALUES (?, '{}', ?, ?, 10, 'Error: boom', ?)`,
@@ -123,6 +137,11 @@ function seed(sqlite: Database.Database): void {
       const key = i % 3 === 0 ? `k-${i}` : null;
       if (i % 10 === 9) {
         flow.run(id, owner, null, 'finished', key, null, null, null, NOW - DAY, NOW - DAY);
+      } else if (i % 7 === 0) {
+        // an any-of wait on two keys and a timer
+        flow.run(id, owner, '{"kind":"any"}', 'waiting', key, NOW + i * 1000, null, null, NOW, NOW);
+        waitKey.run(id, 'invoice.paid', `INV-${i}`);
+        waitKey.run(id, 'invoice.refunded', `INV-${i}`);
       } else if (i % 5 === 0) {
         flow.run(id, owner, '{"kind":"external_event"}', 'waiting', key, i % 2 === 0 ? NOW + i * 1000 : null, 'invoice.paid', `INV-${i}`, NOW, NOW);
       } else {
@@ -188,6 +207,20 @@ describe.each([
     expect(onFlows, plan.join('\n')).toEqual([
       'SEARCH flows USING COVERING INDEX flows_status_topic_correlation (status=? AND wait_topic>?)',
       'SEARCH f USING COVERING INDEX flows_status_topic_correlation (status=? AND wait_topic>?)',
+    ]);
+    // The topics of any-of waits: likewise, one seek per topic on flow_wait_keys_key.
+    const onKeys = plan.filter((line) => / flow_wait_keys | k /.test(` ${line} `));
+    expect(onKeys, plan.join('\n')).toEqual([
+      'SEARCH flow_wait_keys USING COVERING INDEX flow_wait_keys_key',
+      'SEARCH k USING COVERING INDEX flow_wait_keys_key (topic>?)',
+    ]);
+  });
+
+  it('flows waiting on a key among others are each read by primary key after the key seek, never by a scan', () => {
+    const plan = planOf(store.sqlite, statements, 'flowsWaitingOnAnyOf', { topic: 'invoice.paid', correlationId: 'INV-7' });
+    expect(plan, plan.join('\n')).toEqual([
+      'SEARCH flow_wait_keys USING COVERING INDEX flow_wait_keys_key (topic=? AND correlation_id=?)',
+      'SEARCH flows USING INDEX sqlite_autoindex_flows_1 (id=?)',
     ]);
   });
 

@@ -1,6 +1,7 @@
 import type { Flow, FlowEvent, FlowStep } from '../runtime/flow.js';
 import type { ResumeNotification } from '../runtime/store/contract.js';
 import type { WaitCondition } from '../runtime/wait.js';
+import { describeAnyOf } from '../runtime/any-of.js';
 import { formatFields, formatTable } from './table.js';
 
 /** A timestamp for people: ISO 8601 in UTC, to the millisecond (what the store keeps). */
@@ -18,6 +19,7 @@ export function compactJson(value: unknown): string {
 export function describeWait(wait: WaitCondition | null): string {
   if (!wait) return '-';
   if (wait.kind === 'timer') return `timer ${formatTime(wait.at)}`;
+  if (wait.kind === 'any') return `first of: ${describeAnyOf(wait, formatTime)}`;
   const timeout = wait.timeoutAt === undefined ? '' : ` (timeout ${formatTime(wait.timeoutAt)})`;
   if (wait.kind === 'external_event') return `event ${wait.topic}/${wait.correlationId}${timeout}`;
   return `${wait.signal === undefined ? 'signal (any name)' : `signal ${wait.signal}`}${timeout}`;

@@ -39,6 +39,7 @@ import {
   sizedWrite,
 } from './validate.js';
 import { assertWithinHorizon, parseWait, type WaitInput } from './wait.js';
+import { anyOfKeysOf, eventWakeFor } from './any-of.js';
 import type { Wake } from './wake.js';
 
 /** Input of {@link FlowManager.createManaged} and {@link FlowManager.createMirrored}. */
@@ -195,7 +196,8 @@ export class FlowManager {
 
   /**
    * running → waiting. An event wait whose key already has a kept event (one that
-   * arrived before anyone waited) resumes at once, in the same transaction.
+   * arrived before anyone waited) resumes at once, in the same transaction; so does
+   * an any-of wait with a kept event for any of its keys (the first received wins).
    */
   async setWaiting(id: string, wait: WaitInput, options?: WriteOptions): Promise<Flow> {
     const condition = parseWait(wait);
@@ -203,6 +205,7 @@ export class FlowManager {
     checkFlowId(id);
     assertWithinHorizon(condition, now, this.horizon);
     const key = condition.kind === 'external_event' ? { topic: condition.topic, correlationId: condition.correlationId, now } : undefined;
+    const anyKeys = anyOfKeysOf(condition);
     return this.mutate(
       id,
       options,
@@ -210,12 +213,13 @@ export class FlowManager {
         const waiting = waitMove(current, at, condition);
         const kept = loaded.keptEvent;
         if (!kept) return { write: waiting };
-        const wake: Wake = { reason: 'event', at, topic: kept.topic, correlationId: kept.correlationId };
-        if (kept.payload !== undefined) wake.payload = kept.payload;
+        const event: Wake = { reason: 'event', at, topic: kept.topic, correlationId: kept.correlationId };
+        if (kept.payload !== undefined) event.payload = kept.payload;
+        const wake = eventWakeFor(condition, event);
         const resumed = chain(waiting, (next) => resumeMove(next, at, wake));
         return { write: sizedWrite(resumed, current.state, this.stateLimit, 'the kept event waiting on this key'), consumeKeptEvent: kept.id };
       },
-      key ? { keptEventFor: key } : {},
+      key ? { keptEventFor: key } : anyKeys.length > 0 ? { keptEventForAny: { keys: anyKeys, now } } : {},
     );
   }
 

@@ -11,7 +11,10 @@ import { wakeToJson, type Wake } from './wake.js';
  */
 function write(flow: Flow, now: Date, changes: Partial<Flow>, event: AuditEntry, wake?: Wake): FlowWrite {
   const next: Flow = { ...flow, ...changes, revision: flow.revision + 1, updatedAt: now };
-  return wake ? { flow: next, fromRevision: flow.revision, events: [event], wake } : { flow: next, fromRevision: flow.revision, events: [event] };
+  const written: FlowWrite = wake ? { flow: next, fromRevision: flow.revision, events: [event], wake } : { flow: next, fromRevision: flow.revision, events: [event] };
+  // An any-of wait set or cleared: its event keys (flow_wait_keys) change with it.
+  if ('wait' in changes && (flow.wait?.kind === 'any' || changes.wait?.kind === 'any')) written.rekeys = true;
+  return written;
 }
 
 /** Chains a second write onto the first, in the same transaction. */
@@ -22,6 +25,7 @@ export function chain(first: FlowWrite, next: (flow: Flow) => FlowWrite): FlowWr
     fromRevision: first.fromRevision,
     events: [...first.events, ...second.events],
     ...(second.wake ?? first.wake ? { wake: second.wake ?? first.wake } : {}),
+    ...(first.rekeys || second.rekeys ? { rekeys: true } : {}),
   };
 }
 

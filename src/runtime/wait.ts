@@ -1,6 +1,7 @@
 import { FlowError } from './errors.js';
 import { parseInstant } from './instant.js';
 import { describeValue, normaliseKey, optionalKey, readInput } from './text.js';
+import { anyOfFromJson, anyOfToJson, readAnyOf } from './any-of.js';
 
 /** Wake the flow at `at`. */
 export interface TimerWait {
@@ -20,8 +21,28 @@ export interface ManualWait {
   signal?: string;
   timeoutAt?: Date;
 }
+/** One condition of an {@link AnyOfWait}: a timer (the deadline), an event key, or a named signal. */
+export type AnyOfCondition =
+  | TimerWait
+  | { kind: 'external_event'; topic: string; correlationId: string }
+  | { kind: 'manual'; signal: string };
+/**
+ * Wake the flow on the first of several conditions (1 to 16, no condition twice,
+ * at most one timer). The commit that resumes the flow decides; the wake says
+ * which condition won (`wake.condition`), and the others are void.
+ */
+export interface AnyOfWait {
+  kind: 'any';
+  of: AnyOfCondition[];
+}
 /** What a waiting flow waits for. */
-export type WaitCondition = TimerWait | ExternalEventWait | ManualWait;
+export type WaitCondition = TimerWait | ExternalEventWait | ManualWait | AnyOfWait;
+
+/** A condition of an any-of wait as callers may write it. */
+export type AnyOfConditionInput =
+  | { kind: 'timer'; at: Instant }
+  | { kind: 'external_event'; topic: string; correlationId: string }
+  | { kind: 'manual'; signal: string };
 
 /** A moment as a `Date`, an RFC 3339 string with a zone, or epoch milliseconds. */
 export type Instant = Date | string | number;
@@ -30,7 +51,8 @@ export type Instant = Date | string | number;
 export type WaitInput =
   | { kind: 'timer'; at: Instant }
   | { kind: 'external_event'; topic: string; correlationId: string; timeoutAt?: Instant }
-  | { kind: 'manual'; signal?: string; timeoutAt?: Instant };
+  | { kind: 'manual'; signal?: string; timeoutAt?: Instant }
+  | { kind: 'any'; of: readonly AnyOfConditionInput[] };
 
 /**
  * Validates a wait and normalises it: instants become `Date`s (RFC 3339 only for
@@ -53,7 +75,8 @@ function readWait(input: unknown): WaitCondition {
   const wait = input as Record<string, unknown>;
   const kind = wait.kind;
   if (kind === 'timer') return { kind: 'timer', at: parseInstant(wait.at, 'at') };
-  if (kind !== 'external_event' && kind !== 'manual') throw new FlowError('invalid_input', 'wait kind must be one of timer, external_event, manual');
+  if (kind === 'any') return readAnyOf(wait.of);
+  if (kind !== 'external_event' && kind !== 'manual') throw new FlowError('invalid_input', 'wait kind must be one of timer, external_event, manual, any');
   const timeoutAt = wait.timeoutAt === undefined ? undefined : parseInstant(wait.timeoutAt, 'timeoutAt');
   const timeout = timeoutAt === undefined ? {} : { timeoutAt };
   if (kind === 'external_event') {
@@ -67,6 +90,7 @@ function readWait(input: unknown): WaitCondition {
 
 /** When the engine must wake the flow on its own: the timer, or the wait's timeout. */
 export function wakeAtOf(wait: WaitCondition): Date | undefined {
+  if (wait.kind === 'any') return wait.of.find((c) => c.kind === 'timer')?.at;
   return wait.kind === 'timer' ? wait.at : wait.timeoutAt;
 }
 
@@ -74,7 +98,7 @@ export function wakeAtOf(wait: WaitCondition): Date | undefined {
 export function assertWithinHorizon(wait: WaitCondition, nowMs: number, horizonMs: number): void {
   const wakeAt = wakeAtOf(wait);
   if (wakeAt !== undefined && wakeAt.getTime() > nowMs + horizonMs) {
-    const what = wait.kind === 'timer' ? 'timer' : 'timeout';
+    const what = wait.kind === 'timer' || wait.kind === 'any' ? 'timer' : 'timeout';
     throw new FlowError(
       'invalid_input',
       `${what} ${wakeAt.toISOString()} is beyond the horizon of ${formatSpan(horizonMs)} from now; choose an earlier time`,
@@ -97,7 +121,8 @@ export function formatSpan(ms: number): string {
 }
 
 /** The stored JSON form of a wait (instants as RFC 3339 strings). */
-export function waitToJson(wait: WaitCondition): Record<string, string> {
+export function waitToJson(wait: WaitCondition): Record<string, unknown> {
+  if (wait.kind === 'any') return { kind: 'any', of: anyOfToJson(wait) };
   const json: Record<string, string> = { kind: wait.kind };
   if (wait.kind === 'timer') json.at = wait.at.toISOString();
   if (wait.kind === 'external_event') {
@@ -110,7 +135,9 @@ export function waitToJson(wait: WaitCondition): Record<string, string> {
 }
 
 /** Reads a wait back from its stored JSON form (written by {@link waitToJson}, so trusted). */
-export function waitFromJson(json: Record<string, string>): WaitCondition {
+export function waitFromJson(stored: Record<string, unknown>): WaitCondition {
+  if (stored.kind === 'any') return anyOfFromJson(stored.of as Record<string, string>[]);
+  const json = stored as Record<string, string>;
   if (json.kind === 'timer') return { kind: 'timer', at: new Date(json.at!) };
   const timeout = json.timeoutAt === undefined ? {} : { timeoutAt: new Date(json.timeoutAt) };
   if (json.kind === 'external_event') return { kind: 'external_event', topic: json.topic!, correlationId: json.correlationId!, ...timeout };

@@ -3,6 +3,12 @@ import type { JsonObject } from './flow.js';
 /** Why a waiting flow resumed. `manual` is a direct `manager.resume`. */
 export type ResumeReason = 'timer' | 'event' | 'signal' | 'timeout' | 'manual';
 
+/** Which condition of an any-of wait won: its place in `of` and its kind (its key is the wake's topic, correlationId or signal). */
+export interface WakeCondition {
+  index: number;
+  kind: 'timer' | 'external_event' | 'manual';
+}
+
 /** What woke a flow; handed to `onResume(flow, wake)` and recorded in the `resumed` audit event. */
 export interface Wake {
   reason: ResumeReason;
@@ -11,6 +17,8 @@ export interface Wake {
   correlationId?: string;
   signal?: string;
   payload?: unknown;
+  /** Set when the flow waited on the first of several conditions: the one that won. */
+  condition?: WakeCondition;
 }
 
 /** The JSON form of a wake, as stored in audit events and notifications. */
@@ -20,6 +28,7 @@ export function wakeToJson(wake: Wake): JsonObject {
   if (wake.correlationId !== undefined) json.correlationId = wake.correlationId;
   if (wake.signal !== undefined) json.signal = wake.signal;
   if (wake.payload !== undefined) json.payload = wake.payload;
+  if (wake.condition !== undefined) json.condition = { index: wake.condition.index, kind: wake.condition.kind };
   return json;
 }
 
@@ -29,5 +38,7 @@ export function wakeFromJson(json: JsonObject): Wake {
   if (typeof json.correlationId === 'string') wake.correlationId = json.correlationId;
   if (typeof json.signal === 'string') wake.signal = json.signal;
   if ('payload' in json) wake.payload = json.payload;
+  const condition = json.condition as WakeCondition | undefined;
+  if (typeof condition === 'object' && condition !== null) wake.condition = { index: condition.index, kind: condition.kind };
   return wake;
 }

@@ -15,7 +15,10 @@ export function describeTaskflowTool(allowed: readonly TaskflowAction[], horizon
     wait: 'wait: park a running flow until something happens; it resumes (status running again) by itself.\n' +
       '  timer:  {"action":"wait","flow_id":"<id>","wait_condition":{"kind":"timer","in":"3d"}}  (or "at":"2026-12-01T09:00:00Z")\n' +
       '  event:  {"action":"wait","flow_id":"<id>","wait_condition":{"kind":"external_event","topic":"payments.invoice.paid","correlation_id":"INV-42","timeout_in":"7d"}}\n' +
-      '  manual: {"action":"wait","flow_id":"<id>","wait_condition":{"kind":"manual","signal":"approved"}}',
+      '  manual: {"action":"wait","flow_id":"<id>","wait_condition":{"kind":"manual","signal":"approved"}}\n' +
+      '  first of several (up to 16; the first to happen wins, last_wake.condition.index says which; the others no longer count):\n' +
+      '          {"action":"wait","flow_id":"<id>","wait_condition":{"kind":"any","of":[{"kind":"external_event","topic":"payments.received","correlation_id":"INV-42"},' +
+      '{"kind":"manual","signal":"cancel_order"},{"kind":"timer","in":"3d"}]}}',
     finish: 'finish: complete a running flow, optionally merging final_state. {"action":"finish","flow_id":"<id>","final_state":{"shipped":true}}',
     fail: 'fail: end a running or waiting flow as failed. Needs reason. {"action":"fail","flow_id":"<id>","reason":"invoice cancelled"}',
     cancel: 'cancel: stop a flow that is not finished yet. {"action":"cancel","flow_id":"<id>"}',

@@ -16,4 +16,5 @@ export type {
   WireFlow,
   WireWait,
   WireWake,
+  WireAnyOfCondition,
 } from './types.js';

@@ -38,9 +38,27 @@ export const taskflowInputJsonSchema: TaskflowInputJsonSchema = {
       description:
         'wait: what to wait for. Timer: {"kind":"timer","in":"90m"} or {"kind":"timer","at":"2026-12-01T09:00:00Z"}. ' +
         'Event: {"kind":"external_event","topic":"payments.invoice.paid","correlation_id":"INV-42","timeout_in":"3d"}. ' +
-        'Manual: {"kind":"manual","signal":"approved","timeout_in":"2d"}.',
+        'Manual: {"kind":"manual","signal":"approved","timeout_in":"2d"}. ' +
+        'First of several: {"kind":"any","of":[{"kind":"external_event","topic":"payments.received","correlation_id":"INV-42"},{"kind":"manual","signal":"cancel_order"},{"kind":"timer","in":"3d"}]}.',
       properties: {
-        kind: { type: 'string', enum: ['timer', 'external_event', 'manual'], description: 'The kind of wait.' },
+        kind: { type: 'string', enum: ['timer', 'external_event', 'manual', 'any'], description: 'The kind of wait; any = the first of the conditions in of.' },
+        of: {
+          type: 'array',
+          description: 'any: 1 to 16 conditions; the first to happen resumes the flow and last_wake.condition says which. No timeouts inside: add a timer condition as the deadline.',
+          items: {
+            type: 'object',
+            properties: {
+              kind: { type: 'string', enum: ['timer', 'external_event', 'manual'], description: 'The kind of condition.' },
+              at: text('timer: when, RFC 3339 with a time zone, in the future.'),
+              in: text('timer: how long from now, such as "3d".'),
+              topic: text('external_event: the topic the event arrives on.'),
+              correlation_id: text('external_event: which event on the topic.'),
+              signal: text('manual: the name of the signal (required in an any wait).'),
+            },
+            required: ['kind'],
+            additionalProperties: false,
+          },
+        },
         at: text('timer: when to wake, RFC 3339 with a time zone, in the future.'),
         in: text('timer: how long from now, such as "90s", "90m", "4h", "3d". Give either at or in.'),
         topic: text('external_event: the topic the event arrives on, such as "payments.invoice.paid".'),

@@ -154,7 +154,10 @@ async function run<Context>(
 }
 
 function isEventWait(condition: unknown): boolean {
-  return isRecord(condition) && condition.kind === 'external_event';
+  if (!isRecord(condition)) return false;
+  // An any-of wait's event conditions are gated by the topics exactly as an event wait is.
+  if (condition.kind === 'any') return Array.isArray(condition.of) && condition.of.some((c) => isRecord(c) && c.kind === 'external_event');
+  return condition.kind === 'external_event';
 }
 
 /**

@@ -64,7 +64,14 @@ export type TaskflowToolErrorCode =
 export type WireWait =
   | { kind: 'timer'; at: string }
   | { kind: 'external_event'; topic: string; correlation_id: string; timeout_at?: string }
-  | { kind: 'manual'; signal?: string; timeout_at?: string };
+  | { kind: 'manual'; signal?: string; timeout_at?: string }
+  | { kind: 'any'; of: WireAnyOfCondition[] };
+
+/** One condition of an any-of wait as the tool shows it. */
+export type WireAnyOfCondition =
+  | { kind: 'timer'; at: string }
+  | { kind: 'external_event'; topic: string; correlation_id: string }
+  | { kind: 'manual'; signal: string };
 
 /** Why a flow last resumed, from its latest `resumed` audit event. */
 export interface WireWake {
@@ -74,6 +81,8 @@ export interface WireWake {
   correlation_id?: string;
   signal?: string;
   payload?: unknown;
+  /** Set when the flow waited on the first of several conditions: which one won (its place in `of` and its kind). */
+  condition?: { index: number; kind: 'timer' | 'external_event' | 'manual' };
 }
 
 /** A flow as the tool shows it. The revision stays hidden from the model. */
@@ -150,7 +159,9 @@ export interface TaskflowToolInput {
   idempotency_key?: string;
   patch?: JsonObject;
   wait_condition?: {
-    kind: 'timer' | 'external_event' | 'manual';
+    kind: 'timer' | 'external_event' | 'manual' | 'any';
+    /** any: the conditions, the first to happen wins. */
+    of?: { kind: 'timer' | 'external_event' | 'manual'; at?: string; in?: string; topic?: string; correlation_id?: string; signal?: string }[];
     at?: string;
     in?: string;
     topic?: string;

@@ -6,6 +6,18 @@ import type { WireFlow, WireWait, WireWake } from './types.js';
 /** A wait in the tool's snake_case wire format. */
 export function waitToWire(wait: WaitCondition): WireWait {
   if (wait.kind === 'timer') return { kind: 'timer', at: wait.at.toISOString() };
+  if (wait.kind === 'any') {
+    return {
+      kind: 'any',
+      of: wait.of.map((c) =>
+        c.kind === 'timer'
+          ? { kind: 'timer', at: c.at.toISOString() }
+          : c.kind === 'external_event'
+            ? { kind: 'external_event', topic: c.topic, correlation_id: c.correlationId }
+            : { kind: 'manual', signal: c.signal },
+      ),
+    };
+  }
   const timeout = wait.timeoutAt === undefined ? {} : { timeout_at: wait.timeoutAt.toISOString() };
   if (wait.kind === 'external_event') {
     return { kind: 'external_event', topic: wait.topic, correlation_id: wait.correlationId, ...timeout };
@@ -20,6 +32,7 @@ export function wakeToWire(wake: Wake): WireWake {
   if (wake.correlationId !== undefined) wire.correlation_id = wake.correlationId;
   if (wake.signal !== undefined) wire.signal = wake.signal;
   if (wake.payload !== undefined) wire.payload = wake.payload;
+  if (wake.condition !== undefined) wire.condition = { index: wake.condition.index, kind: wake.condition.kind };
   return wire;
 }
 

@@ -2,7 +2,8 @@ import { html } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import { FLOW_STATUSES, type Flow, type FlowEvent, type FlowStatus, type FlowStep } from '../runtime/flow.js';
 import type { InboxKeySummary, ResumeNotification } from '../runtime/store/contract.js';
-import type { WaitCondition } from '../runtime/wait.js';
+import { wakeAtOf, type WaitCondition } from '../runtime/wait.js';
+import { describeAnyOf } from '../runtime/any-of.js';
 
 /** Rendered HTML; every interpolated value is escaped by `hono/html`. */
 export type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
@@ -47,12 +48,13 @@ export function timeLeft(at: Date, now: number): string {
 /** When a wait wakes the flow on its own (timer or timeout), if ever. */
 export function wakeAt(wait: WaitCondition | null): Date | undefined {
   if (!wait) return undefined;
-  return wait.kind === 'timer' ? wait.at : wait.timeoutAt;
+  return wakeAtOf(wait);
 }
 
 export function describeWait(wait: WaitCondition | null): string {
   if (!wait) return '';
   if (wait.kind === 'timer') return `timer at ${time(wait.at)}`;
+  if (wait.kind === 'any') return `first of: ${describeAnyOf(wait, time)}`;
   if (wait.kind === 'external_event') return `event ${wait.topic} / ${wait.correlationId}${wait.timeoutAt ? ` (timeout ${time(wait.timeoutAt)})` : ''}`;
   return `signal${wait.signal ? ` "${wait.signal}"` : ''}${wait.timeoutAt ? ` (timeout ${time(wait.timeoutAt)})` : ''}`;
 }

@@ -11,6 +11,7 @@ import { parseInstant } from '../instant.js';
 import { normaliseKey, optionalKey, readInput } from '../text.js';
 import { checkFlowId, checkJsonValue, DEFAULT_STATE_LIMIT, inputObject, optionsObject, sizedWrite } from '../validate.js';
 import { wakeAtOf } from '../wait.js';
+import { dueWakeFor, eventWakeFor, signalConditionFor } from '../any-of.js';
 import type { Wake } from '../wake.js';
 
 /** Called once per resume, at least once, until it resolves. Throw to have it retried with backoff. */
@@ -306,12 +307,11 @@ export class WaitEngine {
       if (flow.cancelRequested) {
         writes.push(cancelMove(flow, now));
         result.cancelled++;
-      } else if (flow.wait?.kind === 'timer') {
-        writes.push(resumeMove(flow, now, { reason: 'timer', at: now }));
-        result.resumed++;
       } else {
-        writes.push(resumeMove(flow, now, { reason: 'timeout', at: now }));
-        result.timedOut++;
+        const wake = dueWakeFor(flow.wait, now);
+        writes.push(resumeMove(flow, now, wake));
+        if (wake.reason === 'timer') result.resumed++;
+        else result.timedOut++;
       }
     }
     return { result, writes };
@@ -362,7 +362,7 @@ export class WaitEngine {
         const wake: Wake = { reason: 'event', at: now, topic, correlationId };
         if (payload !== undefined) wake.payload = payload;
         // One flow whose state the payload would take over the limit refuses the whole delivery (invalid_input).
-        decision.writes = flows.map((flow) => sizedWrite(resumeMove(flow, now, wake), flow.state, this.stateLimit, 'the event payload'));
+        decision.writes = flows.map((flow) => sizedWrite(resumeMove(flow, now, eventWakeFor(flow.wait, wake)), flow.state, this.stateLimit, 'the event payload'));
         decision.result.resumed = flows.map((flow) => flow.id);
         return decision;
       },
@@ -389,15 +389,18 @@ export class WaitEngine {
         throw new FlowError('illegal_transition', `flow ${id} is ${current.status}, not waiting: a signal cannot resume it`);
       }
       const wait = current.wait;
-      if (wait.kind !== 'manual') {
+      // An any-of wait: the signal must be one of its conditions, which then wins.
+      const condition = wait.kind === 'any' ? signalConditionFor(id, wait, name) : undefined;
+      if (wait.kind !== 'manual' && wait.kind !== 'any') {
         throw new FlowError('invalid_input', `flow ${id} waits for ${wait.kind === 'timer' ? 'a timer' : 'an external event'}, not a signal`);
       }
-      if (wait.signal !== undefined && wait.signal !== name) {
+      if (wait.kind === 'manual' && wait.signal !== undefined && wait.signal !== name) {
         throw new FlowError('invalid_input', `flow ${id} waits for the signal "${wait.signal}", not ${name === undefined ? 'an unnamed one' : `"${name}"`}`);
       }
       const wake: Wake = { reason: 'signal', at: now };
       if (name !== undefined) wake.signal = name;
       if (payload !== undefined) wake.payload = payload;
+      if (condition !== undefined) wake.condition = condition;
       const write = sizedWrite(resumeMove(current, now, wake), current.state, this.stateLimit, 'the signal payload');
       return { result: write.flow, writes: [write] };
     });

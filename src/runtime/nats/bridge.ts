@@ -1,4 +1,5 @@
 import { jetstreamManager, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { waitTopicsOf } from '../any-of.js';
 import { connect, headers, type Msg, type MsgHdrs, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { parseDuration } from '../duration.js';
 import type { DeliveryResult, EventDelivery } from '../engine/engine.js';
@@ -219,10 +220,12 @@ export class NatsBridge implements NatsBridgeStatus {
     if (this.options.publishLifecycle) this.publishLifecycle(writes);
     for (const write of writes) {
       const wait = write.flow.wait;
-      if (write.flow.status !== 'waiting' || wait?.kind !== 'external_event') continue;
-      const topic = wait.topic;
-      if (this.canCover(topic) !== undefined || this.fixedSubjects.some((p) => subjectMatches(p, topic))) continue;
-      this.subs.want(topic);
+      if (write.flow.status !== 'waiting' || (wait?.kind !== 'external_event' && wait?.kind !== 'any')) continue;
+      // Every topic of an any-of wait, as the one of an event wait.
+      for (const topic of waitTopicsOf(wait)) {
+        if (this.canCover(topic) !== undefined || this.fixedSubjects.some((p) => subjectMatches(p, topic))) continue;
+        this.subs.want(topic);
+      }
     }
   }
 

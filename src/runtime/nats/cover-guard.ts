@@ -1,4 +1,5 @@
 import { FlowError } from '../errors.js';
+import { waitTopicsOf } from '../any-of.js';
 import { replaceCommits } from '../store/view.js';
 import type { Decision, FlowStore, Loaded, LoadRequest } from '../store/contract.js';
 
@@ -34,10 +35,13 @@ export function guardTopics(store: FlowStore, bridge: TopicCoverer): FlowStore {
     const topics: string[] = [];
     for (const write of decision.writes ?? []) {
       const wait = write.flow.wait;
-      if (write.flow.status !== 'waiting' || wait?.kind !== 'external_event') continue;
-      const refusal = bridge.canCover(wait.topic);
-      if (refusal !== undefined) throw new FlowError('invalid_input', `cannot wait on topic "${wait.topic}": ${refusal}`);
-      topics.push(wait.topic);
+      if (write.flow.status !== 'waiting' || (wait?.kind !== 'external_event' && wait?.kind !== 'any')) continue;
+      // Every topic of an any-of wait is covered before it commits, as the one of an event wait.
+      for (const topic of waitTopicsOf(wait)) {
+        const refusal = bridge.canCover(topic);
+        if (refusal !== undefined) throw new FlowError('invalid_input', `cannot wait on topic "${topic}": ${refusal}`);
+        topics.push(topic);
+      }
     }
     return topics;
   };

@@ -18,6 +18,11 @@ export interface FlowWrite {
   wake?: Wake;
   /** `flow.state` as JSON, when the caller already serialised it (to check its size). */
   stateJson?: string;
+  /**
+   * The write sets or clears an any-of wait: the store replaces the flow's rows
+   * in `flow_wait_keys` (its event keys while it waits) in the same transaction.
+   */
+  rekeys?: boolean;
 }
 
 /** An event kept because no flow waited on its key when it arrived. */
@@ -53,7 +58,7 @@ export interface LoadRequest {
   flowIds?: readonly string[];
   /** Waiting flows whose wake time is at or before `now`, oldest first, at most `limit`. */
   due?: { now: number; limit: number };
-  /** Waiting flows on this event key. */
+  /** Waiting flows on this event key: single event waits (`flows_status_topic_correlation`) and any-of waits (`flow_wait_keys_key`). */
   waitingOn?: EventKey;
   /**
    * With `waitingOn`: how many events the inbox keeps for that key and in all,
@@ -63,6 +68,8 @@ export interface LoadRequest {
   inboxFill?: boolean;
   /** The oldest unexpired kept event for this key. */
   keptEventFor?: EventKey & { now: number };
+  /** The oldest (first received) unexpired kept event for any of these keys (an any-of wait parking). */
+  keptEventForAny?: { keys: readonly EventKey[]; now: number };
   /** Whether this event id was seen and has not expired. */
   eventId?: { id: string; now: number };
   /** The flow an owner created with this idempotency key. */

@@ -17,7 +17,7 @@ export function flowFromRow(row: FlowRow): Flow {
     requesterOrigin: row.requesterOrigin,
     currentStep: row.currentStep,
     state: JSON.parse(row.stateJson) as JsonObject,
-    wait: row.waitJson === null ? null : waitFromJson(JSON.parse(row.waitJson) as Record<string, string>),
+    wait: row.waitJson === null ? null : waitFromJson(JSON.parse(row.waitJson) as Record<string, unknown>),
     status: row.status as FlowStatus,
     cancelRequested: row.cancelRequested !== 0,
     revision: Number(row.revision),

@@ -1,4 +1,4 @@
-import { bigint, bigserial, index, integer, pgTable, text, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, index, integer, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
 
 /**
  * The PostgreSQL schema: the same tables, columns and indexes as `schema.ts`
@@ -37,6 +37,19 @@ export const flows = pgTable(
     index('flows_status_updated').on(t.status, t.updatedAt),
     uniqueIndex('flows_owner_idempotency').on(t.ownerSessionKey, t.idempotencyKey),
   ],
+);
+
+/** The event keys of flows waiting on an any-of wait (see the SQLite schema). */
+export const flowWaitKeys = pgTable(
+  'flow_wait_keys',
+  {
+    flowId: text('flow_id')
+      .notNull()
+      .references(() => flows.id, { onDelete: 'cascade' }),
+    topic: text('topic').notNull(),
+    correlationId: text('correlation_id').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.flowId, t.topic, t.correlationId] }), index('flow_wait_keys_key').on(t.topic, t.correlationId, t.flowId)],
 );
 
 export const flowSteps = pgTable(

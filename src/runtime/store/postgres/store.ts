@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { and, asc, desc, eq, gt, inArray, isNotNull, isNull, lte, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, getTableColumns, gt, inArray, isNotNull, isNull, lte, sql } from 'drizzle-orm';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
@@ -11,7 +11,8 @@ import { TERMINAL_STATUSES, type Flow, type FlowEvent, type FlowStatus, type Flo
 import { eventFromRow, flowFromRow, flowToRow, inboxSummaryFromRow, keptEventFromRow, keptEventToRow, stepFromRow, stepToRow } from '../flow-rows.js';
 import { COMMITS_CHANNEL, PgCommitWatch } from './commit-watch.js';
 import { describeServer, errorCode, pgStorageError, type FailureContext } from './errors.js';
-import { eventInbox, flowEvents, flows, flowSteps, resumeNotifications, seenEvents } from './schema.js';
+import { eventInbox, flowEvents, flows, flowSteps, flowWaitKeys, resumeNotifications, seenEvents } from './schema.js';
+import { anyOfKeysOf } from '../../any-of.js';
 import { MAX_ERROR_LENGTH, notificationFromRow } from '../notification-rows.js';
 import type { InboxFill } from '../../inbox.js';
 import type { ClaimedNotification, Committed, Decision, EventKey, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from '../contract.js';
@@ -238,6 +239,8 @@ export class PostgresFlowStore implements FlowStore {
   private async load(tx: Tx, request: LoadRequest): Promise<Loaded> {
     const key = request.waitingOn ?? request.keptEventFor;
     if (key) await lockEventKey(tx, key);
+    // An any-of wait parking takes the lock of each of its keys, in one order, against a delivery keeping an event meanwhile.
+    if (request.keptEventForAny) for (const each of sortedKeys(request.keptEventForAny.keys)) await lockEventKey(tx, each);
     const found: Flow[] = [];
     if (request.flowIds && request.flowIds.length > 0) {
       const rows = await tx.select().from(flows).where(inArray(flows.id, [...request.flowIds])).orderBy(asc(flows.id)).for('update');
@@ -266,7 +269,16 @@ export class PostgresFlowStore implements FlowStore {
         .where(and(eq(flows.status, 'waiting'), eq(flows.waitTopic, topic), eq(flows.waitCorrelationId, correlationId)))
         .for('update');
       for (const row of rows) found.push(flowFromRow(row));
-      if (request.inboxFill && rows.length === 0) inbox = await countInbox(tx, request.waitingOn);
+      // Any-of waits on this key, by flow_wait_keys_key; FOR UPDATE OF flows re-checks the status of a flow another commit resumed meanwhile.
+      const anyRows = await tx
+        .select(getTableColumns(flows))
+        .from(flowWaitKeys)
+        .innerJoin(flows, eq(flows.id, flowWaitKeys.flowId))
+        .where(and(eq(flowWaitKeys.topic, topic), eq(flowWaitKeys.correlationId, correlationId), eq(flows.status, 'waiting')))
+        .orderBy(asc(flows.id))
+        .for('update', { of: flows });
+      for (const row of anyRows) found.push(flowFromRow(row));
+      if (request.inboxFill && rows.length === 0 && anyRows.length === 0) inbox = await countInbox(tx, request.waitingOn);
     }
     const loaded: Loaded = inbox ? { flows: found, inbox, eventSeen: false } : { flows: found, eventSeen: false };
     if (request.keptEventFor) {
@@ -275,6 +287,18 @@ export class PostgresFlowStore implements FlowStore {
         .select()
         .from(eventInbox)
         .where(and(eq(eventInbox.topic, topic), eq(eventInbox.correlationId, correlationId), gt(eventInbox.expiresAt, now)))
+        .orderBy(asc(eventInbox.id))
+        .limit(1);
+      if (row) loaded.keptEvent = keptEventFromRow(row);
+    }
+    if (request.keptEventForAny) {
+      const { keys, now } = request.keptEventForAny;
+      const matches = keys.map((k) => and(eq(eventInbox.topic, k.topic), eq(eventInbox.correlationId, k.correlationId)));
+      // The first received among the keys' kept events: one seek on event_inbox_key per key.
+      const [row] = await tx
+        .select()
+        .from(eventInbox)
+        .where(and(sql`(${sql.join(matches.map((m) => sql`(${m})`), sql` OR `)})`, gt(eventInbox.expiresAt, now)))
         .orderBy(asc(eventInbox.id))
         .limit(1);
       if (row) loaded.keptEvent = keptEventFromRow(row);
@@ -306,6 +330,8 @@ export class PostgresFlowStore implements FlowStore {
     let schedules = false;
     for (const insert of decision.inserts ?? []) {
       await tx.insert(flows).values({ ...flowToRow(insert.flow, insert.stateJson), idempotencyKey: insert.idempotencyKey ?? null });
+      const keys = insert.flow.status === 'waiting' ? anyOfKeysOf(insert.flow.wait) : [];
+      if (keys.length > 0) await tx.insert(flowWaitKeys).values(keys.map((k) => ({ flowId: insert.flow.id, ...k })));
       await appendEvents(tx, insert.flow.id, [insert.event], insert.flow.updatedAt.getTime());
     }
     for (const write of decision.writes ?? []) {
@@ -317,6 +343,11 @@ export class PostgresFlowStore implements FlowStore {
         .where(and(eq(flows.id, flow.id), eq(flows.revision, write.fromRevision)))
         .returning({ id: flows.id });
       if (updated.length !== 1) throw new FlowError('revision_mismatch', `flow ${flow.id} changed while it was being written; retry`);
+      if (write.rekeys) {
+        await tx.delete(flowWaitKeys).where(eq(flowWaitKeys.flowId, flow.id));
+        const keys = flow.status === 'waiting' ? anyOfKeysOf(flow.wait) : [];
+        if (keys.length > 0) await tx.insert(flowWaitKeys).values(keys.map((k) => ({ flowId: flow.id, ...k })));
+      }
       const at = flow.updatedAt.getTime();
       await appendEvents(tx, flow.id, write.events, at);
       // Another engine must hear of a new wake time.
@@ -869,6 +900,10 @@ async function countInbox(tx: Tx, key: EventKey): Promise<InboxFill> {
     .where(and(eq(eventInbox.topic, key.topic), eq(eventInbox.correlationId, key.correlationId)));
   const [total] = await tx.select({ n: sql<string>`count(*)` }).from(eventInbox);
   return { forKey: Number(forKey?.n ?? 0), total: Number(total?.n ?? 0) };
+}
+
+function sortedKeys(keys: readonly EventKey[]): EventKey[] {
+  return [...keys].sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.correlationId < b.correlationId ? -1 : a.correlationId > b.correlationId ? 1 : 0));
 }
 
 async function lockEventKey(tx: Tx, key: EventKey): Promise<void> {

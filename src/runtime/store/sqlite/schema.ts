@@ -1,4 +1,4 @@
-import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 /**
  * The SQLite schema. Migrations in `drizzle/` are generated from it by drizzle-kit.
@@ -38,6 +38,28 @@ export const flows = sqliteTable(
     // listByStatus and pruneTerminal
     index('flows_status_updated').on(t.status, t.updatedAt),
     uniqueIndex('flows_owner_idempotency').on(t.ownerSessionKey, t.idempotencyKey),
+  ],
+);
+
+/**
+ * The event keys of flows waiting on the first of several conditions (an any-of
+ * wait), one row per key, written and cleared in the transaction that sets or
+ * clears the wait: a row exists only while its flow waits on it.
+ */
+export const flowWaitKeys = sqliteTable(
+  'flow_wait_keys',
+  {
+    flowId: text('flow_id')
+      .notNull()
+      .references(() => flows.id, { onDelete: 'cascade' }),
+    topic: text('topic').notNull(),
+    correlationId: text('correlation_id').notNull(),
+  },
+  (t) => [
+    // clearing a flow's keys, and the cascade when a flow is pruned
+    primaryKey({ columns: [t.flowId, t.topic, t.correlationId] }),
+    // flows waiting on an event key (beside flows_status_topic_correlation), and the bridge's topics
+    index('flow_wait_keys_key').on(t.topic, t.correlationId, t.flowId),
   ],
 );
 
@@ -130,4 +152,4 @@ export const seenEvents = sqliteTable(
   (t) => [index('seen_events_expires').on(t.expiresAt)],
 );
 
-export const sqliteSchema = { flows, flowSteps, flowEvents, resumeNotifications, eventInbox, seenEvents };
+export const sqliteSchema = { flows, flowWaitKeys, flowSteps, flowEvents, resumeNotifications, eventInbox, seenEvents };

@@ -15,6 +15,7 @@ import { WAITING_TOPICS_SQL } from '../waiting-topics-sql.js';
 import type { ClaimedNotification, Committed, Decision, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from '../contract.js';
 import { MAX_ERROR_LENGTH, notificationFromRow } from '../notification-rows.js';
 import { wakeFromJson, wakeToJson } from '../../wake.js';
+import { anyOfKeysOf } from '../../any-of.js';
 
 /** Where a commit puts the notifications it queues already claimed. */
 interface Claim {
@@ -292,7 +293,9 @@ export class SqliteFlowStore implements FlowStore {
     if (request.waitingOn) {
       const waiting = q.flowsWaitingOn.all({ ...request.waitingOn });
       for (const row of waiting) flows.push(flowFromRow(row));
-      if (request.inboxFill && waiting.length === 0) {
+      const waitingAny = q.flowsWaitingOnAnyOf.all({ ...request.waitingOn });
+      for (const row of waitingAny) flows.push(flowFromRow(row));
+      if (request.inboxFill && waiting.length === 0 && waitingAny.length === 0) {
         inbox = { forKey: q.countKeptForKey.get({ ...request.waitingOn })?.n ?? 0, total: q.countKept.get()?.n ?? 0 };
       }
     }
@@ -300,6 +303,14 @@ export class SqliteFlowStore implements FlowStore {
     if (request.keptEventFor) {
       const row = q.keptEventFor.get({ ...request.keptEventFor });
       if (row) loaded.keptEvent = keptEventFromRow(row);
+    }
+    if (request.keptEventForAny) {
+      // The first received among the keys' oldest kept events (ids grow with arrival).
+      const { keys, now } = request.keptEventForAny;
+      for (const key of keys) {
+        const row = q.keptEventFor.get({ ...key, now });
+        if (row && (loaded.keptEvent === undefined || row.id < loaded.keptEvent.id)) loaded.keptEvent = keptEventFromRow(row);
+      }
     }
     if (request.eventId) loaded.eventSeen = q.seenEvent.get(request.eventId) !== undefined;
     if (request.idempotency) {
@@ -316,6 +327,7 @@ export class SqliteFlowStore implements FlowStore {
   private apply<T>(q: SqliteStatements, decision: Decision<T>, claim: Claim | undefined): void {
     for (const insert of decision.inserts ?? []) {
       q.insertFlow.run({ ...flowToRow(insert.flow, insert.stateJson), idempotencyKey: insert.idempotencyKey ?? null });
+      if (insert.flow.status === 'waiting') for (const key of anyOfKeysOf(insert.flow.wait)) q.insertWaitKey.run({ flowId: insert.flow.id, ...key });
       appendEvent(q, insert.flow.id, insert.event.kind, insert.event.payload, insert.flow.updatedAt.getTime());
     }
     for (const write of decision.writes ?? []) {
@@ -323,6 +335,10 @@ export class SqliteFlowStore implements FlowStore {
       const result = q.updateFlow.run({ ...flowToRow(flow, write.stateJson), fromRevision: write.fromRevision });
       if (result.changes !== 1) {
         throw new FlowError('revision_mismatch', `flow ${flow.id} changed while it was being written; retry`);
+      }
+      if (write.rekeys) {
+        q.clearWaitKeys.run({ flowId: flow.id });
+        if (flow.status === 'waiting') for (const key of anyOfKeysOf(flow.wait)) q.insertWaitKey.run({ flowId: flow.id, ...key });
       }
       const at = flow.updatedAt.getTime();
       for (const event of write.events) appendEvent(q, flow.id, event.kind, event.payload, at);
