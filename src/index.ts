@@ -31,8 +31,10 @@ export {
 export type { ResumeReason, Wake } from './runtime/wake.js';
 export {
   FlowManager,
+  MAX_BULK_CREATE,
   type CreateFlowInput,
   type FlowManagerOptions,
+  type StartFlowInput,
   type StepObservation,
   type WriteOptions,
 } from './runtime/manager.js';
