@@ -19,6 +19,7 @@ const contractSuites = [
   'test/hostile-input.test.ts',
   'test/input-rules.test.ts',
   'test/any-of.test.ts',
+  'test/start-and-park.test.ts',
 ];
 
 export default defineConfig({

@@ -35,8 +35,10 @@ export { MAX_ANY_OF } from './runtime/any-of.js';
 export type { ResumeReason, Wake, WakeCondition } from './runtime/wake.js';
 export {
   FlowManager,
+  MAX_BULK_CREATE,
   type CreateFlowInput,
   type FlowManagerOptions,
+  type StartFlowInput,
   type StepObservation,
   type WriteOptions,
 } from './runtime/manager.js';

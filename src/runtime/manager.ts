@@ -38,7 +38,7 @@ import {
   optionsObject,
   sizedWrite,
 } from './validate.js';
-import { assertWithinHorizon, parseWait, type WaitInput } from './wait.js';
+import { assertWithinHorizon, parseWait, type WaitCondition, type WaitInput } from './wait.js';
 import { anyOfKeysOf, eventWakeFor } from './any-of.js';
 import type { Wake } from './wake.js';
 
@@ -54,6 +54,12 @@ export interface CreateFlowInput {
   state?: JsonObject;
   /** Unique per owner: creating again with the same key returns the first flow. */
   idempotencyKey?: string;
+}
+
+/** Input of {@link FlowManager.createAndStart}: a new flow, started, and parked when `wait` is given. */
+export interface StartFlowInput extends CreateFlowInput {
+  /** Park the flow at once on this wait (validated as {@link FlowManager.setWaiting} would). */
+  wait?: WaitInput;
 }
 
 /** Input of {@link FlowManager.recordStepObservation}. */
@@ -85,6 +91,14 @@ export interface FlowManagerOptions {
 }
 
 const MAX_PAGE = 10_000;
+/** Flows one {@link FlowManager.createAndStartMany} call may create. */
+export const MAX_BULK_CREATE = 1_000;
+
+/** A create checked and ready to commit: what to load and the pure plan. */
+interface PreparedCreate {
+  load: LoadRequest;
+  plan: (loaded: Loaded) => Decision<Flow>;
+}
 
 /**
  * Every mutation of a flow. Each is one transaction that reads the flow, checks
@@ -123,7 +137,76 @@ export class FlowManager {
     return this.create(input, 'running');
   }
 
+  /**
+   * One agent step in one transaction: creates a managed flow and starts it
+   * (`created` → `running`), and parks it on `wait` when given (→ `waiting`).
+   * The audit log holds one event per move (`created`, `started`, `waiting`), as
+   * if the calls were made one by one. An event wait whose key already has a
+   * kept event resumes at once, as {@link setWaiting} does. With an
+   * `idempotencyKey` already used, returns that flow as it is now.
+   */
+  async createAndStart(input: StartFlowInput): Promise<Flow> {
+    const prepared = this.prepareStart(input);
+    return this.store.commit(prepared.load, prepared.plan);
+  }
+
+  /**
+   * {@link createAndStart} for many flows at once (at most {@link MAX_BULK_CREATE}),
+   * in one transaction. Every input is checked first: one bad input refuses the
+   * whole call with `invalid_input` naming its index, and nothing is written.
+   * Returns the flows in input order.
+   */
+  async createAndStartMany(inputs: readonly StartFlowInput[]): Promise<Flow[]> {
+    if (!Array.isArray(inputs) || inputs.length > MAX_BULK_CREATE) {
+      throw new FlowError('invalid_input', `createAndStartMany takes an array of at most ${MAX_BULK_CREATE} flows, got ${describeValue(inputs)}`);
+    }
+    const prepared = inputs.map((input, index) => {
+      try {
+        return this.prepareStart(input);
+      } catch (error) {
+        if (FlowError.isInstance(error) && error.code === 'invalid_input') throw new FlowError('invalid_input', `flow ${index}: ${error.message}`);
+        throw error;
+      }
+    });
+    const outcomes = await this.store.commitBatch(prepared);
+    return outcomes.map((outcome) => {
+      if (!outcome.ok) throw outcome.error;
+      return outcome.result;
+    });
+  }
+
+  private prepareStart(input: StartFlowInput): PreparedCreate {
+    const condition = readInput('create input', () => {
+      const wait = inputObject(input, 'create input').wait;
+      return wait === undefined ? undefined : parseWait(wait);
+    });
+    const now = this.clock.now();
+    if (condition) assertWithinHorizon(condition, now, this.horizon);
+    const created = this.prepareCreate(input, 'created');
+    const at = new Date(now);
+    return {
+      load: condition ? { ...created.load, ...keptEventLoad(condition, now) } : created.load,
+      plan: (loaded) => {
+        const decision = created.plan(loaded);
+        const [insert] = decision.inserts ?? [];
+        if (!insert) return decision; // the idempotent flow, as it is
+        const started = startMove(insert.flow, at);
+        const { write, consumeKeptEvent } = condition
+          ? this.parkWrite(chain(started, (next) => waitMove(next, at, condition)), condition, insert.flow.state, at, loaded)
+          : { write: started, consumeKeptEvent: undefined };
+        if (write.flow.state !== insert.flow.state) checkStateSchema(this.stateSchemas, write.flow.controllerId, write.flow.state);
+        const parked: Decision<Flow> = { result: write.flow, inserts: [insert], writes: [write] };
+        return consumeKeptEvent === undefined ? parked : { ...parked, consumeKeptEvent };
+      },
+    };
+  }
+
   private async create(input: CreateFlowInput, status: 'created' | 'running'): Promise<Flow> {
+    const prepared = this.prepareCreate(input, status);
+    return this.store.commit(prepared.load, prepared.plan);
+  }
+
+  private prepareCreate(input: CreateFlowInput, status: 'created' | 'running'): PreparedCreate {
     const { controllerId, goal, owner, requesterOrigin, currentStep, idempotencyKey, state, stateJson } = readInput('create input', () => {
       const i = inputObject(input, 'create input');
       const checked = i.state === undefined ? { value: {}, json: '{}' } : checkJsonObject(i.state, this.stateLimit, 'state');
@@ -156,13 +239,16 @@ export class FlowManager {
       updatedAt: now,
     };
     const load: LoadRequest = idempotencyKey ? { idempotency: { owner, key: idempotencyKey } } : {};
-    return this.store.commit(load, (loaded) => {
-      if (loaded.idempotent) return { result: loaded.idempotent };
-      const payload: JsonObject = { status, controllerId, goal };
-      const event = { kind: 'created' as const, payload };
-      const insert = idempotencyKey ? { flow, idempotencyKey, event, stateJson } : { flow, event, stateJson };
-      return { result: flow, inserts: [insert] };
-    });
+    return {
+      load,
+      plan: (loaded) => {
+        if (loaded.idempotent) return { result: loaded.idempotent };
+        const payload: JsonObject = { status, controllerId, goal };
+        const event = { kind: 'created' as const, payload };
+        const insert = idempotencyKey ? { flow, idempotencyKey, event, stateJson } : { flow, event, stateJson };
+        return { result: flow, inserts: [insert] };
+      },
+    };
   }
 
   /** The flow, or `undefined` when the id is unknown or malformed. */
@@ -204,22 +290,11 @@ export class FlowManager {
     const now = this.clock.now();
     checkFlowId(id);
     assertWithinHorizon(condition, now, this.horizon);
-    const key = condition.kind === 'external_event' ? { topic: condition.topic, correlationId: condition.correlationId, now } : undefined;
-    const anyKeys = anyOfKeysOf(condition);
     return this.mutate(
       id,
       options,
-      (current, at, loaded) => {
-        const waiting = waitMove(current, at, condition);
-        const kept = loaded.keptEvent;
-        if (!kept) return { write: waiting };
-        const event: Wake = { reason: 'event', at, topic: kept.topic, correlationId: kept.correlationId };
-        if (kept.payload !== undefined) event.payload = kept.payload;
-        const wake = eventWakeFor(condition, event);
-        const resumed = chain(waiting, (next) => resumeMove(next, at, wake));
-        return { write: sizedWrite(resumed, current.state, this.stateLimit, 'the kept event waiting on this key'), consumeKeptEvent: kept.id };
-      },
-      key ? { keptEventFor: key } : anyKeys.length > 0 ? { keptEventForAny: { keys: anyKeys, now } } : {},
+      (current, at, loaded) => this.parkWrite(waitMove(current, at, condition), condition, current.state, at, loaded),
+      keptEventLoad(condition, now),
     );
   }
 
@@ -357,6 +432,17 @@ export class FlowManager {
     });
   }
 
+  /** A write that parks a flow, resumed at once by the kept event of its key when there is one. */
+  private parkWrite(waiting: FlowWrite, condition: WaitCondition, before: JsonObject, at: Date, loaded: Loaded): { write: FlowWrite; consumeKeptEvent?: number } {
+    const kept = loaded.keptEvent;
+    if (!kept) return { write: waiting };
+    const event: Wake = { reason: 'event', at, topic: kept.topic, correlationId: kept.correlationId };
+    if (kept.payload !== undefined) event.payload = kept.payload;
+    const wake = eventWakeFor(condition, event);
+    const resumed = chain(waiting, (next) => resumeMove(next, at, wake));
+    return { write: sizedWrite(resumed, before, this.stateLimit, 'the kept event waiting on this key'), consumeKeptEvent: kept.id };
+  }
+
   /** Refuses a write that takes the state over the limit (one that does not grow it passes). */
   private sized(write: FlowWrite, before: Flow, what: string): FlowWrite {
     return sizedWrite(write, before.state, this.stateLimit, what);
@@ -370,6 +456,13 @@ export class FlowManager {
     }
     return flow;
   }
+}
+
+/** What a parking commit loads to find an event kept for its wait: the key of an event wait, or every key of an any-of wait. */
+function keptEventLoad(condition: WaitCondition, now: number): LoadRequest {
+  if (condition.kind === 'external_event') return { keptEventFor: { topic: condition.topic, correlationId: condition.correlationId, now } };
+  const keys = anyOfKeysOf(condition);
+  return keys.length > 0 ? { keptEventForAny: { keys, now } } : {};
 }
 
 function checkList(options: unknown): ListOptions {

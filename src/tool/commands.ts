@@ -6,7 +6,7 @@ import { ToolRefusal } from './refusal.js';
 
 /** A call's fields, checked for its action (the wait condition is checked later, against now). */
 export type Command =
-  | { action: 'start'; controllerId: string; goal: string; currentStep?: string; state?: JsonObject; idempotencyKey?: string }
+  | { action: 'start'; controllerId: string; goal: string; currentStep?: string; state?: JsonObject; idempotencyKey?: string; waitCondition?: unknown }
   | { action: 'status'; flowId: string }
   | { action: 'advance'; flowId: string; patch?: JsonObject; currentStep?: string }
   | { action: 'wait'; flowId: string; waitCondition: unknown }
@@ -32,6 +32,7 @@ export function parseCommand(action: TaskflowAction, fields: Fields): Command {
       if (currentStep !== undefined) command.currentStep = currentStep;
       if (state !== undefined) command.state = state;
       if (idempotencyKey !== undefined) command.idempotencyKey = idempotencyKey;
+      if (fields.wait_condition !== undefined && fields.wait_condition !== null) command.waitCondition = fields.wait_condition;
       return command;
     }
     case 'advance': {

@@ -8,7 +8,11 @@ import type { TaskflowAction } from './actions.js';
 export function describeTaskflowTool(allowed: readonly TaskflowAction[], horizonMs: number, topicsLine?: string): string {
   const lines: Record<TaskflowAction, string> = {
     start: 'start: begin a flow. Needs controller_id and goal; optional current_step, state, idempotency_key. The flow is running at once.\n' +
-      '  {"action":"start","controller_id":"kate/shipping","goal":"ship order 42 once invoice INV-42 is paid","state":{"order":42}}',
+      '  {"action":"start","controller_id":"kate/shipping","goal":"ship order 42 once invoice INV-42 is paid","state":{"order":42}}' +
+      (allowed.includes('wait')
+        ? '\n  To start and park in one call, add wait_condition (as for wait): ' +
+          '{"action":"start","controller_id":"kate/shipping","goal":"ship order 42 once invoice INV-42 is paid","wait_condition":{"kind":"external_event","topic":"payments.invoice.paid","correlation_id":"INV-42"}}'
+        : ''),
     status: 'status: read a flow. {"action":"status","flow_id":"<id>"}',
     advance: 'advance: record progress on a running flow: patch merges into state, current_step relabels it.\n' +
       '  {"action":"advance","flow_id":"<id>","patch":{"invoice":"INV-42"},"current_step":"await_payment"}',

@@ -36,7 +36,7 @@ export const taskflowInputJsonSchema: TaskflowInputJsonSchema = {
     wait_condition: {
       type: 'object',
       description:
-        'wait: what to wait for. Timer: {"kind":"timer","in":"90m"} or {"kind":"timer","at":"2026-12-01T09:00:00Z"}. ' +
+        'wait (or start, to start and park in one call): what to wait for. Timer: {"kind":"timer","in":"90m"} or {"kind":"timer","at":"2026-12-01T09:00:00Z"}. ' +
         'Event: {"kind":"external_event","topic":"payments.invoice.paid","correlation_id":"INV-42","timeout_in":"3d"}. ' +
         'Manual: {"kind":"manual","signal":"approved","timeout_in":"2d"}. ' +
         'First of several: {"kind":"any","of":[{"kind":"external_event","topic":"payments.received","correlation_id":"INV-42"},{"kind":"manual","signal":"cancel_order"},{"kind":"timer","in":"3d"}]}.',

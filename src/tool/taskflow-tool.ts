@@ -2,6 +2,7 @@ import type { Flow } from '../runtime/flow.js';
 import type { Taskflow } from '../runtime/taskflow.js';
 import { normaliseKey } from '../runtime/text.js';
 import { wakeFromJson } from '../runtime/wake.js';
+import type { WaitCondition } from '../runtime/wait.js';
 import { isTaskflowAction, TASKFLOW_ACTIONS } from './actions.js';
 import { resolveBinding, type ResolvedBinding } from './binding.js';
 import { parseCommand, type Command } from './commands.js';
@@ -102,7 +103,9 @@ async function run<Context>(
   const m = tf.manager;
   switch (command.action) {
     case 'start': {
-      const created = await m.createManaged({
+      const wait = command.waitCondition === undefined ? undefined : await parseWaitFor(tf, rules, owner, command.waitCondition, context, 'start');
+      // One transaction: created → running (→ waiting when wait_condition is given).
+      const created = await m.createAndStart({
         controllerId: command.controllerId,
         goal: command.goal,
         ownerSessionKey: owner,
@@ -110,8 +113,9 @@ async function run<Context>(
         ...(command.currentStep === undefined ? {} : { currentStep: command.currentStep }),
         ...(command.state === undefined ? {} : { state: command.state }),
         ...(command.idempotencyKey === undefined ? {} : { idempotencyKey: command.idempotencyKey }),
+        ...(wait === undefined ? {} : { wait }),
       });
-      // An idempotent retry returns the first flow, which may have moved on already.
+      // An idempotent retry returns the first flow, which may have moved on already (or, made by the host, not started).
       return answer(tf, created.status === 'created' ? await m.startRunning(created.id) : created);
     }
     case 'list_mine': {
@@ -135,13 +139,7 @@ async function run<Context>(
     case 'advance':
       return answer(tf, await m.updateState(flow.id, command.patch ?? {}, command.currentStep));
     case 'wait': {
-      const wait = parseWireWait(command.waitCondition, {
-        nowMs: tf.clock.now(),
-        horizonMs: rules.horizonMs,
-        // Placeholder values are resolved only for an event wait: a timer needs no tenant.
-        topics: isEventWait(command.waitCondition) ? await topicsFor(rules, owner, context) : { kind: 'none' },
-        reservedTopics: rules.reservedTopics,
-      });
+      const wait = await parseWaitFor(tf, rules, owner, command.waitCondition, context, 'wait');
       return answer(tf, await m.setWaiting(flow.id, wait));
     }
     case 'finish':
@@ -151,6 +149,27 @@ async function run<Context>(
     case 'cancel':
       return answer(tf, await m.cancel(flow.id));
   }
+}
+
+/** The model's wait_condition as a runtime wait, under this binding's horizon and topics; `start` needs the wait capability for it. */
+async function parseWaitFor<Context>(
+  tf: TaskflowRuntime,
+  rules: ResolvedBinding<Context>,
+  owner: string,
+  condition: unknown,
+  context: Context | undefined,
+  action: 'start' | 'wait',
+): Promise<WaitCondition> {
+  if (action === 'start' && !rules.allow.includes('wait')) {
+    throw new ToolRefusal('action_not_allowed', `start with wait_condition parks the flow, and action "wait" is not allowed here; start without wait_condition (allowed actions: ${rules.allow.join(', ')})`);
+  }
+  return parseWireWait(condition, {
+    nowMs: tf.clock.now(),
+    horizonMs: rules.horizonMs,
+    // Placeholder values are resolved only for an event wait: a timer needs no tenant.
+    topics: isEventWait(condition) ? await topicsFor(rules, owner, context) : { kind: 'none' },
+    reservedTopics: rules.reservedTopics,
+  });
 }
 
 function isEventWait(condition: unknown): boolean {
