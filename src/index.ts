@@ -30,6 +30,17 @@ export {
 } from './runtime/wait.js';
 export type { ResumeReason, Wake } from './runtime/wake.js';
 export {
+  CATCH_UP_POLICIES,
+  describeSchedule,
+  type CatchUp,
+  type Occurrence,
+  type RecurringSchedule,
+  type RecurringWait,
+  type RecurringWaitInput,
+} from './runtime/recurring/schedule.js';
+export { occurrenceDone } from './runtime/recurring/moves.js';
+export { MIN_RECURRING_INTERVAL_MS } from './runtime/recurring/parse.js';
+export {
   FlowManager,
   type CreateFlowInput,
   type FlowManagerOptions,
@@ -73,6 +84,8 @@ export {
   type TaskflowToolResult,
   type WireFlow,
   type WireWait,
+  type WireSchedule,
+  type WireOccurrence,
   type WireWake,
 } from './tool/index.js';
 export type {

@@ -18,6 +18,7 @@ export function compactJson(value: unknown): string {
 export function describeWait(wait: WaitCondition | null): string {
   if (!wait) return '-';
   if (wait.kind === 'timer') return `timer ${formatTime(wait.at)}`;
+  if (wait.kind === 'recurring') return `occurrence ${wait.occurrence} at ${formatTime(wait.at)}`;
   const timeout = wait.timeoutAt === undefined ? '' : ` (timeout ${formatTime(wait.timeoutAt)})`;
   if (wait.kind === 'external_event') return `event ${wait.topic}/${wait.correlationId}${timeout}`;
   return `${wait.signal === undefined ? 'signal (any name)' : `signal ${wait.signal}`}${timeout}`;

@@ -39,6 +39,8 @@ import {
   sizedWrite,
 } from './validate.js';
 import { assertWithinHorizon, parseWait, type WaitInput } from './wait.js';
+import { nextOccurrenceMove, scheduleMove } from './recurring/moves.js';
+import { isRecurringInput, parseRecurring } from './recurring/parse.js';
 import type { Wake } from './wake.js';
 
 /** Input of {@link FlowManager.createManaged} and {@link FlowManager.createMirrored}. */
@@ -198,6 +200,10 @@ export class FlowManager {
    * arrived before anyone waited) resumes at once, in the same transaction.
    */
   async setWaiting(id: string, wait: WaitInput, options?: WriteOptions): Promise<Flow> {
+    if (isRecurringInput(wait)) {
+      const schedule = parseRecurring(wait, this.clock.now());
+      return this.mutate(checkFlowId(id), options, (flow, now) => scheduleMove(flow, now, schedule, this.horizon));
+    }
     const condition = parseWait(wait);
     const now = this.clock.now();
     checkFlowId(id);
@@ -217,6 +223,26 @@ export class FlowManager {
       },
       key ? { keptEventFor: key } : {},
     );
+  }
+
+  /**
+   * Parks a flow resumed for occurrence `after` of its recurring schedule until
+   * the next occurrence (counted from `after`'s scheduled time, never from now),
+   * merging `patch` into the state in the same write. Idempotent: when the flow
+   * has already moved past `after`, nothing is written and the flow is returned
+   * as it is. The schedule's end refuses it (`illegal_transition`).
+   */
+  async waitNext(id: string, after: number, patch?: JsonObject, options?: WriteOptions): Promise<Flow> {
+    const checked = readInput('waitNext', () => {
+      if (typeof after !== 'number' || !Number.isSafeInteger(after) || after < 0) {
+        throw new FlowError('invalid_input', `after must be the number of the occurrence just handled (0 or more), got ${describeValue(after)}`);
+      }
+      return patch === undefined ? undefined : checkJsonObject(patch, this.stateLimit, 'patch').value;
+    });
+    return this.mutate(id, options, (flow, now) => {
+      const write = nextOccurrenceMove(flow, now, after, this.horizon, checked);
+      return write === undefined || checked === undefined ? write : this.sized(write, flow, 'the patch');
+    });
   }
 
   /** waiting → running, merging `patch` and clearing the wait; recorded as a `manual` resume. */

@@ -1,6 +1,9 @@
 import { FlowError } from './errors.js';
 import { parseInstant } from './instant.js';
 import { describeValue, normaliseKey, optionalKey, readInput } from './text.js';
+import type { RecurringWait, RecurringWaitInput } from './recurring/schedule.js';
+
+export type { RecurringWait, RecurringWaitInput } from './recurring/schedule.js';
 
 /** Wake the flow at `at`. */
 export interface TimerWait {
@@ -21,7 +24,7 @@ export interface ManualWait {
   timeoutAt?: Date;
 }
 /** What a waiting flow waits for. */
-export type WaitCondition = TimerWait | ExternalEventWait | ManualWait;
+export type WaitCondition = TimerWait | ExternalEventWait | ManualWait | RecurringWait;
 
 /** A moment as a `Date`, an RFC 3339 string with a zone, or epoch milliseconds. */
 export type Instant = Date | string | number;
@@ -30,7 +33,8 @@ export type Instant = Date | string | number;
 export type WaitInput =
   | { kind: 'timer'; at: Instant }
   | { kind: 'external_event'; topic: string; correlationId: string; timeoutAt?: Instant }
-  | { kind: 'manual'; signal?: string; timeoutAt?: Instant };
+  | { kind: 'manual'; signal?: string; timeoutAt?: Instant }
+  | RecurringWaitInput;
 
 /**
  * Validates a wait and normalises it: instants become `Date`s (RFC 3339 only for
@@ -53,6 +57,7 @@ function readWait(input: unknown): WaitCondition {
   const wait = input as Record<string, unknown>;
   const kind = wait.kind;
   if (kind === 'timer') return { kind: 'timer', at: parseInstant(wait.at, 'at') };
+  if (kind === 'recurring') throw new FlowError('invalid_input', 'a recurring wait is set with manager.setWaiting, which fixes its first occurrence');
   if (kind !== 'external_event' && kind !== 'manual') throw new FlowError('invalid_input', 'wait kind must be one of timer, external_event, manual');
   const timeoutAt = wait.timeoutAt === undefined ? undefined : parseInstant(wait.timeoutAt, 'timeoutAt');
   const timeout = timeoutAt === undefined ? {} : { timeoutAt };
@@ -67,14 +72,14 @@ function readWait(input: unknown): WaitCondition {
 
 /** When the engine must wake the flow on its own: the timer, or the wait's timeout. */
 export function wakeAtOf(wait: WaitCondition): Date | undefined {
-  return wait.kind === 'timer' ? wait.at : wait.timeoutAt;
+  return wait.kind === 'timer' || wait.kind === 'recurring' ? wait.at : wait.timeoutAt;
 }
 
 /** Refuses a wait whose wake time lies beyond `now + horizonMs`. */
 export function assertWithinHorizon(wait: WaitCondition, nowMs: number, horizonMs: number): void {
   const wakeAt = wakeAtOf(wait);
   if (wakeAt !== undefined && wakeAt.getTime() > nowMs + horizonMs) {
-    const what = wait.kind === 'timer' ? 'timer' : 'timeout';
+    const what = wait.kind === 'timer' ? 'timer' : wait.kind === 'recurring' ? `occurrence ${wait.occurrence}` : 'timeout';
     throw new FlowError(
       'invalid_input',
       `${what} ${wakeAt.toISOString()} is beyond the horizon of ${formatSpan(horizonMs)} from now; choose an earlier time`,
@@ -100,6 +105,11 @@ export function formatSpan(ms: number): string {
 export function waitToJson(wait: WaitCondition): Record<string, string> {
   const json: Record<string, string> = { kind: wait.kind };
   if (wait.kind === 'timer') json.at = wait.at.toISOString();
+  if (wait.kind === 'recurring') {
+    json.occurrence = String(wait.occurrence);
+    json.at = wait.at.toISOString();
+    return json;
+  }
   if (wait.kind === 'external_event') {
     json.topic = wait.topic;
     json.correlationId = wait.correlationId;
@@ -112,6 +122,7 @@ export function waitToJson(wait: WaitCondition): Record<string, string> {
 /** Reads a wait back from its stored JSON form (written by {@link waitToJson}, so trusted). */
 export function waitFromJson(json: Record<string, string>): WaitCondition {
   if (json.kind === 'timer') return { kind: 'timer', at: new Date(json.at!) };
+  if (json.kind === 'recurring') return { kind: 'recurring', occurrence: Number(json.occurrence), at: new Date(json.at!) };
   const timeout = json.timeoutAt === undefined ? {} : { timeoutAt: new Date(json.timeoutAt) };
   if (json.kind === 'external_event') return { kind: 'external_event', topic: json.topic!, correlationId: json.correlationId!, ...timeout };
   if (json.kind === 'manual') return { kind: 'manual', ...(json.signal === undefined ? {} : { signal: json.signal }), ...timeout };

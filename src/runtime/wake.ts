@@ -1,7 +1,8 @@
 import type { JsonObject } from './flow.js';
+import { occurrenceFromJson, occurrenceToJson, type Occurrence } from './recurring/schedule.js';
 
-/** Why a waiting flow resumed. `manual` is a direct `manager.resume`. */
-export type ResumeReason = 'timer' | 'event' | 'signal' | 'timeout' | 'manual';
+/** Why a waiting flow resumed. `manual` is a direct `manager.resume`; `recurring` an occurrence of a schedule. */
+export type ResumeReason = 'timer' | 'event' | 'signal' | 'timeout' | 'manual' | 'recurring';
 
 /** What woke a flow; handed to `onResume(flow, wake)` and recorded in the `resumed` audit event. */
 export interface Wake {
@@ -11,6 +12,8 @@ export interface Wake {
   correlationId?: string;
   signal?: string;
   payload?: unknown;
+  /** The occurrence of a recurring schedule this resume is for (reason `recurring`). */
+  occurrence?: Occurrence;
 }
 
 /** The JSON form of a wake, as stored in audit events and notifications. */
@@ -20,6 +23,7 @@ export function wakeToJson(wake: Wake): JsonObject {
   if (wake.correlationId !== undefined) json.correlationId = wake.correlationId;
   if (wake.signal !== undefined) json.signal = wake.signal;
   if (wake.payload !== undefined) json.payload = wake.payload;
+  if (wake.occurrence !== undefined) json.occurrence = occurrenceToJson(wake.occurrence);
   return json;
 }
 
@@ -29,5 +33,6 @@ export function wakeFromJson(json: JsonObject): Wake {
   if (typeof json.correlationId === 'string') wake.correlationId = json.correlationId;
   if (typeof json.signal === 'string') wake.signal = json.signal;
   if ('payload' in json) wake.payload = json.payload;
+  if (typeof json.occurrence === 'object' && json.occurrence !== null) wake.occurrence = occurrenceFromJson(json.occurrence as JsonObject);
   return wake;
 }

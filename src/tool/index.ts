@@ -15,5 +15,7 @@ export type {
   TaskflowToolResult,
   WireFlow,
   WireWait,
+  WireSchedule,
+  WireOccurrence,
   WireWake,
 } from './types.js';

@@ -13,6 +13,7 @@ import { refusalOf, ToolRefusal } from './refusal.js';
 import { describeTopicPolicy, fillPolicy, OWNER_PLACEHOLDER, tokenValueProblem, type FilledTopicPolicy } from './topic-scope.js';
 import type { TaskflowBinding, TaskflowFlowResult, TaskflowListResult, TaskflowTool, TaskflowToolResult } from './types.js';
 import { parseWireWait } from './wait-input.js';
+import { checkNextWithinHorizon, isRecurringWire, parseWireRecurring } from './recurring-input.js';
 import { flowToWire } from './wire.js';
 
 /** The parts of a runtime the tool uses (the bridge, when present, for the subjects its host declared). */
@@ -33,7 +34,7 @@ export function createTaskflowTool<Context = unknown>(tf: TaskflowRuntime, bindi
   const rules = resolveBinding(binding, tf.timerMaxHorizon, bridgeDeclaration(tf));
   return {
     name: 'taskflow',
-    description: describeTaskflowTool(rules.allow, rules.horizonMs, describeTopicPolicy(rules.topicPolicy)),
+    description: describeTaskflowTool(rules.allow, rules.horizonMs, describeTopicPolicy(rules.topicPolicy), rules.recurring),
     inputJsonSchema: taskflowInputJsonSchema,
     async call(input, context) {
       try {
@@ -135,6 +136,7 @@ async function run<Context>(
     case 'advance':
       return answer(tf, await m.updateState(flow.id, command.patch ?? {}, command.currentStep));
     case 'wait': {
+      if (isRecurringWire(command.waitCondition)) return answer(tf, await waitRecurring(tf, rules, flow, command.waitCondition as Fields));
       const wait = parseWireWait(command.waitCondition, {
         nowMs: tf.clock.now(),
         horizonMs: rules.horizonMs,
@@ -151,6 +153,18 @@ async function run<Context>(
     case 'cancel':
       return answer(tf, await m.cancel(flow.id));
   }
+}
+
+/** A recurring wait: start a schedule, or park for the next occurrence (a no-op when already past it). */
+async function waitRecurring<Context>(tf: TaskflowRuntime, rules: ResolvedBinding<Context>, flow: Flow, condition: Fields): Promise<Flow> {
+  if (rules.recurring === undefined) {
+    throw new ToolRefusal('invalid_input', 'recurring waits are not available here; use a timer wait, and wait again when it resumes the flow');
+  }
+  const nowMs = tf.clock.now();
+  const parsed = parseWireRecurring(condition, nowMs, rules.recurring.minIntervalMs, rules.horizonMs);
+  if (parsed.kind === 'schedule') return tf.manager.setWaiting(flow.id, parsed.wait);
+  checkNextWithinHorizon(flow, parsed.after, nowMs, rules.horizonMs);
+  return tf.manager.waitNext(flow.id, parsed.after);
 }
 
 function isEventWait(condition: unknown): boolean {

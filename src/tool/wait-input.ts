@@ -18,7 +18,7 @@ export interface WaitRules {
 }
 
 const WHERE = 'wait_condition.';
-const FIELDS_OF: Record<WaitCondition['kind'], readonly string[]> = {
+const FIELDS_OF: Record<Exclude<WaitCondition['kind'], 'recurring'>, readonly string[]> = {
   timer: ['kind', 'at', 'in'],
   external_event: ['kind', 'topic', 'correlation_id', 'timeout_at', 'timeout_in'],
   manual: ['kind', 'signal', 'timeout_at', 'timeout_in'],
@@ -39,7 +39,7 @@ export function parseWireWait(value: unknown, rules: WaitRules): WaitCondition {
   }
   const kind = value.kind;
   if (kind !== 'timer' && kind !== 'external_event' && kind !== 'manual') {
-    throw new ToolRefusal('invalid_input', `${WHERE}kind must be one of timer, external_event, manual, got ${kind === undefined ? 'nothing' : describeValue(kind)}`);
+    throw new ToolRefusal('invalid_input', `${WHERE}kind must be one of timer, external_event, manual, recurring, next_occurrence, got ${kind === undefined ? 'nothing' : describeValue(kind)}`);
   }
   checkFields(value, kind);
   const wait = buildWait(value, kind, rules);
@@ -52,7 +52,7 @@ export function parseWireWait(value: unknown, rules: WaitRules): WaitCondition {
   return wait;
 }
 
-function checkFields(value: Fields, kind: WaitCondition['kind']): void {
+function checkFields(value: Fields, kind: Exclude<WaitCondition['kind'], 'recurring'>): void {
   for (const [field, fieldValue] of Object.entries(value)) {
     if (fieldValue === undefined || fieldValue === null || FIELDS_OF[kind].includes(field)) continue;
     const message = ALL_FIELDS.has(field)
@@ -62,7 +62,7 @@ function checkFields(value: Fields, kind: WaitCondition['kind']): void {
   }
 }
 
-function buildWait(value: Fields, kind: WaitCondition['kind'], rules: WaitRules): WaitCondition {
+function buildWait(value: Fields, kind: Exclude<WaitCondition['kind'], 'recurring'>, rules: WaitRules): WaitCondition {
   if (kind === 'timer') {
     const at = instant(value, 'at', 'in', rules);
     if (at === undefined) {

@@ -47,12 +47,13 @@ export function timeLeft(at: Date, now: number): string {
 /** When a wait wakes the flow on its own (timer or timeout), if ever. */
 export function wakeAt(wait: WaitCondition | null): Date | undefined {
   if (!wait) return undefined;
-  return wait.kind === 'timer' ? wait.at : wait.timeoutAt;
+  return wait.kind === 'timer' || wait.kind === 'recurring' ? wait.at : wait.timeoutAt;
 }
 
 export function describeWait(wait: WaitCondition | null): string {
   if (!wait) return '';
   if (wait.kind === 'timer') return `timer at ${time(wait.at)}`;
+  if (wait.kind === 'recurring') return `occurrence ${wait.occurrence} at ${time(wait.at)}`;
   if (wait.kind === 'external_event') return `event ${wait.topic} / ${wait.correlationId}${wait.timeoutAt ? ` (timeout ${time(wait.timeoutAt)})` : ''}`;
   return `signal${wait.signal ? ` "${wait.signal}"` : ''}${wait.timeoutAt ? ` (timeout ${time(wait.timeoutAt)})` : ''}`;
 }

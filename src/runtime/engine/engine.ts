@@ -5,6 +5,7 @@ import type { Flow } from '../flow.js';
 import { defaultLogger, errorText, type Logger } from '../logger.js';
 import type { CommitInfo } from '../store/commit-observer.js';
 import { cancelMove, resumeMove } from '../moves.js';
+import { recurringResumeMove } from '../recurring/moves.js';
 import type { ClaimedNotification, Committed, Decision, FlowStore, FlowWrite, Loaded, LoadRequest } from '../store/contract.js';
 import { NO_TELEMETRY, type EngineTelemetry } from '../telemetry.js';
 import { parseInstant } from '../instant.js';
@@ -308,6 +309,9 @@ export class WaitEngine {
         result.cancelled++;
       } else if (flow.wait?.kind === 'timer') {
         writes.push(resumeMove(flow, now, { reason: 'timer', at: now }));
+        result.resumed++;
+      } else if (flow.wait?.kind === 'recurring') {
+        writes.push(recurringResumeMove(flow, now));
         result.resumed++;
       } else {
         writes.push(resumeMove(flow, now, { reason: 'timeout', at: now }));
