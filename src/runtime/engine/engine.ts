@@ -394,7 +394,7 @@ export class WaitEngine {
       }
       const wait = current.wait;
       if (wait.kind !== 'manual') {
-        throw new FlowError('invalid_input', `flow ${id} waits for ${wait.kind === 'timer' ? 'a timer' : 'an external event'}, not a signal`);
+        throw new FlowError('invalid_input', `flow ${id} waits for ${wait.kind === 'timer' ? 'a timer' : wait.kind === 'recurring' ? 'an occurrence of its schedule' : 'an external event'}, not a signal`);
       }
       if (wait.signal !== undefined && wait.signal !== name) {
         throw new FlowError('invalid_input', `flow ${id} waits for the signal "${wait.signal}", not ${name === undefined ? 'an unnamed one' : `"${name}"`}`);

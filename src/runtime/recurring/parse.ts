@@ -13,7 +13,11 @@ const FIELDS = new Set(['kind', 'every', 'cron', 'timeZone', 'startAt', 'until',
 
 /** Whether `input` asks for a recurring wait (`kind: 'recurring'`). */
 export function isRecurringInput(input: unknown): boolean {
-  return typeof input === 'object' && input !== null && (input as { kind?: unknown }).kind === 'recurring';
+  try {
+    return typeof input === 'object' && input !== null && (input as { kind?: unknown }).kind === 'recurring';
+  } catch {
+    return false; // a hostile object (a throwing getter or proxy): parseWait refuses it as invalid_input
+  }
 }
 
 /**
