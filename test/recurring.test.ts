@@ -401,3 +401,25 @@ describe('bad recurring waits', () => {
     expect(await tf.manager.get(flow.id)).toEqual(flow);
   });
 });
+
+describe('cron catch-up after a long downtime', () => {
+  it('counts every missed occurrence, at most 1,000 per resume, so the next resume follows at once', async () => {
+    const woke: Wake[] = [];
+    let tf!: TestTaskflow;
+    tf = await openTestTaskflow({
+      onResume: async (flow, wake) => {
+        woke.push(wake);
+        await tf.manager.waitNext(flow.id, wake.occurrence!.number);
+      },
+    });
+    const flow = await runningFlow(tf);
+    await tf.manager.setWaiting(flow.id, { kind: 'recurring', cron: '* * * * *' }); // every minute
+    tf.clock.advance(1_500 * 60_000 + 30_000); // 25 hours without an engine: 1,500 occurrences due
+    for (let i = 0; i < 3; i++) await step(tf);
+    expect(woke.map((w) => [w.occurrence!.number, w.occurrence!.missed])).toEqual([
+      [1_001, 1_000],
+      [1_500, 498],
+    ]);
+    expect(woke[1]!.occurrence!.scheduledAt).toEqual(new Date(T0 + 1_500 * 60_000));
+  });
+});
