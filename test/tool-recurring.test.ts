@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createTaskflowTool, type TaskflowToolResult } from '../src/index.js';
+import { startInspector } from '../src/ui/index.js';
 import { taskflowCli } from './support/cli-run.js';
 import { T0 } from './support/taskflow.js';
 import { flowOf, openToolFixture, OWNER, snapshotDatabase, startInput } from './support/tool-fixtures.js';
@@ -92,10 +93,25 @@ describe('taskflow show: recurring schedule', () => {
     const result = await taskflowCli(['show', id, '--db', tf.path]);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/^wait:\s+occurrence 2 at 2026-01-07T00:00:00.000Z$/m);
-    expect(result.stdout).toMatch(
-      /^schedule:\s+every 3d from 2026-01-04T00:00:00.000Z, 5 times at most, catch-up latest; last occurrence 1 at 2026-01-04T00:00:00.000Z$/m,
-    );
+    const line = 'every 3d from 2026-01-04T00:00:00.000Z, 5 times at most, catch-up latest; last occurrence 1 at 2026-01-04T00:00:00.000Z';
+    expect(result.stdout.split('\n').find((l) => l.startsWith('schedule:'))?.replace(/^schedule:\s+/, '')).toBe(line);
     const json = JSON.parse((await taskflowCli(['show', id, '--db', tf.path, '--json'])).stdout) as { flow: { schedule: unknown } };
     expect(json.flow.schedule).toMatchObject({ every: 3 * DAY, count: 5, last: { number: 1 } });
+  });
+});
+
+describe('inspector: recurring schedule', () => {
+  it('shows the schedule on the flow page', async () => {
+    const { tf, tool } = await openToolFixture();
+    const { id } = flowOf(await tool.call(startInput));
+    await tool.call({ action: 'wait', flow_id: id, wait_condition: { kind: 'recurring', cron: '0 9 * * MON-FRI', time_zone: 'Europe/Paris' } });
+    const inspector = await startInspector({ taskflow: tf, readOnly: true });
+    try {
+      const page = await (await fetch(`${inspector.url}flows/${id}`)).text();
+      expect(page).toContain('<dd id="schedule">cron &quot;0 9 * * MON-FRI&quot; in Europe/Paris from 2026-01-01T08:00:00.000Z, catch-up latest; no occurrence yet</dd>');
+      expect(page).toContain('occurrence 1 at');
+    } finally {
+      await inspector.close();
+    }
   });
 });

@@ -1,7 +1,7 @@
 import type { Flow, FlowEvent, FlowStep } from '../runtime/flow.js';
 import type { ResumeNotification } from '../runtime/store/contract.js';
 import type { WaitCondition } from '../runtime/wait.js';
-import { describeSchedule, type RecurringSchedule } from '../runtime/recurring/schedule.js';
+import { describeSchedule } from '../runtime/recurring/schedule.js';
 import { formatFields, formatTable } from './table.js';
 
 /** A timestamp for people: ISO 8601 in UTC, to the millisecond (what the store keeps). */
@@ -23,12 +23,6 @@ export function describeWait(wait: WaitCondition | null): string {
   const timeout = wait.timeoutAt === undefined ? '' : ` (timeout ${formatTime(wait.timeoutAt)})`;
   if (wait.kind === 'external_event') return `event ${wait.topic}/${wait.correlationId}${timeout}`;
   return `${wait.signal === undefined ? 'signal (any name)' : `signal ${wait.signal}`}${timeout}`;
-}
-
-/** A recurring schedule for `taskflow show`: its rule and end, and the occurrence last resumed. */
-export function describeScheduleOf(schedule: RecurringSchedule): string {
-  const last = schedule.last === undefined ? 'no occurrence yet' : `last occurrence ${schedule.last.number} at ${formatTime(schedule.last.at)}`;
-  return `${describeSchedule(schedule)}; ${last}`;
 }
 
 /** The status column: the status, marked when a cancel request is pending. */
@@ -63,7 +57,7 @@ export function flowFields(flow: Flow): string {
     ['origin', flow.requesterOrigin ?? '-'],
     ['step', flow.currentStep],
     ['wait', describeWait(flow.wait)],
-    ...(flow.schedule === undefined ? [] : [['schedule', describeScheduleOf(flow.schedule)] as [string, string]]),
+    ...(flow.schedule === undefined ? [] : [['schedule', describeSchedule(flow.schedule)] as [string, string]]),
     ['revision', String(flow.revision)],
     ['created', formatTime(flow.createdAt)],
     ['updated', formatTime(flow.updatedAt)],

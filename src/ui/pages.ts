@@ -3,6 +3,7 @@ import type { HtmlEscapedString } from 'hono/utils/html';
 import { FLOW_STATUSES, type Flow, type FlowEvent, type FlowStatus, type FlowStep } from '../runtime/flow.js';
 import type { InboxKeySummary, ResumeNotification } from '../runtime/store/contract.js';
 import type { WaitCondition } from '../runtime/wait.js';
+import { describeSchedule } from '../runtime/recurring/schedule.js';
 
 /** Rendered HTML; every interpolated value is escaped by `hono/html`. */
 export type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
@@ -149,6 +150,7 @@ export function flowPage(data: FlowPageData, ctx: ActionContext): Html {
 <dt>created</dt><dd>${time(flow.createdAt)}</dd>
 <dt>updated</dt><dd>${time(flow.updatedAt)}</dd>
 <dt>wait</dt><dd id="wait">${flow.wait ? html`${describeWait(flow.wait)}${at ? html` — <strong>${timeLeft(at, data.now)}</strong>` : ''}` : 'none'}</dd>
+${flow.schedule ? html`<dt>schedule</dt><dd id="schedule">${describeSchedule(flow.schedule)}</dd>` : ''}
 </dl>
 <h2>State</h2><pre id="state" class="json">${json(flow.state)}</pre>
 ${ctx.readOnly || terminal ? '' : html`<section id="actions"><h2>Actions</h2>

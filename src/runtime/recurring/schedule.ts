@@ -113,14 +113,15 @@ export function occurrenceFromJson(json: JsonObject): Occurrence {
   return { number: json.number as number, scheduledAt: new Date(json.scheduledAt as string), missed: json.missed as number, last: json.last === true };
 }
 
-/** `every 3d from 2026-01-01T09:00:00.000Z, 5 times` — for people and models. */
+/** `every 3d from 2026-01-01T09:00:00.000Z, 5 times at most, catch-up latest; no occurrence yet`: for people (CLI, inspector). */
 export function describeSchedule(schedule: RecurringSchedule): string {
   const rule = schedule.cron !== undefined ? `cron "${schedule.cron}" in ${schedule.timeZone ?? 'UTC'}` : `every ${spanText(schedule.every ?? 0)}`;
   const parts = [`${rule} from ${schedule.first.toISOString()}`];
   if (schedule.count !== undefined) parts.push(`${schedule.count} times at most`);
   if (schedule.until !== undefined) parts.push(`until ${schedule.until.toISOString()}`);
   parts.push(`catch-up ${schedule.catchUp}`);
-  return parts.join(', ');
+  const last = schedule.last === undefined ? 'no occurrence yet' : `last occurrence ${schedule.last.number} at ${schedule.last.at.toISOString()}`;
+  return `${parts.join(', ')}; ${last}`;
 }
 
 function spanText(ms: number): string {
