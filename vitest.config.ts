@@ -20,6 +20,7 @@ const contractSuites = [
   'test/input-rules.test.ts',
   'test/any-of.test.ts',
   'test/start-and-park.test.ts',
+  'test/recurring.test.ts',
 ];
 
 export default defineConfig({

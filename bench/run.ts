@@ -5,7 +5,7 @@
  * and garbage collection never land in another's measurement.
  *
  *   --quick            smaller sizes and shorter runs (a smoke test, not for publishing)
- *   --only=a,b         run only these: transitions, tick, lateness, burst, restart, growth, any-of, start-park, nats, nats-covering
+ *   --only=a,b         run only these: transitions, tick, lateness, burst, restart, growth, any-of, start-park, recurring, nats, nats-covering
  *   --write            write bench/RESULTS.md even for a quick or partial run
  *   --nats / --no-nats include the NATS benchmark (bench/nats*.ts); default: when
  *                      /usr/sbin/nats-server exists
@@ -57,6 +57,8 @@ async function loadBench(name: string): Promise<Bench> {
       return (await import('./any-of.js')).benchAnyOf;
     case 'start-park':
       return (await import('./start-park.js')).benchStartPark;
+    case 'recurring':
+      return (await import('./recurring.js')).benchRecurring;
     case 'nats-covering':
       return (await import('./nats-covering.js')).benchNatsCovering;
     case 'nats':
@@ -96,7 +98,7 @@ function runInChild(name: string): Promise<Outcome> {
 }
 
 async function main(): Promise<void> {
-  const names = ['transitions', 'tick', 'lateness', 'burst', 'restart', 'growth', 'any-of', 'start-park'];
+  const names = ['transitions', 'tick', 'lateness', 'burst', 'restart', 'growth', 'any-of', 'start-park', 'recurring'];
   if (nats) {
     if (natsFiles().length > 0) names.push('nats', 'nats-covering');
     else if (args.includes('--nats')) log('--nats: no bench/nats*.ts yet; skipped');

@@ -34,6 +34,17 @@ export {
 export { MAX_ANY_OF } from './runtime/any-of.js';
 export type { ResumeReason, Wake, WakeCondition } from './runtime/wake.js';
 export {
+  CATCH_UP_POLICIES,
+  describeSchedule,
+  type CatchUp,
+  type Occurrence,
+  type RecurringSchedule,
+  type RecurringWait,
+  type RecurringWaitInput,
+} from './runtime/recurring/schedule.js';
+export { occurrenceDone } from './runtime/recurring/moves.js';
+export { MIN_RECURRING_INTERVAL_MS } from './runtime/recurring/parse.js';
+export {
   FlowManager,
   MAX_BULK_CREATE,
   type CreateFlowInput,
@@ -79,6 +90,8 @@ export {
   type TaskflowToolResult,
   type WireFlow,
   type WireWait,
+  type WireSchedule,
+  type WireOccurrence,
   type WireWake,
   type WireAnyOfCondition,
 } from './tool/index.js';

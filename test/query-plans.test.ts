@@ -93,7 +93,7 @@ const hotQueries: Expected[] = [
     statement: 'updateFlow',
     values: {
       id: 'x', fromRevision: 1, currentStep: 's', stateJson: '{}', waitJson: null, status: 'running',
-      cancelRequested: 0, revision: 2, wakeAt: null, waitTopic: null, waitCorrelationId: null, updatedAt: NOW,
+      cancelRequested: 0, revision: 2, wakeAt: null, waitTopic: null, waitCorrelationId: null, scheduleJson: null, updatedAt: NOW,
     },
     table: 'flows',
     uses: 'INDEX sqlite_autoindex_flows_1 (id=?)',

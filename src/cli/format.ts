@@ -2,6 +2,7 @@ import type { Flow, FlowEvent, FlowStep } from '../runtime/flow.js';
 import type { ResumeNotification } from '../runtime/store/contract.js';
 import type { WaitCondition } from '../runtime/wait.js';
 import { describeAnyOf } from '../runtime/any-of.js';
+import { describeSchedule } from '../runtime/recurring/schedule.js';
 import { formatFields, formatTable } from './table.js';
 
 /** A timestamp for people: ISO 8601 in UTC, to the millisecond (what the store keeps). */
@@ -20,6 +21,7 @@ export function describeWait(wait: WaitCondition | null): string {
   if (!wait) return '-';
   if (wait.kind === 'timer') return `timer ${formatTime(wait.at)}`;
   if (wait.kind === 'any') return `first of: ${describeAnyOf(wait, formatTime)}`;
+  if (wait.kind === 'recurring') return `occurrence ${wait.occurrence} at ${formatTime(wait.at)}`;
   const timeout = wait.timeoutAt === undefined ? '' : ` (timeout ${formatTime(wait.timeoutAt)})`;
   if (wait.kind === 'external_event') return `event ${wait.topic}/${wait.correlationId}${timeout}`;
   return `${wait.signal === undefined ? 'signal (any name)' : `signal ${wait.signal}`}${timeout}`;
@@ -57,6 +59,7 @@ export function flowFields(flow: Flow): string {
     ['origin', flow.requesterOrigin ?? '-'],
     ['step', flow.currentStep],
     ['wait', describeWait(flow.wait)],
+    ...(flow.schedule === undefined ? [] : [['schedule', describeSchedule(flow.schedule)] as [string, string]]),
     ['revision', String(flow.revision)],
     ['created', formatTime(flow.createdAt)],
     ['updated', formatTime(flow.updatedAt)],

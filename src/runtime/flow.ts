@@ -1,4 +1,5 @@
 import { FlowError } from './errors.js';
+import type { RecurringSchedule } from './recurring/schedule.js';
 import type { WaitCondition } from './wait.js';
 
 /** A flow's JSON state: a plain object whose values are JSON. */
@@ -28,6 +29,11 @@ export interface Flow<S extends object = JsonObject> {
   state: S;
   /** What the flow waits for; set only while `status` is `waiting`. */
   wait: WaitCondition | null;
+  /**
+   * The flow's recurring schedule, once it has waited on one: kept while it runs
+   * between occurrences, so the next wait counts from the previous occurrence.
+   */
+  schedule?: RecurringSchedule;
   status: FlowStatus;
   /** Sticky: once set, only a move to `cancelled` is allowed. */
   cancelRequested: boolean;

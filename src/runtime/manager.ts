@@ -40,6 +40,8 @@ import {
 } from './validate.js';
 import { assertWithinHorizon, parseWait, type WaitCondition, type WaitInput } from './wait.js';
 import { anyOfKeysOf, eventWakeFor } from './any-of.js';
+import { nextOccurrenceMove, scheduleMove } from './recurring/moves.js';
+import { isRecurringInput, parseRecurring } from './recurring/parse.js';
 import type { Wake } from './wake.js';
 
 /** Input of {@link FlowManager.createManaged} and {@link FlowManager.createMirrored}. */
@@ -176,30 +178,36 @@ export class FlowManager {
   }
 
   private prepareStart(input: StartFlowInput): PreparedCreate {
-    const condition = readInput('create input', () => {
-      const wait = inputObject(input, 'create input').wait;
-      return wait === undefined ? undefined : parseWait(wait);
-    });
     const now = this.clock.now();
+    const requested = readInput('create input', () => inputObject(input, 'create input').wait);
+    const schedule = requested !== undefined && isRecurringInput(requested) ? parseRecurring(requested, now) : undefined;
+    const condition = requested === undefined || schedule ? undefined : parseWait(requested);
     if (condition) assertWithinHorizon(condition, now, this.horizon);
     const created = this.prepareCreate(input, 'created');
     const at = new Date(now);
+    const park = (flow: Flow): FlowWrite => {
+      const started = startMove(flow, at);
+      if (schedule) return chain(started, (next) => scheduleMove(next, at, schedule, this.horizon));
+      return condition ? chain(started, (next) => waitMove(next, at, condition)) : started;
+    };
+    // A schedule is checked against the horizon as it is placed: try it now, so a bad one refuses the call before any commit.
+    if (schedule) park(created.plan({ flows: [], eventSeen: false }).inserts![0]!.flow);
     return {
       load: condition ? { ...created.load, ...keptEventLoad(condition, now) } : created.load,
       plan: (loaded) => {
         const decision = created.plan(loaded);
         const [insert] = decision.inserts ?? [];
         if (!insert) return decision; // the idempotent flow, as it is
-        const started = startMove(insert.flow, at);
         const { write, consumeKeptEvent } = condition
-          ? this.parkWrite(chain(started, (next) => waitMove(next, at, condition)), condition, insert.flow.state, at, loaded)
-          : { write: started, consumeKeptEvent: undefined };
+          ? this.parkWrite(park(insert.flow), condition, insert.flow.state, at, loaded)
+          : { write: park(insert.flow), consumeKeptEvent: undefined };
         if (write.flow.state !== insert.flow.state) checkStateSchema(this.stateSchemas, write.flow.controllerId, write.flow.state);
         const parked: Decision<Flow> = { result: write.flow, inserts: [insert], writes: [write] };
         return consumeKeptEvent === undefined ? parked : { ...parked, consumeKeptEvent };
       },
     };
   }
+
 
   private async create(input: CreateFlowInput, status: 'created' | 'running'): Promise<Flow> {
     const prepared = this.prepareCreate(input, status);
@@ -286,6 +294,10 @@ export class FlowManager {
    * an any-of wait with a kept event for any of its keys (the first received wins).
    */
   async setWaiting(id: string, wait: WaitInput, options?: WriteOptions): Promise<Flow> {
+    if (isRecurringInput(wait)) {
+      const schedule = parseRecurring(wait, this.clock.now());
+      return this.mutate(checkFlowId(id), options, (flow, now) => scheduleMove(flow, now, schedule, this.horizon));
+    }
     const condition = parseWait(wait);
     const now = this.clock.now();
     checkFlowId(id);
@@ -296,6 +308,26 @@ export class FlowManager {
       (current, at, loaded) => this.parkWrite(waitMove(current, at, condition), condition, current.state, at, loaded),
       keptEventLoad(condition, now),
     );
+  }
+
+  /**
+   * Parks a flow resumed for occurrence `after` of its recurring schedule until
+   * the next occurrence (counted from `after`'s scheduled time, never from now),
+   * merging `patch` into the state in the same write. Idempotent: when the flow
+   * has already moved past `after`, nothing is written and the flow is returned
+   * as it is. The schedule's end refuses it (`illegal_transition`).
+   */
+  async waitNext(id: string, after: number, patch?: JsonObject, options?: WriteOptions): Promise<Flow> {
+    const checked = readInput('waitNext', () => {
+      if (typeof after !== 'number' || !Number.isSafeInteger(after) || after < 0) {
+        throw new FlowError('invalid_input', `after must be the number of the occurrence just handled (0 or more), got ${describeValue(after)}`);
+      }
+      return patch === undefined ? undefined : checkJsonObject(patch, this.stateLimit, 'patch').value;
+    });
+    return this.mutate(id, options, (flow, now) => {
+      const write = nextOccurrenceMove(flow, now, after, this.horizon, checked);
+      return write === undefined || checked === undefined ? write : this.sized(write, flow, 'the patch');
+    });
   }
 
   /** waiting → running, merging `patch` and clearing the wait; recorded as a `manual` resume. */

@@ -159,9 +159,9 @@ class OtelTelemetry implements RuntimeTelemetry {
       const parked = write.events.findIndex((event) => event.kind === 'waiting');
       const traceparent = parked >= 0 ? toTraceparent(span.spanContext()) : undefined;
       if (traceparent) write.events[parked] = { ...write.events[parked]!, payload: { ...write.events[parked]!.payload, [TRACEPARENT_KEY]: traceparent } };
-      // Timers and timeouts: how late the wake came after the due time.
+      // Timers, timeouts and occurrences: how late the wake came after the due time.
       const due = previous?.wait ? wakeAtOf(previous.wait) : undefined;
-      if (write.wake && due && (write.wake.reason === 'timer' || write.wake.reason === 'timeout')) {
+      if (write.wake && due && (write.wake.reason === 'timer' || write.wake.reason === 'timeout' || write.wake.reason === 'recurring')) {
         this.lateness.record(Math.max(0, write.wake.at.getTime() - due.getTime()), { [A.wakeReason]: write.wake.reason });
       }
     }

@@ -2,6 +2,9 @@ import { FlowError } from './errors.js';
 import { parseInstant } from './instant.js';
 import { describeValue, normaliseKey, optionalKey, readInput } from './text.js';
 import { anyOfFromJson, anyOfToJson, readAnyOf } from './any-of.js';
+import type { RecurringWait, RecurringWaitInput } from './recurring/schedule.js';
+
+export type { RecurringWait, RecurringWaitInput } from './recurring/schedule.js';
 
 /** Wake the flow at `at`. */
 export interface TimerWait {
@@ -36,7 +39,7 @@ export interface AnyOfWait {
   of: AnyOfCondition[];
 }
 /** What a waiting flow waits for. */
-export type WaitCondition = TimerWait | ExternalEventWait | ManualWait | AnyOfWait;
+export type WaitCondition = TimerWait | ExternalEventWait | ManualWait | AnyOfWait | RecurringWait;
 
 /** A condition of an any-of wait as callers may write it. */
 export type AnyOfConditionInput =
@@ -52,7 +55,8 @@ export type WaitInput =
   | { kind: 'timer'; at: Instant }
   | { kind: 'external_event'; topic: string; correlationId: string; timeoutAt?: Instant }
   | { kind: 'manual'; signal?: string; timeoutAt?: Instant }
-  | { kind: 'any'; of: readonly AnyOfConditionInput[] };
+  | { kind: 'any'; of: readonly AnyOfConditionInput[] }
+  | RecurringWaitInput;
 
 /**
  * Validates a wait and normalises it: instants become `Date`s (RFC 3339 only for
@@ -76,7 +80,8 @@ function readWait(input: unknown): WaitCondition {
   const kind = wait.kind;
   if (kind === 'timer') return { kind: 'timer', at: parseInstant(wait.at, 'at') };
   if (kind === 'any') return readAnyOf(wait.of);
-  if (kind !== 'external_event' && kind !== 'manual') throw new FlowError('invalid_input', 'wait kind must be one of timer, external_event, manual, any');
+  if (kind === 'recurring') throw new FlowError('invalid_input', 'a recurring wait is set with manager.setWaiting, which fixes its first occurrence');
+  if (kind !== 'external_event' && kind !== 'manual') throw new FlowError('invalid_input', 'wait kind must be one of timer, external_event, manual, any, recurring');
   const timeoutAt = wait.timeoutAt === undefined ? undefined : parseInstant(wait.timeoutAt, 'timeoutAt');
   const timeout = timeoutAt === undefined ? {} : { timeoutAt };
   if (kind === 'external_event') {
@@ -91,14 +96,14 @@ function readWait(input: unknown): WaitCondition {
 /** When the engine must wake the flow on its own: the timer, or the wait's timeout. */
 export function wakeAtOf(wait: WaitCondition): Date | undefined {
   if (wait.kind === 'any') return wait.of.find((c) => c.kind === 'timer')?.at;
-  return wait.kind === 'timer' ? wait.at : wait.timeoutAt;
+  return wait.kind === 'timer' || wait.kind === 'recurring' ? wait.at : wait.timeoutAt;
 }
 
 /** Refuses a wait whose wake time lies beyond `now + horizonMs`. */
 export function assertWithinHorizon(wait: WaitCondition, nowMs: number, horizonMs: number): void {
   const wakeAt = wakeAtOf(wait);
   if (wakeAt !== undefined && wakeAt.getTime() > nowMs + horizonMs) {
-    const what = wait.kind === 'timer' || wait.kind === 'any' ? 'timer' : 'timeout';
+    const what = wait.kind === 'timer' || wait.kind === 'any' ? 'timer' : wait.kind === 'recurring' ? `occurrence ${wait.occurrence}` : 'timeout';
     throw new FlowError(
       'invalid_input',
       `${what} ${wakeAt.toISOString()} is beyond the horizon of ${formatSpan(horizonMs)} from now; choose an earlier time`,
@@ -125,6 +130,11 @@ export function waitToJson(wait: WaitCondition): Record<string, unknown> {
   if (wait.kind === 'any') return { kind: 'any', of: anyOfToJson(wait) };
   const json: Record<string, string> = { kind: wait.kind };
   if (wait.kind === 'timer') json.at = wait.at.toISOString();
+  if (wait.kind === 'recurring') {
+    json.occurrence = String(wait.occurrence);
+    json.at = wait.at.toISOString();
+    return json;
+  }
   if (wait.kind === 'external_event') {
     json.topic = wait.topic;
     json.correlationId = wait.correlationId;
@@ -139,6 +149,7 @@ export function waitFromJson(stored: Record<string, unknown>): WaitCondition {
   if (stored.kind === 'any') return anyOfFromJson(stored.of as Record<string, string>[]);
   const json = stored as Record<string, string>;
   if (json.kind === 'timer') return { kind: 'timer', at: new Date(json.at!) };
+  if (json.kind === 'recurring') return { kind: 'recurring', occurrence: Number(json.occurrence), at: new Date(json.at!) };
   const timeout = json.timeoutAt === undefined ? {} : { timeoutAt: new Date(json.timeoutAt) };
   if (json.kind === 'external_event') return { kind: 'external_event', topic: json.topic!, correlationId: json.correlationId!, ...timeout };
   if (json.kind === 'manual') return { kind: 'manual', ...(json.signal === undefined ? {} : { signal: json.signal }), ...timeout };

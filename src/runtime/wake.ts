@@ -1,7 +1,8 @@
 import type { JsonObject } from './flow.js';
+import { occurrenceFromJson, occurrenceToJson, type Occurrence } from './recurring/schedule.js';
 
-/** Why a waiting flow resumed. `manual` is a direct `manager.resume`. */
-export type ResumeReason = 'timer' | 'event' | 'signal' | 'timeout' | 'manual';
+/** Why a waiting flow resumed. `manual` is a direct `manager.resume`; `recurring` an occurrence of a schedule. */
+export type ResumeReason = 'timer' | 'event' | 'signal' | 'timeout' | 'manual' | 'recurring';
 
 /** Which condition of an any-of wait won: its place in `of` and its kind (its key is the wake's topic, correlationId or signal). */
 export interface WakeCondition {
@@ -19,6 +20,8 @@ export interface Wake {
   payload?: unknown;
   /** Set when the flow waited on the first of several conditions: the one that won. */
   condition?: WakeCondition;
+  /** The occurrence of a recurring schedule this resume is for (reason `recurring`). */
+  occurrence?: Occurrence;
 }
 
 /** The JSON form of a wake, as stored in audit events and notifications. */
@@ -29,6 +32,7 @@ export function wakeToJson(wake: Wake): JsonObject {
   if (wake.signal !== undefined) json.signal = wake.signal;
   if (wake.payload !== undefined) json.payload = wake.payload;
   if (wake.condition !== undefined) json.condition = { index: wake.condition.index, kind: wake.condition.kind };
+  if (wake.occurrence !== undefined) json.occurrence = occurrenceToJson(wake.occurrence);
   return json;
 }
 
@@ -40,5 +44,6 @@ export function wakeFromJson(json: JsonObject): Wake {
   if ('payload' in json) wake.payload = json.payload;
   const condition = json.condition as WakeCondition | undefined;
   if (typeof condition === 'object' && condition !== null) wake.condition = { index: condition.index, kind: condition.kind };
+  if (typeof json.occurrence === 'object' && json.occurrence !== null) wake.occurrence = occurrenceFromJson(json.occurrence as JsonObject);
   return wake;
 }

@@ -19,7 +19,12 @@ export interface ResolvedBinding<Context> {
   scope: Readonly<Record<string, OwnerResolver<Context>>>;
   /** The host's own runtime subjects beyond `taskflow.…` (a custom resume subject): never waited on. */
   reservedTopics: readonly string[];
+  /** Recurring waits: the shortest interval allowed, or undefined when the binding keeps them from the model. */
+  recurring?: { minIntervalMs: number };
 }
+
+/** The shortest interval of a recurring wait a model may set by default. */
+export const DEFAULT_MIN_RECURRING_INTERVAL = '1m';
 
 /**
  * Checks a binding (a host's configuration, so a mistake throws a `FlowError`
@@ -60,10 +65,22 @@ export function resolveBinding<Context>(
       scope,
       reservedTopics: bridge?.resumeSubject === undefined ? [] : [bridge.resumeSubject],
     };
+    const recurring = resolveRecurring(binding.recurring);
+    if (recurring !== undefined) resolved.recurring = recurring;
     const requesterOrigin = optionalText(binding.requesterOrigin, 'requesterOrigin');
     if (requesterOrigin !== undefined) resolved.requesterOrigin = requesterOrigin;
     return resolved;
   });
+}
+
+function resolveRecurring(recurring: TaskflowBinding['recurring']): { minIntervalMs: number } | undefined {
+  if (recurring === false) return undefined;
+  if (recurring === undefined || recurring === true) return { minIntervalMs: parsePositiveDuration(DEFAULT_MIN_RECURRING_INTERVAL, 'binding.recurring.minInterval') };
+  if (typeof recurring !== 'object' || recurring === null || Array.isArray(recurring)) {
+    throw new FlowError('invalid_input', 'binding.recurring must be true, false or { minInterval: "1m" }');
+  }
+  const minInterval = recurring.minInterval ?? DEFAULT_MIN_RECURRING_INTERVAL;
+  return { minIntervalMs: parsePositiveDuration(minInterval, 'binding.recurring.minInterval') };
 }
 
 function resolveScope<Context>(scope: TaskflowBinding<Context>['scope']): Record<string, OwnerResolver<Context>> {

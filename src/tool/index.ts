@@ -15,6 +15,8 @@ export type {
   TaskflowToolResult,
   WireFlow,
   WireWait,
+  WireSchedule,
+  WireOccurrence,
   WireWake,
   WireAnyOfCondition,
 } from './types.js';

@@ -39,9 +39,11 @@ export const taskflowInputJsonSchema: TaskflowInputJsonSchema = {
         'wait (or start, to start and park in one call): what to wait for. Timer: {"kind":"timer","in":"90m"} or {"kind":"timer","at":"2026-12-01T09:00:00Z"}. ' +
         'Event: {"kind":"external_event","topic":"payments.invoice.paid","correlation_id":"INV-42","timeout_in":"3d"}. ' +
         'Manual: {"kind":"manual","signal":"approved","timeout_in":"2d"}. ' +
-        'First of several: {"kind":"any","of":[{"kind":"external_event","topic":"payments.received","correlation_id":"INV-42"},{"kind":"manual","signal":"cancel_order"},{"kind":"timer","in":"3d"}]}.',
+        'First of several: {"kind":"any","of":[{"kind":"external_event","topic":"payments.received","correlation_id":"INV-42"},{"kind":"manual","signal":"cancel_order"},{"kind":"timer","in":"3d"}]}. ' +
+        'Recurring: {"kind":"recurring","every":"3d","count":5} or {"kind":"recurring","cron":"0 9 * * MON-FRI","time_zone":"Europe/Paris"}; ' +
+        'after handling occurrence N: {"kind":"next_occurrence","after":N}.',
       properties: {
-        kind: { type: 'string', enum: ['timer', 'external_event', 'manual', 'any'], description: 'The kind of wait; any = the first of the conditions in of.' },
+        kind: { type: 'string', enum: ['timer', 'external_event', 'manual', 'any', 'recurring', 'next_occurrence'], description: 'The kind of wait; any = the first of the conditions in of.' },
         of: {
           type: 'array',
           description: 'any: 1 to 16 conditions; the first to happen resumes the flow and last_wake.condition says which. No timeouts inside: add a timer condition as the deadline.',
@@ -66,6 +68,18 @@ export const taskflowInputJsonSchema: TaskflowInputJsonSchema = {
         signal: text('manual: the name of the signal that resumes the flow (optional).'),
         timeout_at: text('external_event or manual (optional): give up waiting at this RFC 3339 time.'),
         timeout_in: text('external_event or manual (optional): give up waiting after this long, such as "3d".'),
+        every: text('recurring: the interval between occurrences, such as "3d"; counted from the first occurrence, so it never drifts.'),
+        cron: text('recurring: a cron expression instead of every, such as "0 9 * * MON-FRI".'),
+        time_zone: text('recurring with cron (optional): the IANA zone the cron is read in, such as "Europe/Paris". Default UTC.'),
+        start_at: text('recurring (optional): the first occurrence, RFC 3339. Default: one interval from now, or the next cron time.'),
+        until: text('recurring (optional): no occurrence after this RFC 3339 time.'),
+        count: { type: 'integer', minimum: 1, description: 'recurring (optional): at most this many occurrences.' },
+        catch_up: {
+          type: 'string',
+          enum: ['latest', 'each'],
+          description: 'recurring (optional): occurrences missed while nothing ran: "latest" (default) resumes once and says how many were missed; "each" resumes for every one.',
+        },
+        after: { type: 'integer', minimum: 0, description: 'next_occurrence: the number of the occurrence just handled (last_wake.occurrence.number).' },
       },
       required: ['kind'],
       additionalProperties: false,

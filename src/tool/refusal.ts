@@ -20,6 +20,9 @@ const WIRE_NAMES: ReadonlyArray<readonly [RegExp, string]> = [
   [/\bcurrentStep\b/g, 'current_step'],
   [/\bnextStep\b/g, 'current_step'],
   [/\bidempotencyKey\b/g, 'idempotency_key'],
+  [/\btimeZone\b/g, 'time_zone'],
+  [/\bcatchUp\b/g, 'catch_up'],
+  [/\bstartAt\b/g, 'start_at'],
 ];
 
 const HINTS: Partial<Record<TaskflowToolErrorCode, string>> = {

@@ -2,7 +2,7 @@ import type { Flow } from '../runtime/flow.js';
 import type { Taskflow } from '../runtime/taskflow.js';
 import { normaliseKey } from '../runtime/text.js';
 import { wakeFromJson } from '../runtime/wake.js';
-import type { WaitCondition } from '../runtime/wait.js';
+import type { WaitInput } from '../runtime/wait.js';
 import { isTaskflowAction, TASKFLOW_ACTIONS } from './actions.js';
 import { resolveBinding, type ResolvedBinding } from './binding.js';
 import { parseCommand, type Command } from './commands.js';
@@ -14,6 +14,7 @@ import { refusalOf, ToolRefusal } from './refusal.js';
 import { describeTopicPolicy, fillPolicy, OWNER_PLACEHOLDER, tokenValueProblem, type FilledTopicPolicy } from './topic-scope.js';
 import type { TaskflowBinding, TaskflowFlowResult, TaskflowListResult, TaskflowTool, TaskflowToolResult } from './types.js';
 import { parseWireWait } from './wait-input.js';
+import { checkNextWithinHorizon, isRecurringWire, parseWireRecurring } from './recurring-input.js';
 import { flowToWire } from './wire.js';
 
 /** The parts of a runtime the tool uses (the bridge, when present, for the subjects its host declared). */
@@ -34,7 +35,7 @@ export function createTaskflowTool<Context = unknown>(tf: TaskflowRuntime, bindi
   const rules = resolveBinding(binding, tf.timerMaxHorizon, bridgeDeclaration(tf));
   return {
     name: 'taskflow',
-    description: describeTaskflowTool(rules.allow, rules.horizonMs, describeTopicPolicy(rules.topicPolicy)),
+    description: describeTaskflowTool(rules.allow, rules.horizonMs, describeTopicPolicy(rules.topicPolicy), rules.recurring),
     inputJsonSchema: taskflowInputJsonSchema,
     async call(input, context) {
       try {
@@ -139,6 +140,7 @@ async function run<Context>(
     case 'advance':
       return answer(tf, await m.updateState(flow.id, command.patch ?? {}, command.currentStep));
     case 'wait': {
+      if (isRecurringWire(command.waitCondition)) return answer(tf, await waitRecurring(tf, rules, flow, command.waitCondition as Fields));
       const wait = await parseWaitFor(tf, rules, owner, command.waitCondition, context, 'wait');
       return answer(tf, await m.setWaiting(flow.id, wait));
     }
@@ -159,9 +161,17 @@ async function parseWaitFor<Context>(
   condition: unknown,
   context: Context | undefined,
   action: 'start' | 'wait',
-): Promise<WaitCondition> {
+): Promise<WaitInput> {
   if (action === 'start' && !rules.allow.includes('wait')) {
     throw new ToolRefusal('action_not_allowed', `start with wait_condition parks the flow, and action "wait" is not allowed here; start without wait_condition (allowed actions: ${rules.allow.join(', ')})`);
+  }
+  if (action === 'start' && isRecurringWire(condition)) {
+    if (rules.recurring === undefined) {
+      throw new ToolRefusal('invalid_input', 'recurring waits are not available here; use a timer wait, and wait again when it resumes the flow');
+    }
+    const parsed = parseWireRecurring(condition as Fields, tf.clock.now(), rules.recurring.minIntervalMs, rules.horizonMs);
+    if (parsed.kind !== 'schedule') throw new ToolRefusal('invalid_input', 'a new flow has no occurrence yet: start with {"kind":"recurring",...}, and use next_occurrence once it resumed');
+    return parsed.wait;
   }
   return parseWireWait(condition, {
     nowMs: tf.clock.now(),
@@ -170,6 +180,18 @@ async function parseWaitFor<Context>(
     topics: isEventWait(condition) ? await topicsFor(rules, owner, context) : { kind: 'none' },
     reservedTopics: rules.reservedTopics,
   });
+}
+
+/** A recurring wait: start a schedule, or park for the next occurrence (a no-op when already past it). */
+async function waitRecurring<Context>(tf: TaskflowRuntime, rules: ResolvedBinding<Context>, flow: Flow, condition: Fields): Promise<Flow> {
+  if (rules.recurring === undefined) {
+    throw new ToolRefusal('invalid_input', 'recurring waits are not available here; use a timer wait, and wait again when it resumes the flow');
+  }
+  const nowMs = tf.clock.now();
+  const parsed = parseWireRecurring(condition, nowMs, rules.recurring.minIntervalMs, rules.horizonMs);
+  if (parsed.kind === 'schedule') return tf.manager.setWaiting(flow.id, parsed.wait);
+  checkNextWithinHorizon(flow, parsed.after, nowMs, rules.horizonMs);
+  return tf.manager.waitNext(flow.id, parsed.after);
 }
 
 function isEventWait(condition: unknown): boolean {

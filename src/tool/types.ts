@@ -43,6 +43,13 @@ export interface TaskflowBinding<Context = unknown> {
    * did not declare.
    */
   anyTopic?: boolean;
+  /**
+   * Recurring waits (`{"kind":"recurring","every":"3d"}`, cron schedules) and
+   * `next_occurrence`: `false` keeps them from the model (not described,
+   * refused); an object sets the shortest interval a schedule may have.
+   * Default `{ minInterval: '1m' }`. Each period must also fit the horizon.
+   */
+  recurring?: boolean | { minInterval?: Duration };
 }
 
 /** Why a call was refused. Stable strings: a model or a host can branch on them. */
@@ -65,7 +72,8 @@ export type WireWait =
   | { kind: 'timer'; at: string }
   | { kind: 'external_event'; topic: string; correlation_id: string; timeout_at?: string }
   | { kind: 'manual'; signal?: string; timeout_at?: string }
-  | { kind: 'any'; of: WireAnyOfCondition[] };
+  | { kind: 'any'; of: WireAnyOfCondition[] }
+  | { kind: 'recurring'; occurrence: number; at: string };
 
 /** One condition of an any-of wait as the tool shows it. */
 export type WireAnyOfCondition =
@@ -73,9 +81,33 @@ export type WireAnyOfCondition =
   | { kind: 'external_event'; topic: string; correlation_id: string }
   | { kind: 'manual'; signal: string };
 
+/** A flow's recurring schedule as the tool shows it. */
+export interface WireSchedule {
+  every?: string;
+  cron?: string;
+  time_zone?: string;
+  first_at: string;
+  until?: string;
+  count?: number;
+  catch_up: 'latest' | 'each';
+  /** The occurrence the flow last resumed for (absent before the first). */
+  last_occurrence?: { number: number; at: string };
+}
+
+/** The occurrence a recurring resume is for. */
+export interface WireOccurrence {
+  /** Stable: the same number again means the same occurrence, already seen. */
+  number: number;
+  scheduled_at: string;
+  /** Occurrences folded into this one while no engine ran. */
+  missed: number;
+  /** No occurrence follows: finish the flow or wait on something else. */
+  last: boolean;
+}
+
 /** Why a flow last resumed, from its latest `resumed` audit event. */
 export interface WireWake {
-  reason: 'timer' | 'event' | 'signal' | 'timeout' | 'manual';
+  reason: 'timer' | 'event' | 'signal' | 'timeout' | 'manual' | 'recurring';
   at: string;
   topic?: string;
   correlation_id?: string;
@@ -83,6 +115,7 @@ export interface WireWake {
   payload?: unknown;
   /** Set when the flow waited on the first of several conditions: which one won (its place in `of` and its kind). */
   condition?: { index: number; kind: 'timer' | 'external_event' | 'manual' };
+  occurrence?: WireOccurrence;
 }
 
 /** A flow as the tool shows it. The revision stays hidden from the model. */
@@ -95,6 +128,8 @@ export interface WireFlow {
   cancel_requested: boolean;
   state: JsonObject;
   wait: WireWait | null;
+  /** Present once the flow has waited on a recurring schedule. */
+  schedule?: WireSchedule;
   created_at: string;
   updated_at: string;
   /** Present once the flow has resumed from a wait at least once. */
@@ -159,9 +194,17 @@ export interface TaskflowToolInput {
   idempotency_key?: string;
   patch?: JsonObject;
   wait_condition?: {
-    kind: 'timer' | 'external_event' | 'manual' | 'any';
+    kind: 'timer' | 'external_event' | 'manual' | 'any' | 'recurring' | 'next_occurrence';
     /** any: the conditions, the first to happen wins. */
     of?: { kind: 'timer' | 'external_event' | 'manual'; at?: string; in?: string; topic?: string; correlation_id?: string; signal?: string }[];
+    every?: string;
+    cron?: string;
+    time_zone?: string;
+    start_at?: string;
+    until?: string;
+    count?: number;
+    catch_up?: 'latest' | 'each';
+    after?: number;
     at?: string;
     in?: string;
     topic?: string;

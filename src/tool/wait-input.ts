@@ -19,7 +19,7 @@ export interface WaitRules {
 }
 
 const WHERE = 'wait_condition.';
-const FIELDS_OF: Record<WaitCondition['kind'], readonly string[]> = {
+const FIELDS_OF: Record<Exclude<WaitCondition['kind'], 'recurring'>, readonly string[]> = {
   timer: ['kind', 'at', 'in'],
   external_event: ['kind', 'topic', 'correlation_id', 'timeout_at', 'timeout_in'],
   manual: ['kind', 'signal', 'timeout_at', 'timeout_in'],
@@ -47,7 +47,7 @@ export function parseWireWait(value: unknown, rules: WaitRules): WaitCondition {
   }
   const kind = value.kind;
   if (kind !== 'timer' && kind !== 'external_event' && kind !== 'manual' && kind !== 'any') {
-    throw new ToolRefusal('invalid_input', `${WHERE}kind must be one of timer, external_event, manual, any, got ${kind === undefined ? 'nothing' : describeValue(kind)}`);
+    throw new ToolRefusal('invalid_input', `${WHERE}kind must be one of timer, external_event, manual, any, recurring, next_occurrence, got ${kind === undefined ? 'nothing' : describeValue(kind)}`);
   }
   checkFields(value, kind);
   const wait = kind === 'any' ? buildAnyOf(value.of, rules) : buildWait(value, kind, rules);
@@ -111,7 +111,7 @@ function buildAnyOf(of: unknown, rules: WaitRules): AnyOfWait {
   return { kind: 'any', of: conditions };
 }
 
-function buildWait(value: Fields, kind: Exclude<WaitCondition['kind'], 'any'>, rules: WaitRules): WaitCondition {
+function buildWait(value: Fields, kind: Exclude<WaitCondition['kind'], 'any' | 'recurring'>, rules: WaitRules): WaitCondition {
   if (kind === 'timer') {
     const at = instant(value, 'at', 'in', rules);
     if (at === undefined) {

@@ -4,6 +4,7 @@ import { FLOW_STATUSES, type Flow, type FlowEvent, type FlowStatus, type FlowSte
 import type { InboxKeySummary, ResumeNotification } from '../runtime/store/contract.js';
 import { wakeAtOf, type WaitCondition } from '../runtime/wait.js';
 import { describeAnyOf } from '../runtime/any-of.js';
+import { describeSchedule } from '../runtime/recurring/schedule.js';
 
 /** Rendered HTML; every interpolated value is escaped by `hono/html`. */
 export type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
@@ -55,6 +56,7 @@ export function describeWait(wait: WaitCondition | null): string {
   if (!wait) return '';
   if (wait.kind === 'timer') return `timer at ${time(wait.at)}`;
   if (wait.kind === 'any') return `first of: ${describeAnyOf(wait, time)}`;
+  if (wait.kind === 'recurring') return `occurrence ${wait.occurrence} at ${time(wait.at)}`;
   if (wait.kind === 'external_event') return `event ${wait.topic} / ${wait.correlationId}${wait.timeoutAt ? ` (timeout ${time(wait.timeoutAt)})` : ''}`;
   return `signal${wait.signal ? ` "${wait.signal}"` : ''}${wait.timeoutAt ? ` (timeout ${time(wait.timeoutAt)})` : ''}`;
 }
@@ -150,6 +152,7 @@ export function flowPage(data: FlowPageData, ctx: ActionContext): Html {
 <dt>created</dt><dd>${time(flow.createdAt)}</dd>
 <dt>updated</dt><dd>${time(flow.updatedAt)}</dd>
 <dt>wait</dt><dd id="wait">${flow.wait ? html`${describeWait(flow.wait)}${at ? html` — <strong>${timeLeft(at, data.now)}</strong>` : ''}` : 'none'}</dd>
+${flow.schedule ? html`<dt>schedule</dt><dd id="schedule">${describeSchedule(flow.schedule)}</dd>` : ''}
 </dl>
 <h2>State</h2><pre id="state" class="json">${json(flow.state)}</pre>
 ${ctx.readOnly || terminal ? '' : html`<section id="actions"><h2>Actions</h2>

@@ -16,6 +16,7 @@ export const showCommand: DatabaseCommand = {
     '                  (the tool\'s advance, manager.updateState with a next step), from the audit log;',
     '  observed steps  work done elsewhere that a mirrored flow recorded, one row per run id',
     '                  (manager.recordStepObservation); managed flows usually have none.',
+    'A flow that waits on a recurring schedule shows it (rule, end, catch-up, the occurrence last resumed).',
     'The timeline is the audit log, numbered per flow from 1 (row n took the flow to revision n - 1).',
     'Long payloads are cut in the timeline; `taskflow events <id>` prints them whole.',
     'Resume notifications are the resumes not yet handled by the application\'s onResume:',

@@ -5,6 +5,7 @@ import type { Flow } from '../flow.js';
 import { defaultLogger, errorText, type Logger } from '../logger.js';
 import type { CommitInfo } from '../store/commit-observer.js';
 import { cancelMove, resumeMove } from '../moves.js';
+import { recurringResumeMove } from '../recurring/moves.js';
 import type { ClaimedNotification, Committed, Decision, FlowStore, FlowWrite, Loaded, LoadRequest } from '../store/contract.js';
 import { NO_TELEMETRY, type EngineTelemetry } from '../telemetry.js';
 import { parseInstant } from '../instant.js';
@@ -307,6 +308,9 @@ export class WaitEngine {
       if (flow.cancelRequested) {
         writes.push(cancelMove(flow, now));
         result.cancelled++;
+      } else if (flow.wait?.kind === 'recurring') {
+        writes.push(recurringResumeMove(flow, now));
+        result.resumed++;
       } else {
         const wake = dueWakeFor(flow.wait, now);
         writes.push(resumeMove(flow, now, wake));
@@ -392,7 +396,7 @@ export class WaitEngine {
       // An any-of wait: the signal must be one of its conditions, which then wins.
       const condition = wait.kind === 'any' ? signalConditionFor(id, wait, name) : undefined;
       if (wait.kind !== 'manual' && wait.kind !== 'any') {
-        throw new FlowError('invalid_input', `flow ${id} waits for ${wait.kind === 'timer' ? 'a timer' : 'an external event'}, not a signal`);
+        throw new FlowError('invalid_input', `flow ${id} waits for ${wait.kind === 'timer' ? 'a timer' : wait.kind === 'recurring' ? 'an occurrence of its schedule' : 'an external event'}, not a signal`);
       }
       if (wait.kind === 'manual' && wait.signal !== undefined && wait.signal !== name) {
         throw new FlowError('invalid_input', `flow ${id} waits for the signal "${wait.signal}", not ${name === undefined ? 'an unnamed one' : `"${name}"`}`);

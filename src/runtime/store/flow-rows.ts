@@ -2,6 +2,7 @@ import type { Flow, FlowEvent, FlowEventKind, FlowStatus, FlowStep, JsonObject, 
 import type { eventInbox, flowEvents, flows, flowSteps } from './sqlite/schema.js';
 import type { Decision, InboxKeySummary, KeptEvent } from './contract.js';
 import { waitFromJson, waitToJson, wakeAtOf } from '../wait.js';
+import { scheduleFromJson, scheduleToJson } from '../recurring/schedule.js';
 
 type FlowRow = typeof flows.$inferSelect;
 type StepRow = typeof flowSteps.$inferSelect;
@@ -9,7 +10,7 @@ type EventRow = typeof flowEvents.$inferSelect;
 
 /** Converts between the domain objects and rows; shared by every dialect. */
 export function flowFromRow(row: FlowRow): Flow {
-  return {
+  const flow: Flow = {
     id: row.id,
     controllerId: row.controllerId,
     goal: row.goal,
@@ -24,6 +25,8 @@ export function flowFromRow(row: FlowRow): Flow {
     createdAt: new Date(Number(row.createdAt)),
     updatedAt: new Date(Number(row.updatedAt)),
   };
+  if (row.scheduleJson !== null && row.scheduleJson !== undefined) flow.schedule = scheduleFromJson(JSON.parse(row.scheduleJson) as JsonObject);
+  return flow;
 }
 
 /** The columns written for a flow; `stateJson` is passed in when already serialised. */
@@ -44,6 +47,7 @@ export function flowToRow(flow: Flow, stateJson: string = JSON.stringify(flow.st
     wakeAt: wait === null ? null : (wakeAtOf(wait)?.getTime() ?? null),
     waitTopic: wait?.kind === 'external_event' ? wait.topic : null,
     waitCorrelationId: wait?.kind === 'external_event' ? wait.correlationId : null,
+    scheduleJson: flow.schedule === undefined ? null : JSON.stringify(scheduleToJson(flow.schedule)),
     createdAt: flow.createdAt.getTime(),
     updatedAt: flow.updatedAt.getTime(),
   };

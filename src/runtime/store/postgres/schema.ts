@@ -25,6 +25,7 @@ export const flows = pgTable(
     wakeAt: ms('wake_at'),
     waitTopic: text('wait_topic'),
     waitCorrelationId: text('wait_correlation_id'),
+    scheduleJson: text('schedule_json'),
     createdAt: ms('created_at').notNull(),
     updatedAt: ms('updated_at').notNull(),
     /** Insertion order, for a stable newest-first listing (SQLite's rowid). */

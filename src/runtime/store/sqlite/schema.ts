@@ -25,6 +25,8 @@ export const flows = sqliteTable(
     /** While waiting on an external event: its topic and correlation id; else null. */
     waitTopic: text('wait_topic'),
     waitCorrelationId: text('wait_correlation_id'),
+    /** A recurring schedule (its rule, end and the occurrence last resumed); kept across resumes. */
+    scheduleJson: text('schedule_json'),
     createdAt: integer('created_at').notNull(),
     updatedAt: integer('updated_at').notNull(),
   },

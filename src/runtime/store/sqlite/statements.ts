@@ -110,6 +110,7 @@ export function prepareStatements(db: BetterSQLite3Database) {
         wakeAt: p('wakeAt'),
         waitTopic: p('waitTopic'),
         waitCorrelationId: p('waitCorrelationId'),
+        scheduleJson: p('scheduleJson'),
         createdAt: p('createdAt'),
         updatedAt: p('updatedAt'),
       })
@@ -127,6 +128,7 @@ export function prepareStatements(db: BetterSQLite3Database) {
         wakeAt: sql`${p('wakeAt')}`,
         waitTopic: sql`${p('waitTopic')}`,
         waitCorrelationId: sql`${p('waitCorrelationId')}`,
+        scheduleJson: sql`${p('scheduleJson')}`,
         updatedAt: sql`${p('updatedAt')}`,
       })
       .where(and(eq(flows.id, p('id')), eq(flows.revision, p('fromRevision'))))
