@@ -38,7 +38,8 @@ import {
   optionsObject,
   sizedWrite,
 } from './validate.js';
-import { assertWithinHorizon, parseWait, type WaitInput } from './wait.js';
+import { assertWithinHorizon, parseWait, type WaitCondition, type WaitInput } from './wait.js';
+import { createInsert, type PreparedFlow } from './prepared-flow.js';
 import type { Wake } from './wake.js';
 
 /** Input of {@link FlowManager.createManaged} and {@link FlowManager.createMirrored}. */
@@ -123,6 +124,21 @@ export class FlowManager {
   }
 
   private async create(input: CreateFlowInput, status: 'created' | 'running'): Promise<Flow> {
+    const { flow, idempotencyKey, stateJson } = this.prepareCreate(input, status);
+    const load: LoadRequest = idempotencyKey ? { idempotency: { owner: flow.ownerSessionKey, key: idempotencyKey } } : {};
+    return this.store.commit(load, (loaded) => {
+      if (loaded.idempotent) return { result: loaded.idempotent };
+      const insert = createInsert(flow, idempotencyKey, stateJson);
+      return { result: flow, inserts: [insert] };
+    });
+  }
+
+  /**
+   * Checks a create input (and the controller's state schema) and builds the flow
+   * it would insert at revision 0, writing nothing: `tf.startOrDeliver` inserts it
+   * in a commit of its own. Refuses bad input with `invalid_input`.
+   */
+  prepareCreate(input: CreateFlowInput, status: 'created' | 'running' = 'created'): PreparedFlow {
     const { controllerId, goal, owner, requesterOrigin, currentStep, idempotencyKey, state, stateJson } = readInput('create input', () => {
       const i = inputObject(input, 'create input');
       const checked = i.state === undefined ? { value: {}, json: '{}' } : checkJsonObject(i.state, this.stateLimit, 'state');
@@ -154,14 +170,14 @@ export class FlowManager {
       createdAt: now,
       updatedAt: now,
     };
-    const load: LoadRequest = idempotencyKey ? { idempotency: { owner, key: idempotencyKey } } : {};
-    return this.store.commit(load, (loaded) => {
-      if (loaded.idempotent) return { result: loaded.idempotent };
-      const payload: JsonObject = { status, controllerId, goal };
-      const event = { kind: 'created' as const, payload };
-      const insert = idempotencyKey ? { flow, idempotencyKey, event, stateJson } : { flow, event, stateJson };
-      return { result: flow, inserts: [insert] };
-    });
+    return idempotencyKey === undefined ? { flow, stateJson } : { flow, idempotencyKey, stateJson };
+  }
+
+  /** Parses a wait and checks it against the horizon, as {@link setWaiting} does; writes nothing. */
+  prepareWait(wait: WaitInput): WaitCondition {
+    const condition = parseWait(wait);
+    assertWithinHorizon(condition, this.clock.now(), this.horizon);
+    return condition;
   }
 
   /** The flow, or `undefined` when the id is unknown or malformed. */
