@@ -18,6 +18,8 @@ const contractSuites = [
   'test/inbox-cap.test.ts',
   'test/hostile-input.test.ts',
   'test/input-rules.test.ts',
+  'test/start-or-deliver.test.ts',
+  'test/doctor.test.ts',
 ];
 
 export default defineConfig({
