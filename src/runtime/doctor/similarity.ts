@@ -1,27 +1,38 @@
 /** How two keys that are not equal differ, when they nearly match. */
 export type KeyDifference = 'case' | 'whitespace' | 'typo';
 
+const DIGIT = /[0-9]/;
+
 /**
- * Edit distance (Levenshtein) between `a` and `b`, or `max + 1` as soon as it
- * exceeds `max`: a banded computation, O(length × max).
+ * Edit distance between `a` and `b` (insertions, deletions, substitutions, and
+ * swaps of two neighbours, each 1), or `max + 1` as soon as it exceeds `max`.
+ * With `digitSubstitution: false`, replacing a digit by another is not allowed.
  */
-export function boundedDistance(a: string, b: string, max: number): number {
+export function boundedDistance(a: string, b: string, max: number, options: { digitSubstitution?: boolean } = {}): number {
+  const digitSubstitution = options.digitSubstitution ?? true;
   if (Math.abs(a.length - b.length) > max) return max + 1;
   if (a === b) return 0;
+  const far = max + 1;
+  let before: number[] = [];
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
     let rowMin = i;
     for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      const value = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + cost);
+      const x = a[i - 1]!;
+      const y = b[j - 1]!;
+      const substitution = x === y ? 0 : !digitSubstitution && DIGIT.test(x) && DIGIT.test(y) ? far : 1;
+      let value = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + substitution);
+      if (i > 1 && j > 1 && x === b[j - 2] && a[i - 2] === y && x !== y) value = Math.min(value, before[j - 2]! + 1);
+      value = Math.min(value, far);
       current.push(value);
       if (value < rowMin) rowMin = value;
     }
-    if (rowMin > max) return max + 1;
+    if (rowMin > max) return far;
+    before = previous;
     previous = current;
   }
-  return previous[b.length]!;
+  return Math.min(previous[b.length]!, far);
 }
 
 /**
@@ -49,5 +60,19 @@ export function nearMatch(kept: string, waiting: string): { difference: KeyDiffe
   const budget = typoBudget(Math.min(foldedKept.length, foldedWaiting.length));
   if (budget === 0) return undefined;
   const distance = boundedDistance(foldedKept, foldedWaiting, budget);
-  return distance <= budget ? { difference: 'typo', distance } : undefined;
+  if (distance > budget || !sameNumber(foldedKept, foldedWaiting)) return undefined;
+  return { difference: 'typo', distance };
+}
+
+const NOT_DIGITS = /[^0-9]/g;
+
+/**
+ * Whether the digits of two keys can be one number mistyped: equal, or one digit
+ * missing, doubled, or swapped with its neighbour. Another digit in its place is
+ * another id (`inv-7` and `inv-9` are two invoices), not a typo.
+ */
+function sameNumber(a: string, b: string): boolean {
+  const x = a.replace(NOT_DIGITS, '');
+  const y = b.replace(NOT_DIGITS, '');
+  return x === y || boundedDistance(x, y, 1, { digitSubstitution: false }) <= 1;
 }
