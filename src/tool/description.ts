@@ -9,7 +9,7 @@ export function describeTaskflowTool(allowed: readonly TaskflowAction[], horizon
   const lines: Record<TaskflowAction, string> = {
     start: 'start: begin a flow. Needs controller_id and goal; optional current_step, state, idempotency_key. The flow is running at once.\n' +
       '  {"action":"start","controller_id":"kate/shipping","goal":"ship order 42 once invoice INV-42 is paid","state":{"order":42}}',
-    status: 'status: read a flow. {"action":"status","flow_id":"<id>"}',
+    status: 'status: read a flow; when its wait looks stuck, warnings says why and what to do. {"action":"status","flow_id":"<id>"}',
     advance: 'advance: record progress on a running flow: patch merges into state, current_step relabels it.\n' +
       '  {"action":"advance","flow_id":"<id>","patch":{"invoice":"INV-42"},"current_step":"await_payment"}',
     wait: 'wait: park a running flow until something happens; it resumes (status running again) by itself.\n' +

@@ -85,7 +85,7 @@ const MAX_HEARTBEATS = 200;
 const MANUAL_SCAN = 2_000;
 const PAGE = 500;
 
-function settings(options: DiagnoseOptions = {}): Settings {
+export function settings(options: DiagnoseOptions = {}): Settings {
   if (typeof options !== 'object' || options === null) throw new FlowError('invalid_input', 'diagnose options must be an object');
   const limit = options.limit ?? 100;
   if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > 10_000) {
@@ -178,26 +178,33 @@ const noEngine: DoctorCheck = {
   },
 };
 
+/**
+ * Why no NATS event on `topic` can reach this database's flows, or undefined when
+ * a live, connected bridge covers it, or when no bridge ever ran here (events then
+ * come through `deliver` calls, which the doctor cannot see).
+ */
+export async function uncoveredWhy(c: DoctorContext, topic: string): Promise<string | undefined> {
+  const everBridged = (await c.allHeartbeats()).some((beat) => beat.bridge !== null);
+  if (!everBridged) return undefined;
+  const bridges = (await c.liveEngines()).filter((beat) => beat.bridge !== null).map((beat) => beat.bridge!);
+  if (bridges.some((bridge) => bridge.truncated)) return undefined;
+  const covering = bridges.filter((bridge) => bridge.state === 'connected');
+  if (covering.some((bridge) => bridge.subjects.some((pattern) => subjectMatches(pattern, topic)))) return undefined;
+  if (bridges.length === 0) return 'no runtime with a NATS bridge is running';
+  if (covering.length === 0) return `the NATS bridge(s) are ${[...new Set(bridges.map((b) => b.state))].join(', ')}, not connected`;
+  return 'no running NATS bridge covers it';
+}
+
 /** (a) Event waits on a topic no running bridge covers, when the deployment runs NATS bridges. */
 const uncoveredTopic: DoctorCheck = {
   kind: 'uncovered_topic',
   async run(c) {
-    const everBridged = (await c.allHeartbeats()).some((beat) => beat.bridge !== null);
-    if (!everBridged) return []; // no NATS here: events come through deliver() calls
-    const bridges = (await c.liveEngines()).filter((beat) => beat.bridge !== null).map((beat) => beat.bridge!);
-    if (bridges.some((bridge) => bridge.truncated)) return [];
-    const covering = bridges.filter((bridge) => bridge.state === 'connected');
     const findings: Finding[] = [];
     for (const topic of await c.waitingTopics()) {
-      if (covering.some((bridge) => bridge.subjects.some((pattern) => subjectMatches(pattern, topic)))) continue;
+      const why = await uncoveredWhy(c, topic);
+      if (why === undefined) continue;
       const flowIds = (await c.waitingKeys(topic)).slice(0, c.settings.limit).map((k) => k.flowId);
       if (flowIds.length === 0) continue;
-      const why =
-        bridges.length === 0
-          ? 'no runtime with a NATS bridge is running'
-          : covering.length === 0
-            ? `the NATS bridge(s) are ${[...new Set(bridges.map((b) => b.state))].join(', ')}, not connected`
-            : 'no running NATS bridge covers it';
       findings.push({
         kind: 'uncovered_topic',
         topic,
