@@ -181,10 +181,11 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
   // The bridge checks its options before anything opens; it reaches the engine and store once they exist.
   let deliver: ((event: EventDelivery) => Promise<DeliveryResult>) | undefined;
   let waitingTopics: (() => Promise<string[]>) | undefined;
+  let tf: Taskflow | undefined;
   const nats = checked.nats;
   const NatsBridgeClass = nats ? await loadNatsBridge() : undefined;
   const bridge = nats && NatsBridgeClass
-    ? readInput('nats', () => new NatsBridgeClass({ ...nats, logger, runtime: { deliver: (event) => deliver!(event), waitingTopics: () => waitingTopics!() } }))
+    ? readInput('nats', () => new NatsBridgeClass({ ...nats, logger, runtime: { deliver: (event) => deliver!(event), startOrDeliver: (input) => tf!.startOrDeliver(input), waitingTopics: () => waitingTopics!() } }))
     : undefined;
   const store = checked.store ?? (await openStore(checked.database ?? defaultDatabasePath(), checked.synchronous, checked.busyTimeout));
   const telemetry = await openTelemetry(checked.telemetry, logger, RUNTIME_VERSION);
@@ -224,10 +225,14 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
     heartbeat: () => (bridge ? bridgeCover(bridge) : null),
   });
   deliver = (event) => engine.deliver(event);
+  // The doctor reads what the bridge covers from the heartbeat: record it as soon as it connects.
+  bridge?.on('state', (state) => {
+    if (state === 'connected') void engine.heartbeatNow();
+  });
   waitingTopics = () => store.waitingTopics();
   telemetry.observe(store, bridge ? () => bridge.state : undefined);
   let closed = false;
-  return {
+  tf = {
     store,
     manager,
     engine,
@@ -256,6 +261,7 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
       await store.close();
     },
   };
+  return tf;
 }
 
 /** Refuses, before anything opens, a count option that is not a positive integer. */

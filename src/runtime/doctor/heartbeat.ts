@@ -37,10 +37,10 @@ export class HeartbeatWriter {
     private readonly interval = HEARTBEAT_INTERVAL_MS,
   ) {}
 
-  /** Records a beat unless one was recorded less than an interval ago. Never throws. */
-  async beat(): Promise<void> {
+  /** Records a beat unless one was recorded less than an interval ago (or `force`). Never throws. */
+  async beat(force = false): Promise<void> {
     const now = this.clock.now();
-    if (this.lastBeat !== undefined && now - this.lastBeat < this.interval) return;
+    if (!force && this.lastBeat !== undefined && now - this.lastBeat < this.interval) return;
     this.startedAt ??= now;
     try {
       await this.store.recordHeartbeat(

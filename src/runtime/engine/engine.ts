@@ -381,6 +381,11 @@ export class WaitEngine {
     return result;
   }
 
+  /** Records this engine's heartbeat now, if it runs (the runtime calls it when its bridge connects). */
+  async heartbeatNow(): Promise<void> {
+    if (this.running) await this.heartbeat.beat(true);
+  }
+
   /**
    * `tf.startOrDeliver` after its input was checked: one commit that starts the
    * flow of an idempotency key when the owner has none and delivers the event by
