@@ -109,6 +109,8 @@ export class DoctorContext {
   private topics: Promise<string[]> | undefined;
   private readonly keys = new Map<string, Promise<WaitingKey[]>>();
   truncated = false;
+  /** What the near-miss check found, with details (`Diagnosis.nearMisses`). */
+  nearMisses: NearMiss[] = [];
 
   constructor(
     readonly store: FlowStore,
@@ -268,8 +270,9 @@ export function describeNearMiss(miss: NearMiss): { reason: string; fix: string 
 const nearMiss: DoctorCheck = {
   kind: 'near_miss',
   async run(c) {
-    const misses = await findNearMisses(c, await c.store.listInbox());
-    return misses.slice(0, c.settings.limit).map((miss) => ({ kind: 'near_miss', topic: miss.waiting.topic, correlationId: miss.waiting.correlationId, kept: { topic: miss.kept.topic, correlationId: miss.kept.correlationId }, flowIds: miss.flowIds, ...describeNearMiss(miss) }));
+    const misses = (await findNearMisses(c, await c.store.listInbox())).slice(0, c.settings.limit);
+    c.nearMisses = misses;
+    return misses.map((miss) => ({ kind: 'near_miss', topic: miss.waiting.topic, correlationId: miss.waiting.correlationId, kept: { topic: miss.kept.topic, correlationId: miss.kept.correlationId }, flowIds: miss.flowIds, ...describeNearMiss(miss) }));
   },
 };
 
@@ -336,15 +339,8 @@ export async function diagnose(store: FlowStore, clock: Clock, options?: Diagnos
   const now = clock.now();
   const c = new DoctorContext(store, now, s);
   const findings: Finding[] = [];
-  let nearMisses: NearMiss[] = [];
   for (const check of options?.checks ?? DOCTOR_CHECKS) {
-    if (!s.only.has(check.kind)) continue;
-    if (check.kind === 'near_miss') {
-      nearMisses = (await findNearMisses(c, await store.listInbox())).slice(0, s.limit);
-      findings.push(...nearMisses.map((miss) => ({ kind: 'near_miss' as const, topic: miss.waiting.topic, correlationId: miss.waiting.correlationId, kept: { topic: miss.kept.topic, correlationId: miss.kept.correlationId }, flowIds: miss.flowIds, ...describeNearMiss(miss) })));
-    } else {
-      findings.push(...(await check.run(c)));
-    }
+    if (s.only.has(check.kind)) findings.push(...(await check.run(c)));
   }
-  return { at: new Date(now), ok: findings.length === 0, findings, nearMisses, engines: await c.liveEngines(), truncated: c.truncated };
+  return { at: new Date(now), ok: findings.length === 0, findings, nearMisses: c.nearMisses, engines: await c.liveEngines(), truncated: c.truncated };
 }
