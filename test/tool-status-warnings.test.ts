@@ -1,10 +1,14 @@
+import { AIMessage, HumanMessage } from '@langchain/core/messages';
+import { fakeModel } from '@langchain/core/testing';
 import { generateText, stepCountIs } from 'ai';
+import { createAgent } from 'langchain';
+import { taskflowLangChainTool } from '../src/adapters/langchain.js';
 import { describe, expect, it } from 'vitest';
 import { taskflowAiTool } from '../src/adapters/vercel-ai.js';
 import type { TaskflowToolResult } from '../src/index.js';
 import { T0 } from './support/taskflow.js';
 import { flowOf, openToolFixture, startInput } from './support/tool-fixtures.js';
-import { scriptedAiModel } from './support/tool-models.js';
+import { lastLangChainToolResult, scriptedAiModel } from './support/tool-models.js';
 
 const DAY = 86_400_000;
 
@@ -82,5 +86,20 @@ describe('taskflow tool: status warns when the wait looks stuck', () => {
     expect(run2.steps[1]!.toolResults[0]!.output).toMatchObject({ ok: true, flow: { id, status: 'cancelled' } });
     expect(run2.steps[3]!.toolResults[0]!.output).toMatchObject({ ok: true, flow: { status: 'running', state: { resume_event: { amount: 42 } } } });
     expect(await tf.store.listInbox()).toEqual([]);
+  });
+
+  it('reaches a LangChain agent too: the status tool message carries the warning', async () => {
+    const { tf } = await openToolFixture();
+    const taskflow = taskflowLangChainTool(tf, { owner: 'agent:kate:session:1', topics: ['payments.>'] });
+    const flow = await tf.manager.createManaged({ controllerId: 'kate/shipping', goal: 'ship order 42', ownerSessionKey: 'agent:kate:session:1' });
+    await tf.manager.startRunning(flow.id);
+    await tf.manager.setWaiting(flow.id, { kind: 'external_event', topic: 'payments.received', correlationId: 'INV-2026-0042' });
+    await tf.engine.deliver({ topic: 'payments.received', correlationId: 'INV-2026-042' });
+    const model = fakeModel()
+      .respondWithTools([{ name: 'taskflow', id: 'c1', args: { action: 'status', flow_id: flow.id } }])
+      .respond(new AIMessage('The payment was sent for INV-2026-042; I will ask.'));
+    const run = await createAgent({ model, tools: [taskflow] }).invoke({ messages: [new HumanMessage('Is order 42 paid?')] });
+    const status = lastLangChainToolResult(run.messages) as { warnings?: string[] };
+    expect(status.warnings).toEqual([expect.stringContaining('1 event(s) are kept for payments.received/INV-2026-042, which looks like a typo of it')]);
   });
 });
