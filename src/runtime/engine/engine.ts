@@ -785,7 +785,8 @@ export class WaitEngine {
     // This sweep re-arms the host timers (a failure in it disarms them again).
     this.backingOff = false;
     await this.runTick();
-    if (this.running) await this.heartbeat.beat();
+    // A beat says "this engine ticked": none while the store fails.
+    if (this.running && this.failureCount === failuresBefore) await this.heartbeat.beat();
     try {
       await this.store.purgeExpiredEvents(this.clock.now());
     } catch (error) {
