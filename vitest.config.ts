@@ -21,6 +21,8 @@ const contractSuites = [
   'test/any-of.test.ts',
   'test/start-and-park.test.ts',
   'test/recurring.test.ts',
+  'test/start-or-deliver.test.ts',
+  'test/doctor.test.ts',
 ];
 
 export default defineConfig({

@@ -106,3 +106,19 @@ export type {
 } from './runtime/nats/options.js';
 export { CORRELATION_HEADER, LIFECYCLE_PREFIX, MSG_ID_HEADER, RESUME_SUBJECT, parseInbound, type InboundMessage, type ParsedInbound } from './runtime/nats/message.js';
 export { LIFECYCLE_KINDS, lifecycleMessages, type LifecycleEvent, type LifecycleKind, type LifecycleMessage } from './runtime/nats/lifecycle.js';
+export type { StartOrDeliverInput } from './runtime/start-or-deliver.js';
+export type { StartOrDeliverResult } from './runtime/engine/start-or-deliver.js';
+export {
+  DOCTOR_CHECKS,
+  FINDING_KINDS,
+  diagnose,
+  type DiagnoseOptions,
+  type Diagnosis,
+  type DoctorCheck,
+  type Finding,
+  type FindingKind,
+  type NearMiss,
+} from './runtime/doctor/diagnose.js';
+export { waitFacts, type WaitFacts } from './runtime/doctor/wait-facts.js';
+export type { KeyDifference } from './runtime/doctor/similarity.js';
+export type { BridgeCover, Heartbeat } from './runtime/store/diagnostics.js';

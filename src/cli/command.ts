@@ -43,7 +43,8 @@ export interface DatabaseCommand extends CommandBase {
   readsOnly?: boolean;
   /** Runtime options the command's arguments decide, such as the inbox retention of `deliver`. */
   taskflowOptions?(values: OptionValues): Partial<TaskflowOptions>;
-  run(context: CommandContext): Promise<void>;
+  /** Resolves with nothing (exit 0) or with the exit code to end with, as `doctor` does when it finds trouble. */
+  run(context: CommandContext): Promise<void | number>;
 }
 
 /** A command that needs no database. */

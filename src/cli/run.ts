@@ -21,8 +21,7 @@ export interface CliEnvironment {
 export async function runCli(argv: readonly string[], io: CliEnvironment): Promise<ExitCode> {
   const json = argv.includes('--json');
   try {
-    await dispatch(argv, io);
-    return EXIT.ok;
+    return (await dispatch(argv, io)) ?? EXIT.ok;
   } catch (error) {
     const failure = toFailure(error);
     io.stderr.write(
@@ -34,7 +33,7 @@ export async function runCli(argv: readonly string[], io: CliEnvironment): Promi
   }
 }
 
-async function dispatch(argv: readonly string[], io: CliEnvironment): Promise<void> {
+async function dispatch(argv: readonly string[], io: CliEnvironment): Promise<ExitCode | void> {
   const { command: name, rest } = splitCommand(argv);
   if (name === undefined) {
     if (rest.includes('--version') || rest.includes('-V')) {
@@ -70,7 +69,8 @@ async function dispatch(argv: readonly string[], io: CliEnvironment): Promise<vo
     if (readonly && command.readsOnly !== true) {
       throw new CliError('storage', `${command.name}: ${where} is read-only for this user; list, show and events still work`, EXIT.storage);
     }
-    await command.run({ tf, args: positionals, values, json, stdout: io.stdout });
+    const code = await command.run({ tf, args: positionals, values, json, stdout: io.stdout });
+    return typeof code === 'number' ? (code as ExitCode) : undefined;
   } finally {
     await tf.close();
   }

@@ -42,6 +42,7 @@ import { assertWithinHorizon, parseWait, type WaitCondition, type WaitInput } fr
 import { anyOfKeysOf, eventWakeFor } from './any-of.js';
 import { nextOccurrenceMove, scheduleMove } from './recurring/moves.js';
 import { isRecurringInput, parseRecurring } from './recurring/parse.js';
+import { createInsert, type PreparedFlow } from './prepared-flow.js';
 import type { Wake } from './wake.js';
 
 /** Input of {@link FlowManager.createManaged} and {@link FlowManager.createMirrored}. */
@@ -183,7 +184,7 @@ export class FlowManager {
     const schedule = requested !== undefined && isRecurringInput(requested) ? parseRecurring(requested, now) : undefined;
     const condition = requested === undefined || schedule ? undefined : parseWait(requested);
     if (condition) assertWithinHorizon(condition, now, this.horizon);
-    const created = this.prepareCreate(input, 'created');
+    const created = this.prepareCreateCommit(input, 'created');
     const at = new Date(now);
     const park = (flow: Flow): FlowWrite => {
       const started = startMove(flow, at);
@@ -208,13 +209,27 @@ export class FlowManager {
     };
   }
 
-
   private async create(input: CreateFlowInput, status: 'created' | 'running'): Promise<Flow> {
-    const prepared = this.prepareCreate(input, status);
+    const prepared = this.prepareCreateCommit(input, status);
     return this.store.commit(prepared.load, prepared.plan);
   }
 
-  private prepareCreate(input: CreateFlowInput, status: 'created' | 'running'): PreparedCreate {
+  /** A create as one commit: the idempotency key's lookup and the insert with its `created` event. */
+  private prepareCreateCommit(input: CreateFlowInput, status: 'created' | 'running'): PreparedCreate {
+    const { flow, idempotencyKey, stateJson } = this.prepareCreate(input, status);
+    const load: LoadRequest = idempotencyKey ? { idempotency: { owner: flow.ownerSessionKey, key: idempotencyKey } } : {};
+    return {
+      load,
+      plan: (loaded) => (loaded.idempotent ? { result: loaded.idempotent } : { result: flow, inserts: [createInsert(flow, idempotencyKey, stateJson)] }),
+    };
+  }
+
+  /**
+   * Checks a create input (and the controller's state schema) and builds the flow
+   * it would insert at revision 0, writing nothing: `tf.startOrDeliver` inserts it
+   * in a commit of its own. Refuses bad input with `invalid_input`.
+   */
+  prepareCreate(input: CreateFlowInput, status: 'created' | 'running' = 'created'): PreparedFlow {
     const { controllerId, goal, owner, requesterOrigin, currentStep, idempotencyKey, state, stateJson } = readInput('create input', () => {
       const i = inputObject(input, 'create input');
       const checked = i.state === undefined ? { value: {}, json: '{}' } : checkJsonObject(i.state, this.stateLimit, 'state');
@@ -246,17 +261,14 @@ export class FlowManager {
       createdAt: now,
       updatedAt: now,
     };
-    const load: LoadRequest = idempotencyKey ? { idempotency: { owner, key: idempotencyKey } } : {};
-    return {
-      load,
-      plan: (loaded) => {
-        if (loaded.idempotent) return { result: loaded.idempotent };
-        const payload: JsonObject = { status, controllerId, goal };
-        const event = { kind: 'created' as const, payload };
-        const insert = idempotencyKey ? { flow, idempotencyKey, event, stateJson } : { flow, event, stateJson };
-        return { result: flow, inserts: [insert] };
-      },
-    };
+    return idempotencyKey === undefined ? { flow, stateJson } : { flow, idempotencyKey, stateJson };
+  }
+
+  /** Parses a wait and checks it against the horizon, as {@link setWaiting} does; writes nothing. */
+  prepareWait(wait: WaitInput): WaitCondition {
+    const condition = parseWait(wait);
+    assertWithinHorizon(condition, this.clock.now(), this.horizon);
+    return condition;
   }
 
   /** The flow, or `undefined` when the id is unknown or malformed. */

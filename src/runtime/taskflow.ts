@@ -8,6 +8,7 @@ import { defaultLogger, type Logger } from './logger.js';
 import { FlowManager } from './manager.js';
 import type { NatsBridgeStatus, NatsOptions } from './nats/options.js';
 import { guardTopics } from './nats/cover-guard.js';
+import { bridgeCover } from './doctor/heartbeat.js';
 import { observeCommits } from './store/commit-observer.js';
 import { openPostgres } from './store/postgres/loader.js';
 import { openSqliteStore } from './store/sqlite/store.js';
@@ -16,6 +17,8 @@ import { openTelemetry, type TelemetryOption } from './telemetry.js';
 import type { FlowStore } from './store/contract.js';
 import { checkTaskflowOptions } from './options.js';
 import { readInput } from './text.js';
+import { startOrDeliver, type StartOrDeliverInput, type StartOrDeliverResult } from './start-or-deliver.js';
+import { diagnose, type DiagnoseOptions, type Diagnosis, type NearMiss } from './doctor/diagnose.js';
 
 /** Options of {@link openTaskflow}. Every one has a default. */
 export interface TaskflowOptions {
@@ -114,6 +117,17 @@ export interface Taskflow {
    * keeps the process alive, as a listening server does, until {@link Taskflow.close}.
    */
   start(): Promise<void>;
+  /**
+   * Starts the flow of `idempotencyKey` for `owner` if there is none, and delivers
+   * `event`, in ONE store commit, so concurrent calls (a webhook retried, a burst
+   * of events for one invoice) cannot race: one flow, every event resumed, kept or
+   * deduplicated. README, "Start or deliver".
+   */
+  startOrDeliver(input: StartOrDeliverInput): Promise<StartOrDeliverResult>;
+  /** Waits in trouble, each with its reason and fix (README, "Doctor"); bounded, indexed reads only. */
+  diagnose(options?: DiagnoseOptions): Promise<Diagnosis>;
+  /** Kept events whose key nearly matches a waiting key (case, whitespace, a typo): `diagnose()`'s near misses. */
+  inboxHints(options?: DiagnoseOptions): Promise<NearMiss[]>;
   /** Drains the NATS bridge, stops the engine and closes the store; the process may exit afterwards. */
   close(): Promise<void>;
 }
@@ -167,10 +181,11 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
   // The bridge checks its options before anything opens; it reaches the engine and store once they exist.
   let deliver: ((event: EventDelivery) => Promise<DeliveryResult>) | undefined;
   let waitingTopics: (() => Promise<string[]>) | undefined;
+  let tf: Taskflow | undefined;
   const nats = checked.nats;
   const NatsBridgeClass = nats ? await loadNatsBridge() : undefined;
   const bridge = nats && NatsBridgeClass
-    ? readInput('nats', () => new NatsBridgeClass({ ...nats, logger, runtime: { deliver: (event) => deliver!(event), waitingTopics: () => waitingTopics!() } }))
+    ? readInput('nats', () => new NatsBridgeClass({ ...nats, logger, runtime: { deliver: (event) => deliver!(event), startOrDeliver: (input) => tf!.startOrDeliver(input), waitingTopics: () => waitingTopics!() } }))
     : undefined;
   const store = checked.store ?? (await openStore(checked.database ?? defaultDatabasePath(), checked.synchronous, checked.busyTimeout));
   const telemetry = await openTelemetry(checked.telemetry, logger, RUNTIME_VERSION);
@@ -194,7 +209,8 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
     ...(options.stateSchemas ? { stateSchemas: options.stateSchemas } : {}),
   });
   const engine: WaitEngine = new WaitEngine({
-    store: committing,
+    // Guarded too: a flow startOrDeliver parks on an event wait gets its topic covered first.
+    store: bridge ? guardTopics(committing, bridge) : committing,
     clock,
     logger,
     tickInterval,
@@ -206,18 +222,26 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
     ...(checked.onResume ? { onResume: checked.onResume } : {}),
     ...(checked.resumeConcurrency === undefined ? {} : { resumeConcurrency: checked.resumeConcurrency }),
     ...(checked.maxResumeAttempts === undefined ? {} : { maxResumeAttempts: checked.maxResumeAttempts }),
+    heartbeat: () => (bridge ? bridgeCover(bridge) : null),
   });
   deliver = (event) => engine.deliver(event);
+  // The doctor reads what the bridge covers from the heartbeat: record it as soon as it connects.
+  bridge?.on('state', (state) => {
+    if (state === 'connected') void engine.heartbeatNow();
+  });
   waitingTopics = () => store.waitingTopics();
   telemetry.observe(store, bridge ? () => bridge.state : undefined);
   let closed = false;
-  return {
+  tf = {
     store,
     manager,
     engine,
     bridge,
     clock,
     timerMaxHorizon,
+    startOrDeliver: (input) => startOrDeliver(manager, engine, input, stateLimit),
+    diagnose: (diagnoseOptions) => diagnose(store, clock, diagnoseOptions),
+    inboxHints: async (diagnoseOptions) => (await diagnose(store, clock, { ...diagnoseOptions, only: ['near_miss'] })).nearMisses,
     async start() {
       await engine.start();
       if (!bridge) return;
@@ -237,6 +261,7 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
       await store.close();
     },
   };
+  return tf;
 }
 
 /** Refuses, before anything opens, a count option that is not a positive integer. */

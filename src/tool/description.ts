@@ -18,7 +18,7 @@ export function describeTaskflowTool(
         ? '\n  To start and park in one call, add wait_condition (as for wait): ' +
           '{"action":"start","controller_id":"kate/shipping","goal":"ship order 42 once invoice INV-42 is paid","wait_condition":{"kind":"external_event","topic":"payments.invoice.paid","correlation_id":"INV-42"}}'
         : ''),
-    status: 'status: read a flow. {"action":"status","flow_id":"<id>"}',
+    status: 'status: read a flow; when its wait looks stuck, warnings says why and what to do. {"action":"status","flow_id":"<id>"}',
     advance: 'advance: record progress on a running flow: patch merges into state, current_step relabels it.\n' +
       '  {"action":"advance","flow_id":"<id>","patch":{"invoice":"INV-42"},"current_step":"await_payment"}',
     wait: 'wait: park a running flow until something happens; it resumes (status running again) by itself.\n' +

@@ -3,6 +3,7 @@ import type { Taskflow } from '../runtime/taskflow.js';
 import { normaliseKey } from '../runtime/text.js';
 import { wakeFromJson } from '../runtime/wake.js';
 import type { WaitInput } from '../runtime/wait.js';
+import { waitWarnings } from '../runtime/doctor/flow-warnings.js';
 import { isTaskflowAction, TASKFLOW_ACTIONS } from './actions.js';
 import { resolveBinding, type ResolvedBinding } from './binding.js';
 import { parseCommand, type Command } from './commands.js';
@@ -135,8 +136,11 @@ async function run<Context>(
   }
   const flow = await owned(tf, owner, command.flowId);
   switch (command.action) {
-    case 'status':
-      return answer(tf, flow);
+    case 'status': {
+      const result = await answer(tf, flow);
+      const warnings = await waitWarnings(tf.store, tf.clock, flow);
+      return warnings.length === 0 ? result : { ...result, warnings };
+    }
     case 'advance':
       return answer(tf, await m.updateState(flow.id, command.patch ?? {}, command.currentStep));
     case 'wait': {

@@ -141,6 +141,12 @@ export interface TaskflowFlowResult {
   ok: true;
   flow: WireFlow;
   now: string;
+  /**
+   * `status` only, when the flow's wait looks stuck: what is wrong and what to do,
+   * in words (a kept event for a near-miss key, a topic no bridge covers, a due
+   * timer with no engine, an old signal wait with no timeout).
+   */
+  warnings?: string[];
 }
 
 /** The answer to `list_mine`: one page, newest first. */

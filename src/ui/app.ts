@@ -56,16 +56,17 @@ export function inspectorApp(options: InspectorAppOptions): Hono {
   const actionContext = (c: Context): ActionContext => ({ readOnly, authorised: authorised(c) });
 
   app.get('/', async (c) => {
-    const [counts, waiting, timers, inbox, dead] = await Promise.all([
+    const [counts, waiting, timers, inbox, dead, hints] = await Promise.all([
       tf.store.countByStatus(),
       tf.store.listByStatus('waiting', { limit: 5000 }),
       tf.store.listWaking(20),
       tf.store.listInbox(),
       tf.store.listDeadNotifications(50),
+      tf.inboxHints({ limit: 50 }),
     ]);
     const waitingByKind: Record<string, number> = {};
     for (const flow of waiting) if (flow.wait) waitingByKind[flow.wait.kind] = (waitingByKind[flow.wait.kind] ?? 0) + 1;
-    const data = { counts, waitingByKind, waitingSampled: waiting.length === 5000, timers, inbox, dead, now: tf.clock.now() };
+    const data = { counts, waitingByKind, waitingSampled: waiting.length === 5000, timers, inbox, dead, hints, now: tf.clock.now() };
     return c.html(layout('Overview', overviewPage(data, actionContext(c)), c.req.query('done')));
   });
 

@@ -5,6 +5,7 @@ import type { InboxKeySummary, ResumeNotification } from '../runtime/store/contr
 import { wakeAtOf, type WaitCondition } from '../runtime/wait.js';
 import { describeAnyOf } from '../runtime/any-of.js';
 import { describeSchedule } from '../runtime/recurring/schedule.js';
+import type { NearMiss } from '../runtime/doctor/diagnose.js';
 
 /** Rendered HTML; every interpolated value is escaped by `hono/html`. */
 export type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
@@ -76,6 +77,8 @@ export interface OverviewData {
   timers: Flow[];
   inbox: InboxKeySummary[];
   dead: ResumeNotification[];
+  /** Kept events whose key nearly matches a waiting key (`tf.inboxHints()`). */
+  hints?: NearMiss[];
   now: number;
 }
 
@@ -92,7 +95,9 @@ ${data.timers.length === 0 ? html`<p>None.</p>` : html`<table id="timers"><tr><t
 ${data.timers.map((f) => { const at = wakeAt(f.wait)!; return html`<tr><td>${flowLink(f)}</td><td>${f.goal}</td><td>${time(at)}</td><td>${timeLeft(at, data.now)}</td></tr>`; })}</table>`}</section>
 <section><h2>Kept events</h2><p id="kept">${keptEvents} kept event${keptEvents === 1 ? '' : 's'} on ${data.inbox.length} key${data.inbox.length === 1 ? '' : 's'}</p>
 ${data.inbox.length === 0 ? '' : html`<table><tr><th>topic</th><th>correlation id</th><th>events</th><th>oldest</th><th>expires</th></tr>
-${data.inbox.slice(0, 50).map((k) => html`<tr><td>${k.topic}</td><td>${k.correlationId}</td><td>${k.events}</td><td>${time(k.oldestAt)}</td><td>${time(k.expiresAt)}</td></tr>`)}</table>`}</section>
+${data.inbox.slice(0, 50).map((k) => html`<tr><td>${k.topic}</td><td>${k.correlationId}</td><td>${k.events}</td><td>${time(k.oldestAt)}</td><td>${time(k.expiresAt)}</td></tr>`)}</table>`}
+${(data.hints ?? []).length === 0 ? '' : html`<h3>Near misses: kept for a key close to one flows wait on</h3><table id="near-misses"><tr><th>kept for</th><th>flows wait on</th><th>differs</th><th>flows</th></tr>
+${(data.hints ?? []).map((m) => html`<tr><td>${m.kept.topic}/${m.kept.correlationId}</td><td>${m.waiting.topic}/${m.waiting.correlationId}</td><td>${m.difference === 'typo' ? `typo (${m.distance})` : `only in ${m.difference}`}</td><td>${m.flowIds.map((id) => html`<a href="/flows/${encodeURIComponent(id)}">${id}</a> `)}</td></tr>`)}</table>`}</section>
 <section><h2>Dead notifications</h2>
 ${data.dead.length === 0 ? html`<p id="dead">None.</p>` : html`<table id="dead"><tr><th>flow</th><th>reason</th><th>attempts</th><th>last error</th><th>dead since</th></tr>
 ${data.dead.map((n) => html`<tr><td><a href="/flows/${encodeURIComponent(n.flowId)}">${n.flowId}</a></td><td>${n.wake.reason}</td><td>${n.attempts}</td><td class="text">${n.lastError ?? ''}</td><td>${time(n.deadAt)}</td></tr>`)}</table>`}</section>

@@ -1,6 +1,7 @@
 import type { Command } from '../command.js';
 import { cancelCommand } from './cancel.js';
 import { deliverCommand } from './deliver.js';
+import { doctorCommand } from './doctor.js';
 import { eventsCommand } from './events.js';
 import { helpCommand } from './help.js';
 import { inboxCommand } from './inbox.js';
@@ -23,6 +24,7 @@ export const COMMANDS: readonly Command[] = [
   deliverCommand,
   requeueCommand,
   inboxCommand,
+  doctorCommand,
   pruneCommand,
   uiCommand,
   helpCommand,

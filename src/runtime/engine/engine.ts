@@ -13,6 +13,9 @@ import { normaliseKey, optionalKey, readInput } from '../text.js';
 import { checkFlowId, checkJsonValue, DEFAULT_STATE_LIMIT, inputObject, optionsObject, sizedWrite } from '../validate.js';
 import { wakeAtOf } from '../wait.js';
 import { dueWakeFor, eventWakeFor, signalConditionFor } from '../any-of.js';
+import { HeartbeatWriter } from '../doctor/heartbeat.js';
+import type { BridgeCover } from '../store/diagnostics.js';
+import { checkFirstWait, planStartOrDeliver, startOrDeliverLoad, type PreparedStartOrDeliver, type StartOrDeliverResult } from './start-or-deliver.js';
 import type { Wake } from '../wake.js';
 
 /** Called once per resume, at least once, until it resolves. Throw to have it retried with backoff. */
@@ -96,6 +99,11 @@ export interface WaitEngineOptions {
   stateLimit?: number;
   /** Spans of resumes and deliveries, counts of attempts and dead notifications. Default none. */
   telemetry?: EngineTelemetry;
+  /**
+   * What the runtime's NATS bridge covers, recorded with the heartbeat the started
+   * engine writes at most every 5 s (`taskflow doctor` reads it). Default: no bridge.
+   */
+  heartbeat?: () => BridgeCover | null;
 }
 
 /** Default of {@link WaitEngineOptions.resumeConcurrency}. */
@@ -138,6 +146,7 @@ export class WaitEngine {
   private readonly backoffMax: number;
   private readonly inbox: InboxPressure;
   private readonly stateLimit: number;
+  private readonly heartbeat: HeartbeatWriter;
 
   private running = false;
   /** The one ref'd handle while running: it keeps the process alive. */
@@ -194,6 +203,7 @@ export class WaitEngine {
     this.backoffMax = options.storageBackoff?.maxMs ?? 30_000;
     this.inbox = new InboxPressure(resolveInboxLimits(options.inbox), this.logger);
     this.stateLimit = options.stateLimit ?? DEFAULT_STATE_LIMIT;
+    this.heartbeat = new HeartbeatWriter(this.store, this.clock, this.logger, options.heartbeat ?? (() => null));
   }
 
   /** Unmatched events dropped because the inbox was full, by reason, since this engine was made. */
@@ -373,6 +383,29 @@ export class WaitEngine {
     );
     if (result.dropped) this.inbox.drop(result.dropped, key);
     return result;
+  }
+
+  /** Records this engine's heartbeat now, if it runs (the runtime calls it when its bridge connects). */
+  async heartbeatNow(): Promise<void> {
+    if (this.running) await this.heartbeat.beat(true);
+  }
+
+  /**
+   * `tf.startOrDeliver` after its input was checked: one commit that starts the
+   * flow of an idempotency key when the owner has none and delivers the event by
+   * its key (see {@link planStartOrDeliver}).
+   */
+  async startOrDeliver(input: PreparedStartOrDeliver): Promise<StartOrDeliverResult> {
+    checkFirstWait(input.wait, input.event);
+    let result: StartOrDeliverResult | undefined;
+    await this.telemetry.deliver(input.event, async () => {
+      const nowMs = this.clock.now();
+      const rules = { retention: this.eventRetention, inbox: this.inbox.limits, stateLimit: this.stateLimit };
+      result = await this.commitWakes(startOrDeliverLoad(input, nowMs), (loaded) => planStartOrDeliver(input, loaded, nowMs, rules));
+      return result.delivery;
+    });
+    if (result!.delivery.dropped) this.inbox.drop(result!.delivery.dropped, input.event);
+    return result!;
   }
 
   /**
@@ -759,6 +792,8 @@ export class WaitEngine {
     // This sweep re-arms the host timers (a failure in it disarms them again).
     this.backingOff = false;
     await this.runTick();
+    // A beat says "this engine ticked": none while the store fails.
+    if (this.running && this.failureCount === failuresBefore) await this.heartbeat.beat();
     try {
       await this.store.purgeExpiredEvents(this.clock.now());
     } catch (error) {

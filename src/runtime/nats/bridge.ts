@@ -11,13 +11,17 @@ import { LIFECYCLE_PREFIX, MSG_ID_HEADER, parseInbound, RESUME_SUBJECT, type Inb
 import { TopicSubscriptions } from './subscriptions.js';
 import { declaredPatternProblem, isLiteralSubject, reservedSubjectProblem, subjectMatches } from './subject.js';
 import type { FlowWrite } from '../store/contract.js';
-import type { NatsBridgeEvents, NatsBridgeMode, NatsBridgeState, NatsBridgeStatus, NatsOptions } from './options.js';
+import type { StartOrDeliverInput, StartOrDeliverResult } from '../start-or-deliver.js';
+import { checkStartRules, startRuleFor } from './start-rules.js';
+import type { NatsBridgeEvents, NatsBridgeMode, NatsBridgeState, NatsBridgeStatus, NatsOptions, NatsStartRule } from './options.js';
 
-export type { NatsBridgeEvents, NatsBridgeMode, NatsBridgeState, NatsBridgeStatus, NatsConnectionOptions, NatsOptions, TopicRefusal } from './options.js';
+export type { NatsBridgeEvents, NatsBridgeMode, NatsBridgeState, NatsBridgeStatus, NatsConnectionOptions, NatsOptions, NatsStartEvent, NatsStartRule, TopicRefusal } from './options.js';
 
 /** What the bridge needs from the runtime: the engine's `deliver` and the store's declared topics. */
 export interface NatsBridgeRuntime {
   deliver(event: EventDelivery): Promise<DeliveryResult>;
+  /** `tf.startOrDeliver`, for the subjects of `nats.startOrDeliver`. */
+  startOrDeliver?(input: StartOrDeliverInput): Promise<StartOrDeliverResult>;
   waitingTopics(): Promise<string[]>;
 }
 
@@ -71,6 +75,7 @@ export class NatsBridge implements NatsBridgeStatus {
   /** The reference subject this bridge takes `{ flow_id?, topic, correlation_id, payload? }` on (`nats.resumeSubject`). */
   readonly resumeSubject: string;
   private readonly declared: readonly string[];
+  private readonly startRules: readonly NatsStartRule[];
   /** The resume subject and the declared patterns: what the stream captures (or, on core NATS, pinned subscriptions). */
   private readonly fixedSubjects: readonly string[];
   private readonly subs: TopicSubscriptions;
@@ -117,6 +122,7 @@ export class NatsBridge implements NatsBridgeStatus {
       if (problem) throw new FlowError('invalid_input', `nats.subjects: ${problem}`);
     }
     this.declared = minimalCover(configured);
+    this.startRules = checkStartRules(options.startOrDeliver, this.declared);
     this.fixedSubjects = minimalCover([this.resumeSubject, ...configured]);
     this.subs = new TopicSubscriptions({
       queue: this.durableName,
@@ -538,7 +544,11 @@ export class NatsBridge implements NatsBridgeStatus {
     if (delivery.eventId === undefined && fallbackId !== undefined) delivery.eventId = fallbackId;
     if (parsed.flowId !== undefined) delivery.flowId = parsed.flowId;
     try {
-      const result = await this.runtime.deliver(delivery);
+      const rule = parsed.flowId === undefined && subject !== this.resumeSubject ? startRuleFor(this.startRules, subject) : undefined;
+      const result =
+        rule && this.runtime.startOrDeliver
+          ? (await this.runtime.startOrDeliver({ ...rule.flowFor({ ...delivery }), event: delivery })).delivery
+          : await this.runtime.deliver(delivery);
       if (this.deliveryFailing) {
         this.deliveryFailing = false;
         this.logger.info({}, 'taskflow: delivering NATS events works again');

@@ -1,4 +1,5 @@
 import type { Duration } from '../duration.js';
+import type { StartOrDeliverInput } from '../start-or-deliver.js';
 
 /**
  * The NATS options and status as the runtime's public types see them. This file
@@ -34,6 +35,14 @@ export interface NatsOptions {
    * need their own: JetStream refuses streams whose subjects overlap.
    */
   resumeSubject?: string;
+  /**
+   * Start or deliver over NATS: an event on a subject matching a rule's `subject`
+   * (a pattern within `subjects`, so the stream captures it) goes to
+   * `tf.startOrDeliver` instead of `engine.deliver`, with the flow `flowFor` names
+   * for it: the first event for an invoice starts its flow, later ones are
+   * delivered to it, in one commit each. The first matching rule applies.
+   */
+  startOrDeliver?: NatsStartRule[];
   /** Publish `taskflow.flow.<id>.<waiting|resumed|finished|failed|cancelled>` after each such move. Default false. */
   publishLifecycle?: boolean;
   /** How often topic subscriptions no flow waits on are removed. Default `60s`. */
@@ -74,6 +83,26 @@ export interface NatsConnectionOptions {
   inboxPrefix?: string;
   /** Any other option of `NodeConnectionOptions`. */
   [option: string]: unknown;
+}
+
+/** An event as a {@link NatsStartRule} sees it. */
+export interface NatsStartEvent {
+  topic: string;
+  correlationId: string;
+  payload?: unknown;
+  eventId?: string;
+}
+
+/** One subject pattern whose events start their flow when none exists (`nats.startOrDeliver`). */
+export interface NatsStartRule {
+  /** A subject pattern within `nats.subjects`, e.g. `invoices.*.created`. */
+  subject: string;
+  /**
+   * The flow an event belongs to: its owner, idempotency key, create input and
+   * optional first wait (default: the event's own key, so a new flow resumes at
+   * once with it). Throw a `FlowError('invalid_input')` to refuse an event.
+   */
+  flowFor(event: NatsStartEvent): Omit<StartOrDeliverInput, 'event'>;
 }
 
 /** Which delivery guarantee the bridge runs with on the declared subjects. */

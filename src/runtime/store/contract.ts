@@ -1,5 +1,6 @@
 import type { Flow, FlowEvent, FlowEventKind, FlowStatus, FlowStep, JsonObject } from '../flow.js';
 import type { InboxFill } from '../inbox.js';
+import type { DiagnosticStore } from './diagnostics.js';
 import type { Wake } from '../wake.js';
 
 /** An audit event about to be appended; it takes the flow's `updatedAt` as its time. */
@@ -161,7 +162,7 @@ export interface ListOptions {
  * the caller's pure `plan` function inside {@link FlowStore.commit}; the store
  * only loads, locks and writes, so SQLite and PostgreSQL share all the logic.
  */
-export interface FlowStore {
+export interface FlowStore extends DiagnosticStore {
   readonly dialect: 'sqlite' | 'postgres';
   /**
    * One transaction: load what `load` names (locking it against other writers,

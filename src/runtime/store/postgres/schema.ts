@@ -126,3 +126,16 @@ export const seenEvents = pgTable(
   },
   (t) => [index('seen_events_expires').on(t.expiresAt)],
 );
+
+/** See the SQLite schema's `runtime_heartbeats`. */
+export const runtimeHeartbeats = pgTable(
+  'runtime_heartbeats',
+  {
+    id: text('id').primaryKey(),
+    host: text('host').notNull(),
+    startedAt: ms('started_at').notNull(),
+    beatAt: ms('beat_at').notNull(),
+    bridgeJson: text('bridge_json'),
+  },
+  (t) => [index('runtime_heartbeats_beat_at').on(t.beatAt)],
+);

@@ -19,6 +19,8 @@ import type { BatchCommit, BatchOutcome, ClaimedNotification, Committed, Decisio
 import { wakeAtOf } from '../../wait.js';
 import { WAITING_TOPICS_SQL } from '../waiting-topics-sql.js';
 import { wakeFromJson, wakeToJson } from '../../wake.js';
+import { HEARTBEATS_SQL, WAITING_KEYS_SQL, numbered } from '../diagnostics-sql.js';
+import { bridgeToJson, heartbeatFromRow, type Heartbeat, type WaitingKey } from '../diagnostics.js';
 
 /** Options of {@link openPostgresStore}. */
 export interface PostgresStoreOptions {
@@ -569,6 +571,27 @@ export class PostgresFlowStore implements FlowStore {
         .orderBy(asc(flows.wakeAt))
         .limit(1);
       return row?.wakeAt ?? undefined;
+    });
+  }
+
+  async recordHeartbeat(beat: Heartbeat, forgetBefore: number): Promise<void> {
+    await this.run('recordHeartbeat', async (_db, client) => {
+      await client.query(numbered(HEARTBEATS_SQL.upsert), [beat.id, beat.host, beat.startedAt.getTime(), beat.beatAt.getTime(), bridgeToJson(beat.bridge)]);
+      await client.query(numbered(HEARTBEATS_SQL.forget), [forgetBefore]);
+    });
+  }
+
+  async listHeartbeats(limit: number): Promise<Heartbeat[]> {
+    return this.run('listHeartbeats', async (_db, client) => {
+      const { rows } = await client.query<{ id: string; host: string; startedAt: string; beatAt: string; bridgeJson: string | null }>(numbered(HEARTBEATS_SQL.list), [limit]);
+      return rows.map((row) => heartbeatFromRow({ ...row, startedAt: Number(row.startedAt), beatAt: Number(row.beatAt) }));
+    });
+  }
+
+  async waitingKeys(topic: string, limit: number): Promise<WaitingKey[]> {
+    return this.run('waitingKeys', async (_db, client) => {
+      const { rows } = await client.query<WaitingKey>(numbered(WAITING_KEYS_SQL), [topic, limit]);
+      return rows;
     });
   }
 

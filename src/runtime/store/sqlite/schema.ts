@@ -154,4 +154,23 @@ export const seenEvents = sqliteTable(
   (t) => [index('seen_events_expires').on(t.expiresAt)],
 );
 
-export const sqliteSchema = { flows, flowWaitKeys, flowSteps, flowEvents, resumeNotifications, eventInbox, seenEvents };
+/**
+ * One row per running runtime (engine), written by its sweep at most every few
+ * seconds: when it last ticked and, with a NATS bridge, which subjects it covers.
+ * `taskflow doctor` reads it (a due timer with no engine alive, a wait on a topic
+ * no bridge covers). Rows silent for a day are removed by the next beat.
+ */
+export const runtimeHeartbeats = sqliteTable(
+  'runtime_heartbeats',
+  {
+    id: text('id').primaryKey(),
+    host: text('host').notNull(),
+    startedAt: integer('started_at').notNull(),
+    beatAt: integer('beat_at').notNull(),
+    /** `{ state, subjects, truncated }` of the NATS bridge, or null without one. */
+    bridgeJson: text('bridge_json'),
+  },
+  (t) => [index('runtime_heartbeats_beat_at').on(t.beatAt)],
+);
+
+export const sqliteSchema = { flows, flowWaitKeys, flowSteps, flowEvents, resumeNotifications, eventInbox, seenEvents, runtimeHeartbeats };

@@ -16,6 +16,8 @@ import type { BatchCommit, BatchOutcome, ClaimedNotification, Committed, Decisio
 import { MAX_ERROR_LENGTH, notificationFromRow } from '../notification-rows.js';
 import { wakeFromJson, wakeToJson } from '../../wake.js';
 import { anyOfKeysOf } from '../../any-of.js';
+import { HEARTBEATS_SQL, WAITING_KEYS_SQL } from '../diagnostics-sql.js';
+import { bridgeToJson, heartbeatFromRow, type Heartbeat, type WaitingKey } from '../diagnostics.js';
 
 /** Where a commit puts the notifications it queues already claimed. */
 interface Claim {
@@ -543,6 +545,25 @@ export class SqliteFlowStore implements FlowStore {
 
   async nextNotificationAt(): Promise<number | undefined> {
     return this.read(({ q }) => q.nextNotificationAt.get()?.dueAt);
+  }
+
+  async recordHeartbeat(beat: Heartbeat, forgetBefore: number): Promise<void> {
+    await this.write(({ sqlite, inTransaction }) =>
+      inTransaction.immediate(() => {
+        sqlite.prepare(HEARTBEATS_SQL.upsert).run(beat.id, beat.host, beat.startedAt.getTime(), beat.beatAt.getTime(), bridgeToJson(beat.bridge));
+        sqlite.prepare(HEARTBEATS_SQL.forget).run(forgetBefore);
+      }),
+    );
+  }
+
+  async listHeartbeats(limit: number): Promise<Heartbeat[]> {
+    return this.read(({ sqlite }) =>
+      (sqlite.prepare(HEARTBEATS_SQL.list).all(limit) as { id: string; host: string; startedAt: number; beatAt: number; bridgeJson: string | null }[]).map(heartbeatFromRow),
+    );
+  }
+
+  async waitingKeys(topic: string, limit: number): Promise<WaitingKey[]> {
+    return this.read(({ sqlite }) => sqlite.prepare(WAITING_KEYS_SQL).all(topic, limit) as WaitingKey[]);
   }
 
   async listInbox(): Promise<InboxKeySummary[]> {

@@ -1,0 +1,9 @@
+CREATE TABLE `runtime_heartbeats` (
+	`id` text PRIMARY KEY NOT NULL,
+	`host` text NOT NULL,
+	`started_at` integer NOT NULL,
+	`beat_at` integer NOT NULL,
+	`bridge_json` text
+);
+--> statement-breakpoint
+CREATE INDEX `runtime_heartbeats_beat_at` ON `runtime_heartbeats` (`beat_at`);
