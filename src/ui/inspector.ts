@@ -51,7 +51,7 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
   const token = options.token ?? randomBytes(18).toString('base64url');
   const owned = options.taskflow ? undefined : await openTaskflow({ database: options.database! });
   const tf = options.taskflow ?? owned!;
-  const live = new LiveRevision(tf.store);
+  const live = new LiveRevision(tf);
   const app = inspectorApp({ tf, live, token, readOnly: options.readOnly === true, tokenForReads: !loopback });
   let server: ServerType;
   const address = await new Promise<AddressInfo>((resolve, reject) => {

@@ -18,6 +18,7 @@ import type { ClaimedNotification, Committed, Decision, EventKey, FlowPageReques
 import { wakeAtOf } from '../../wait.js';
 import { WAITING_TOPICS_SQL } from '../waiting-topics-sql.js';
 import { wakeFromJson, wakeToJson } from '../../wake.js';
+import { inspectQueries, type InspectQueries } from '../inspect.js';
 
 /** Options of {@link openPostgresStore}. */
 export interface PostgresStoreOptions {
@@ -654,6 +655,10 @@ export class PostgresFlowStore implements FlowStore {
       this.id,
     );
     return this.watch.subscribe(listener);
+  }
+
+  inspect(): InspectQueries {
+    return inspectQueries('postgres', (text, params) => this.run('inspect', async (_db, client) => (await client.query(text, params as unknown[])).rows as Record<string, unknown>[]));
   }
 
   /**

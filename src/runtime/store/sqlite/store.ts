@@ -14,6 +14,7 @@ import { prepareStatements, type SqliteStatements } from './statements.js';
 import { WAITING_TOPICS_SQL } from '../waiting-topics-sql.js';
 import type { ClaimedNotification, Committed, Decision, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from '../contract.js';
 import { MAX_ERROR_LENGTH, notificationFromRow } from '../notification-rows.js';
+import { inspectQueries, type InspectQueries } from '../inspect.js';
 import { wakeFromJson, wakeToJson } from '../../wake.js';
 
 /** Where a commit puts the notifications it queues already claimed. */
@@ -499,6 +500,10 @@ export class SqliteFlowStore implements FlowStore {
   watchForeignCommits(listener: () => void): () => void {
     this.assertOpen();
     return this.watch.subscribe(listener);
+  }
+
+  inspect(): InspectQueries {
+    return inspectQueries('sqlite', (text, params) => this.read(({ sqlite }) => sqlite.prepare(text).all(...params) as Record<string, unknown>[]));
   }
 
   async close(): Promise<void> {
