@@ -6,6 +6,7 @@ import { openTaskflow, type Taskflow } from '../runtime/taskflow.js';
 import { inspectorApp } from './app.js';
 import { LiveRevision } from './live.js';
 import { isLoopbackHost } from './security.js';
+import type { KeyHints } from './waits-page.js';
 
 /** Options of {@link startInspector}: a running runtime, or a database to open. */
 export interface InspectorOptions {
@@ -21,6 +22,11 @@ export interface InspectorOptions {
   readOnly?: boolean;
   /** The action token; default a random one. */
   token?: string;
+  /**
+   * Hints about event keys (such as near misses between kept events and waits),
+   * shown on the waits page beside each key; absent, the page has no hints column.
+   */
+  keyHints?: KeyHints;
 }
 
 /** A listening inspector. */
@@ -36,8 +42,8 @@ export interface Inspector {
 
 /**
  * Starts the web inspector: an overview, the flow list, a page per flow, live
- * updates and the operator's actions (cancel, signal, deliver an event, re-queue
- * a dead notification), each through the runtime calls the CLI makes.
+ * updates and the operator's actions (cancel, signal, resume, deliver an event,
+ * re-queue a dead notification), each through the runtime calls the CLI makes.
  * Refuses (`invalid_input`) a non-loopback `host` without an explicit `token`.
  */
 export async function startInspector(options: InspectorOptions): Promise<Inspector> {
@@ -52,7 +58,7 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
   const owned = options.taskflow ? undefined : await openTaskflow({ database: options.database! });
   const tf = options.taskflow ?? owned!;
   const live = new LiveRevision(tf);
-  const app = inspectorApp({ tf, live, token, readOnly: options.readOnly === true, tokenForReads: !loopback });
+  const app = inspectorApp({ tf, live, token, readOnly: options.readOnly === true, tokenForReads: !loopback, ...(options.keyHints ? { keyHints: options.keyHints } : {}) });
   let server: ServerType;
   const address = await new Promise<AddressInfo>((resolve, reject) => {
     server = serve({ fetch: app.fetch, port: options.port ?? 0, hostname: host }, (info) => resolve(info));

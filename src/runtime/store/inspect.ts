@@ -15,7 +15,11 @@ export interface InspectQueries {
   searchFlows(search: FlowSearch): Promise<FlowSearchPage>;
   /** Waiting flows by wait kind, counted over at most `sample` of them. */
   waitingKinds(sample: number): Promise<{ kinds: Record<string, number>; counted: number; capped: boolean }>;
-  /** Notifications that failed at least once and are not dead (being retried), soonest retry first. */
+  /**
+   * Notifications being retried: not dead, and failed at least once (an error
+   * recorded, or a second delivery after a lease ran out); soonest retry first.
+   * A first delivery in flight is not one.
+   */
   retryingNotifications(limit: number): Promise<ResumeNotification[]>;
   /** Event keys that waiting flows wait on, with how many flows wait on each, by topic then key. */
   eventWaits(limit: number): Promise<EventWaitGroup[]>;
@@ -184,7 +188,7 @@ export function inspectQueries(dialect: 'sqlite' | 'postgres', raw: RawRead): In
       // resume_notifications_due: the live ones (dead_at IS NULL) in due order; a bounded look.
       const rows = await read(
         `SELECT ${NOTIFICATION_COLUMNS} FROM (SELECT * FROM resume_notifications WHERE dead_at IS NULL ORDER BY due_at LIMIT 10000) AS n
-         WHERE attempts > 0 ORDER BY due_at LIMIT ?`,
+         WHERE last_error IS NOT NULL OR attempts > 1 ORDER BY due_at LIMIT ?`,
         [limit],
       );
       return rows.map((row) => notificationFromRow(row as unknown as Parameters<typeof notificationFromRow>[0]));
