@@ -22,7 +22,7 @@ const HOUR = 3_600_000;
  * running ones a `waiting` and a `resumed` event (timer, event or signal; timers
  * 0–999 ms late); the terminal ones their terminal event.
  */
-function seedFlows(sqlite: Database.Database, count: number, now: number): void {
+export function seedFlows(sqlite: Database.Database, count: number, now: number): void {
   const span = 24 * HOUR - 60_000;
   const step = span / count;
   sqlite.transaction(() => {

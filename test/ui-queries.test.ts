@@ -142,7 +142,7 @@ describe.each(stores)('inspector queries on $dialect', ({ database }) => {
     }
   });
 
-  it('counts waiting flows by kind over a bounded sample', async () => {
+  it('counts flows by status and waiting flows by kind, each up to a bound', async () => {
     const { tf, q } = await open(await database());
     try {
       for (const wait of [{ kind: 'manual' as const }, { kind: 'manual' as const }, { kind: 'timer' as const, at: T0 + 1_000 }]) {
@@ -152,6 +152,9 @@ describe.each(stores)('inspector queries on $dialect', ({ database }) => {
       }
       expect(await q.waitingKinds(100)).toEqual({ kinds: { manual: 2, timer: 1 }, counted: 3, capped: false });
       expect((await q.waitingKinds(2)).capped).toBe(true);
+      await tf.manager.createManaged(newFlow);
+      expect(await q.countByStatus(100)).toEqual({ counts: { created: 1, waiting: 3 }, capped: [] });
+      expect(await q.countByStatus(2)).toEqual({ counts: { created: 1, waiting: 2 }, capped: ['waiting'] });
     } finally {
       await tf.close();
     }
@@ -170,6 +173,8 @@ describe('inspector query plans on SQLite', () => {
       const window = plan(`SELECT rowid, updated_at, goal FROM flows WHERE status = ? ORDER BY updated_at DESC, rowid DESC LIMIT ?`, 'waiting', 10);
       expect(window).toMatch(/USING INDEX flows_status_updated/);
       expect(window).not.toMatch(/TEMP B-TREE/);
+      const owned = plan(`SELECT rowid FROM flows INDEXED BY flows_owner_created WHERE status = ? AND owner_session_key = ? ORDER BY updated_at DESC, rowid DESC LIMIT ?`, 'waiting', 'agent:a', 10);
+      expect(owned).toMatch(/USING INDEX flows_owner_created \(owner_session_key=\?\)/);
     } finally {
       await tf.close();
     }

@@ -70,6 +70,8 @@ export function tokenField(ctx: ActionContext): Html {
 /** Everything the overview shows. */
 export interface OverviewData {
   counts: Partial<Record<FlowStatus, number>>;
+  /** Statuses whose count stopped at the cap: shown as "n+". */
+  cappedStatuses: FlowStatus[];
   waitingByKind: Record<string, number>;
   waitingSampled: boolean;
   timers: Flow[];
@@ -91,13 +93,14 @@ export function overviewPage(data: OverviewData, ctx: ActionContext): Html {
   return html`<h1>Overview</h1>
 <section><h2>Flows by status</h2>
 <table id="by-status"><tr>${FLOW_STATUSES.map((s) => html`<th>${statusBadge(s)}</th>`)}</tr>
-<tr>${FLOW_STATUSES.map((s) => html`<td><a href="/flows?status=${s}" data-status="${s}">${data.counts[s] ?? 0}</a></td>`)}</tr></table></section>
+<tr>${FLOW_STATUSES.map((s) => html`<td><a href="/flows?status=${s}" data-status="${s}">${(data.counts[s] ?? 0).toLocaleString('en')}${data.cappedStatuses.includes(s) ? '+' : ''}</a></td>`)}</tr></table>
+${data.cappedStatuses.length > 0 ? html`<p class="note">Counted up to ${(20_000).toLocaleString('en')} each, so the page stays fast on any number of flows.</p>` : ''}</section>
 <section><h2>Last ${String(CHART_WINDOW_HOURS)} hours</h2><div class="charts">
 ${chart('chart-resumes', 'Resumes per hour, by reason', data.charts.resumes, 'No resumes in this window.')}
 ${chart('chart-lateness', 'Timer and timeout lateness (ms after due)', data.charts.lateness, 'No timer or timeout resumes in this window.')}
 ${chart('chart-throughput', 'Flows created and finished per hour', data.charts.throughput, 'No flows created or finished in this window.')}
 </div>${data.charts.notes.map((n) => html`<p class="note">${n}</p>`)}</section>
-<section><h2>Waiting flows by kind${data.waitingSampled ? ' (a sample of 10,000)' : ''}</h2>
+<section><h2>Waiting flows by kind${data.waitingSampled ? ' (in a sample of 2,000)' : ''}</h2>
 <table id="by-kind">${Object.entries(data.waitingByKind).map(([kind, n]) => html`<tr><th>${kind}</th><td>${n}</td></tr>`)}</table></section>
 <section><h2>Timers due soon</h2>
 ${data.timers.length === 0 ? html`<p>None.</p>` : html`<table id="timers"><tr><th>flow</th><th>goal</th><th>wakes</th><th></th></tr>

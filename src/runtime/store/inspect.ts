@@ -1,4 +1,4 @@
-import type { Flow, FlowStatus } from '../flow.js';
+import { FLOW_STATUSES, type Flow, type FlowStatus } from '../flow.js';
 import type { ResumeReason } from '../wake.js';
 import type { EventKey, ResumeNotification } from './contract.js';
 import { flowFromRow } from './flow-rows.js';
@@ -11,6 +11,8 @@ import { notificationFromRow } from './notification-rows.js';
  * short, the result says so (`capped`, `scanned`), and the page shows it.
  */
 export interface InspectQueries {
+  /** How many flows each status holds, each counted up to `cap` (by `flows_status_updated`); `capped` names those that reached it. */
+  countByStatus(cap: number): Promise<{ counts: Partial<Record<FlowStatus, number>>; capped: FlowStatus[] }>;
   /** A page of flows of one status, newest update first, filtered; see {@link FlowSearch}. */
   searchFlows(search: FlowSearch): Promise<FlowSearchPage>;
   /** Waiting flows by wait kind, counted over at most `sample` of them. */
@@ -108,13 +110,19 @@ export function inspectQueries(dialect: 'sqlite' | 'postgres', raw: RawRead): In
   const tie = pg ? 'id' : 'rowid';
   const json = (column: string, key: string) => (pg ? `(${column}::json->>'${key}')` : `json_extract(${column}, '$.${key}')`);
 
-  /** `status = ? [AND owner = ?] [AND keyset after]` on `flows` (no alias), in the list's order. */
-  const window = (search: FlowSearch): { where: string; params: unknown[] } => {
+  /**
+   * `status = ? [AND owner = ?] [AND keyset after]` on `flows`, in the list's order.
+   * With an owner, SQLite is told to seek that owner's flows (`flows_owner_created`)
+   * and sort them: its planner would otherwise walk every flow of the status.
+   */
+  const window = (search: FlowSearch): { from: string; where: string; params: unknown[] } => {
     const params: unknown[] = [search.status];
     let where = 'status = ?';
+    let from = 'flows';
     if (search.owner !== undefined) {
       where += ' AND owner_session_key = ?';
       params.push(search.owner);
+      if (!pg) from = 'flows INDEXED BY flows_owner_created';
     }
     if (search.after) {
       if (pg) {
@@ -125,10 +133,26 @@ export function inspectQueries(dialect: 'sqlite' | 'postgres', raw: RawRead): In
         params.push(search.after.updatedAt, search.after.updatedAt, search.after.id);
       }
     }
-    return { where, params };
+    return { from, where, params };
   };
 
   return {
+    async countByStatus(cap) {
+      const counts: Partial<Record<FlowStatus, number>> = {};
+      const capped: FlowStatus[] = [];
+      const rows = await read(
+        FLOW_STATUSES.map((status) => `SELECT CAST('${status}' AS TEXT) AS status, (SELECT count(*) FROM (SELECT 1 FROM flows WHERE status = '${status}' LIMIT ?) AS c) AS n`).join(' UNION ALL '),
+        FLOW_STATUSES.map(() => cap),
+      );
+      for (const row of rows) {
+        const n = Number(row.n);
+        if (n === 0) continue;
+        counts[row.status as FlowStatus] = n;
+        if (n >= cap) capped.push(row.status as FlowStatus);
+      }
+      return { counts, capped };
+    },
+
     async searchFlows(search) {
       const filters: string[] = [];
       const filterParams: unknown[] = [];
@@ -145,11 +169,11 @@ export function inspectQueries(dialect: 'sqlite' | 'postgres', raw: RawRead): In
         filterParams.push(search.goalText);
       }
       const scan = filters.length === 0 ? search.limit : Math.max(search.limit, search.scanLimit);
-      const { where, params } = window(search);
+      const { from, where, params } = window(search);
       // The window: index order, filter columns only (the state is read for matches alone).
       const rows = await read(
         `SELECT ${FLOW_COLUMNS} FROM (
-           SELECT ${tie} AS k, updated_at, controller_id, current_step, goal FROM flows
+           SELECT ${tie} AS k, updated_at, controller_id, current_step, goal FROM ${from}
            WHERE ${where} ORDER BY updated_at DESC, ${tie} DESC LIMIT ?
          ) AS s JOIN flows AS f ON f.${tie} = s.k
          ${filters.length === 0 ? '' : `WHERE ${filters.join(' AND ')}`}
@@ -163,7 +187,7 @@ export function inspectQueries(dialect: 'sqlite' | 'postgres', raw: RawRead): In
       }
       if (filters.length === 0) return { flows, windowEnded: true, scanned: flows.length };
       // Fewer matches than a page: the window's last row, if the window was full, is where the next request starts.
-      const edge = await read(`SELECT updated_at AS "updatedAt", id FROM flows WHERE ${where} ORDER BY updated_at DESC, ${tie} DESC LIMIT 1 OFFSET ?`, [...params, scan - 1]);
+      const edge = await read(`SELECT updated_at AS "updatedAt", id FROM ${from} WHERE ${where} ORDER BY updated_at DESC, ${tie} DESC LIMIT 1 OFFSET ?`, [...params, scan - 1]);
       const end = edge[0];
       if (!end) return { flows, windowEnded: true, scanned: Number.NaN };
       return { flows, next: { updatedAt: Number(end.updatedAt), id: String(end.id) }, windowEnded: true, scanned: scan };
