@@ -15,6 +15,7 @@ import { WAITING_TOPICS_SQL } from '../waiting-topics-sql.js';
 import type { ClaimedNotification, Committed, Decision, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from '../contract.js';
 import { MAX_ERROR_LENGTH, notificationFromRow } from '../notification-rows.js';
 import { inspectQueries, type InspectQueries } from '../inspect.js';
+import { cachedStatement } from './cached-statements.js';
 import { wakeFromJson, wakeToJson } from '../../wake.js';
 
 /** Where a commit puts the notifications it queues already claimed. */
@@ -503,7 +504,7 @@ export class SqliteFlowStore implements FlowStore {
   }
 
   inspect(): InspectQueries {
-    return inspectQueries('sqlite', (text, params) => this.read(({ sqlite }) => sqlite.prepare(text).all(...params) as Record<string, unknown>[]));
+    return inspectQueries('sqlite', (text, params) => this.read(({ sqlite }) => cachedStatement(sqlite, text).all(...params) as Record<string, unknown>[]));
   }
 
   async close(): Promise<void> {
