@@ -239,7 +239,7 @@ export async function benchUi(options: BenchOptions): Promise<BenchResult> {
       rows,
       notes: [
         `Pages: server time of the request handler (Hono's app.request, no socket), SQLite file, ${num(big)} flows (40 % waiting) and ${num(Math.round(big * 1.7))} audit events over 24 h, seeded by bulk SQL; no ANALYZE. p50/p95 of ${runs} requests after 3 warm-ups. Baseline: the same pages at 1,000 flows, same run.`,
-        'A filtered list reads at most 5,000 rows of the (status, updated_at) index per request and then offers "continue searching"; "goal contains a rare text" is that worst case (no match in the window). Charts read the newest 5,000 resumes and 20,000 events of each kind by (kind, at).',
+        'A filtered list reads at most 5,000 rows of the (status, updated_at) index per request and then offers "continue searching"; "goal contains a rare text" is that worst case (no match in the window). The overview counts each status up to 10,000 and its charts read the newest 1,000 resumes and 5,000 events of each kind by (kind, at).',
         'Measured under load: 2 cores shared with other helpers\' builds and tests.',
       ],
     };

@@ -18,8 +18,8 @@ const PAGE = 50;
 export const SEARCH_WINDOW = 5_000;
 /** Waiting flows read to count them by kind. */
 const KIND_SAMPLE = 2_000;
-/** Flows of a status counted at most on the overview (shown as "20,000+" beyond). */
-export const STATUS_COUNT_CAP = 20_000;
+/** Flows of a status counted at most on the overview (shown as "10,000+" beyond). */
+export const STATUS_COUNT_CAP = 10_000;
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /** What the inspector's routes work on. */

@@ -27,9 +27,9 @@ const HOUR = 3_600_000;
 /** The charts' window. */
 export const CHART_WINDOW_HOURS = 24;
 /** Newest resumes read for the resume and lateness charts. */
-export const RESUME_CAP = 2_000;
+export const RESUME_CAP = 1_000;
 /** Newest audit events of one kind counted for the throughput chart. */
-export const EVENT_CAP = 10_000;
+export const EVENT_CAP = 5_000;
 const REASONS: ResumeReason[] = ['timer', 'event', 'signal', 'timeout', 'manual'];
 
 /** Reads and shapes the overview's charts: six bounded queries on `flow_events_kind_at`. */

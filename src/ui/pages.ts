@@ -94,7 +94,7 @@ export function overviewPage(data: OverviewData, ctx: ActionContext): Html {
 <section><h2>Flows by status</h2>
 <table id="by-status"><tr>${FLOW_STATUSES.map((s) => html`<th>${statusBadge(s)}</th>`)}</tr>
 <tr>${FLOW_STATUSES.map((s) => html`<td><a href="/flows?status=${s}" data-status="${s}">${(data.counts[s] ?? 0).toLocaleString('en')}${data.cappedStatuses.includes(s) ? '+' : ''}</a></td>`)}</tr></table>
-${data.cappedStatuses.length > 0 ? html`<p class="note">Counted up to ${(20_000).toLocaleString('en')} each, so the page stays fast on any number of flows.</p>` : ''}</section>
+${data.cappedStatuses.length > 0 ? html`<p class="note">Counted up to ${(10_000).toLocaleString('en')} each, so the page stays fast on any number of flows.</p>` : ''}</section>
 <section><h2>Last ${String(CHART_WINDOW_HOURS)} hours</h2><div class="charts">
 ${chart('chart-resumes', 'Resumes per hour, by reason', data.charts.resumes, 'No resumes in this window.')}
 ${chart('chart-lateness', 'Timer and timeout lateness (ms after due)', data.charts.lateness, 'No timer or timeout resumes in this window.')}
