@@ -180,3 +180,22 @@ describe('inspector query plans on SQLite', () => {
     }
   });
 });
+
+describe.each(stores)('tf.onCommit on $dialect', ({ database }) => {
+  it('reports the flows each commit through the handle created or wrote, until unsubscribed', async () => {
+    const { tf } = await open(await database());
+    try {
+      const seen: string[][] = [];
+      const stop = tf.onCommit((ids) => seen.push([...ids]));
+      const flow = await tf.manager.createManaged(newFlow);
+      await tf.manager.startRunning(flow.id);
+      await tf.manager.setWaiting(flow.id, { kind: 'manual' });
+      await tf.engine.signal(flow.id, {});
+      stop();
+      await tf.manager.finish(flow.id);
+      expect(seen).toEqual([[flow.id], [flow.id], [flow.id], [flow.id]]);
+    } finally {
+      await tf.close();
+    }
+  });
+});
