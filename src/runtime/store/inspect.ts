@@ -140,8 +140,9 @@ export function inspectQueries(dialect: 'sqlite' | 'postgres', raw: RawRead): In
     async countByStatus(cap) {
       const counts: Partial<Record<FlowStatus, number>> = {};
       const capped: FlowStatus[] = [];
+      // The order keeps each count on flows_status_updated: PostgreSQL's planner would scan the table for a common status.
       const rows = await read(
-        FLOW_STATUSES.map((status) => `SELECT CAST('${status}' AS TEXT) AS status, (SELECT count(*) FROM (SELECT 1 FROM flows WHERE status = '${status}' LIMIT ?) AS c) AS n`).join(' UNION ALL '),
+        FLOW_STATUSES.map((status) => `SELECT CAST('${status}' AS TEXT) AS status, (SELECT count(*) FROM (SELECT 1 FROM flows WHERE status = '${status}' ORDER BY updated_at DESC LIMIT ?) AS c) AS n`).join(' UNION ALL '),
         FLOW_STATUSES.map(() => cap),
       );
       for (const row of rows) {
