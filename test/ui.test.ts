@@ -282,4 +282,22 @@ describe('the web inspector over HTTP', () => {
       await tf.close();
     }
   });
+
+  it('recomputes the overview charts at most every chartRefresh, however often the page refreshes', async () => {
+    const tf = await openTestTaskflow();
+    const flow = await tf.manager.createManaged(newFlow);
+    await tf.manager.startRunning(flow.id);
+    await tf.manager.setWaiting(flow.id, { kind: 'manual' });
+    const inspector = await startInspector({ taskflow: tf, chartRefresh: '30s' });
+    try {
+      const resumesCharted = async () => !(await (await fetch(inspector.url)).text()).includes('No resumes in this window.');
+      expect(await resumesCharted()).toBe(false);
+      await tf.engine.signal(flow.id, {});
+      expect(await resumesCharted()).toBe(false);
+      tf.clock.advance(30_000);
+      expect(await resumesCharted()).toBe(true);
+    } finally {
+      await inspector.close();
+    }
+  });
 });

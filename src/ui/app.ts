@@ -7,7 +7,7 @@ import type { Taskflow } from '../runtime/taskflow.js';
 import type { JsonObject } from '../runtime/flow.js';
 import type { InspectQueries } from '../runtime/store/inspect.js';
 import { INSPECTOR_CSS, INSPECTOR_JS, uplotAssets } from './assets.js';
-import { overviewCharts } from './charts.js';
+import { overviewCharts, type OverviewCharts } from './charts.js';
 import { waitsPage, WAITS_LIMIT, type KeyHints } from './waits-page.js';
 import type { LiveRevision } from './live.js';
 import { errorPage, flowListPage, flowPage, layout, overviewPage, type ActionContext } from './pages.js';
@@ -32,7 +32,12 @@ export interface InspectorAppOptions {
   tokenForReads: boolean;
   /** Hints about event keys on the waits page, when the runtime offers them. */
   keyHints?: KeyHints;
+  /** The overview's charts are recomputed at most this often (ms); default 30 s, 0 on every request. */
+  chartRefreshMs?: number;
 }
+
+/** Default of {@link InspectorAppOptions.chartRefreshMs}: hourly charts need no fresher figures, and a page refreshing live several times a second reads them once. */
+export const CHART_REFRESH_MS = 30_000;
 
 /** The inspector's routes: pages, the live stream, and the actions (each a runtime call the CLI makes too). */
 export function inspectorApp(options: InspectorAppOptions): Hono {
@@ -74,6 +79,16 @@ export function inspectorApp(options: InspectorAppOptions): Hono {
 
   const actionContext = (c: Context): ActionContext => ({ readOnly, authorised: authorised(c) });
 
+  const chartRefresh = options.chartRefreshMs ?? CHART_REFRESH_MS;
+  let chartCache: { at: number; charts: Promise<OverviewCharts> } | undefined;
+  const chartsAt = (q: InspectQueries, now: number): Promise<OverviewCharts> => {
+    if (chartCache && now >= chartCache.at && now - chartCache.at < chartRefresh) return chartCache.charts;
+    const fresh = overviewCharts(q, now);
+    chartCache = { at: now, charts: fresh };
+    fresh.catch(() => (chartCache = undefined));
+    return fresh;
+  };
+
   app.get('/', async (c) => {
     const q = inspect();
     const now = tf.clock.now();
@@ -84,7 +99,7 @@ export function inspectorApp(options: InspectorAppOptions): Hono {
       tf.store.listInbox(),
       tf.store.listDeadNotifications(50),
       q.retryingNotifications(50),
-      overviewCharts(q, now),
+      chartsAt(q, now),
     ]);
     const data = { counts: counts.counts, cappedStatuses: counts.capped, waitingByKind: kinds.kinds, waitingSampled: kinds.capped, timers, inbox, dead, retrying, charts, now };
     return c.html(layout('Overview', overviewPage(data, actionContext(c)), c.req.query('done')));

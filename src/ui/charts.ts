@@ -21,6 +21,8 @@ export interface OverviewCharts {
   notes: string[];
   /** How many resumes the charts read. */
   resumesRead: number;
+  /** When they were computed (epoch ms). */
+  at: number;
 }
 
 const HOUR = 3_600_000;
@@ -62,6 +64,7 @@ export async function overviewCharts(q: InspectQueries, now: number): Promise<Ov
     },
     notes,
     resumesRead: resumes.length,
+    at: now,
   };
 }
 

@@ -7,6 +7,7 @@ import { inspectorApp } from './app.js';
 import { LiveRevision } from './live.js';
 import { isLoopbackHost } from './security.js';
 import type { KeyHints } from './waits-page.js';
+import { parseDuration, type Duration } from '../runtime/duration.js';
 
 /** Options of {@link startInspector}: a running runtime, or a database to open. */
 export interface InspectorOptions {
@@ -27,6 +28,8 @@ export interface InspectorOptions {
    * shown on the waits page beside each key; absent, the page has no hints column.
    */
   keyHints?: KeyHints;
+  /** How often the overview's charts are recomputed at most. Default `30s`; `0`: on every request. */
+  chartRefresh?: Duration;
 }
 
 /** A listening inspector. */
@@ -54,11 +57,12 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
   }
   if (options.token !== undefined && options.token.trim() === '') throw new FlowError('invalid_input', 'the token must not be empty');
   if (!options.taskflow && options.database === undefined) throw new FlowError('invalid_input', 'startInspector needs taskflow or database');
+  const chartRefreshMs = options.chartRefresh === undefined ? undefined : parseDuration(options.chartRefresh, 'chartRefresh');
   const token = options.token ?? randomBytes(18).toString('base64url');
   const owned = options.taskflow ? undefined : await openTaskflow({ database: options.database! });
   const tf = options.taskflow ?? owned!;
   const live = new LiveRevision(tf);
-  const app = inspectorApp({ tf, live, token, readOnly: options.readOnly === true, tokenForReads: !loopback, ...(options.keyHints ? { keyHints: options.keyHints } : {}) });
+  const app = inspectorApp({ tf, live, token, readOnly: options.readOnly === true, tokenForReads: !loopback, ...(options.keyHints ? { keyHints: options.keyHints } : {}), ...(chartRefreshMs === undefined ? {} : { chartRefreshMs }) });
   let server: ServerType;
   const address = await new Promise<AddressInfo>((resolve, reject) => {
     server = serve({ fetch: app.fetch, port: options.port ?? 0, hostname: host }, (info) => resolve(info));

@@ -99,7 +99,7 @@ ${data.cappedStatuses.length > 0 ? html`<p class="note">Counted up to ${(10_000)
 ${chart('chart-resumes', 'Resumes per hour, by reason', data.charts.resumes, 'No resumes in this window.')}
 ${chart('chart-lateness', 'Timer and timeout lateness (ms after due)', data.charts.lateness, 'No timer or timeout resumes in this window.')}
 ${chart('chart-throughput', 'Flows created and finished per hour', data.charts.throughput, 'No flows created or finished in this window.')}
-</div>${data.charts.notes.map((n) => html`<p class="note">${n}</p>`)}</section>
+</div>${data.charts.notes.map((n) => html`<p class="note">${n}</p>`)}<p class="note" id="charts-at">Charts as of ${time(new Date(data.charts.at))}.</p></section>
 <section><h2>Waiting flows by kind${data.waitingSampled ? ' (in a sample of 2,000)' : ''}</h2>
 <table id="by-kind">${Object.entries(data.waitingByKind).map(([kind, n]) => html`<tr><th>${kind}</th><td>${n}</td></tr>`)}</table></section>
 <section><h2>Timers due soon</h2>
