@@ -5,8 +5,10 @@
  * and garbage collection never land in another's measurement.
  *
  *   --quick            smaller sizes and shorter runs (a smoke test, not for publishing)
- *   --only=a,b         run only these: transitions, tick, lateness, burst, restart, growth, any-of, start-park, recurring, nats, nats-covering
+ *   --only=a,b         run only these: transitions, tick, lateness, burst, restart, growth, any-of, start-park, recurring, ui, ui-live, ui-pg, nats, nats-covering
  *   --write            write bench/RESULTS.md even for a quick or partial run
+ *   --pg               include the inspector on PostgreSQL (ui-pg) on postgres://postgres@127.0.0.1:5432
+ *                      (or TASKFLOW_BENCH_PG, an admin URL: the benchmark creates and drops its database)
  *   --nats / --no-nats include the NATS benchmark (bench/nats*.ts); default: when
  *                      /usr/sbin/nats-server exists
  */
@@ -59,6 +61,12 @@ async function loadBench(name: string): Promise<Bench> {
       return (await import('./start-park.js')).benchStartPark;
     case 'recurring':
       return (await import('./recurring.js')).benchRecurring;
+    case 'ui':
+      return (await import('./ui.js')).benchUi;
+    case 'ui-pg':
+      return (await import('./ui.js')).benchUiPg;
+    case 'ui-live':
+      return (await import('./ui.js')).benchUiLive;
     case 'nats-covering':
       return (await import('./nats-covering.js')).benchNatsCovering;
     case 'nats':
@@ -98,7 +106,9 @@ function runInChild(name: string): Promise<Outcome> {
 }
 
 async function main(): Promise<void> {
-  const names = ['transitions', 'tick', 'lateness', 'burst', 'restart', 'growth', 'any-of', 'start-park', 'recurring'];
+  const names = ['transitions', 'tick', 'lateness', 'burst', 'restart', 'growth', 'any-of', 'start-park', 'recurring', 'ui', 'ui-live'];
+  // The inspector on PostgreSQL needs a server: TASKFLOW_BENCH_PG, or --pg for the local default.
+  if (args.includes('--pg') || process.env.TASKFLOW_BENCH_PG || only?.includes('ui-pg')) names.push('ui-pg');
   if (nats) {
     if (natsFiles().length > 0) names.push('nats', 'nats-covering');
     else if (args.includes('--nats')) log('--nats: no bench/nats*.ts yet; skipped');

@@ -43,7 +43,7 @@ describe.skipIf(!haveChromium)('the web inspector in a browser', () => {
     folder = mkdtempSync(join(tmpdir(), 'taskflow-ui-'));
     path = join(folder, 'flows.db');
     tf = await openTaskflow({ database: path });
-    inspector = await startInspector({ taskflow: tf });
+    inspector = await startInspector({ taskflow: tf, chartRefresh: 0 });
     const { chromium } = await import('playwright-core');
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     context = await browser.newContext();
@@ -159,6 +159,90 @@ describe.skipIf(!haveChromium)('the web inspector in a browser', () => {
     expect(status).toBe(401);
     expect((await tf.manager.get(flow.id))!.status).toBe('waiting');
     await stranger.close();
+  });
+
+  it('draws the overview charts from the flows\' audit events', async () => {
+    const timed = await parked('chart a timer', 'kate/charts', { kind: 'timer', at: Date.now() + 30 });
+    const signalled = await parked('chart a signal', 'kate/charts', { kind: 'manual' });
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    await tf.engine.tick();
+    await tf.engine.signal(signalled.id, {});
+    expect((await tf.manager.get(timed.id))!.status).toBe('running');
+    const problems: string[] = [];
+    const page = await context.newPage();
+    page.on('console', (message) => void (message.type() === 'error' && problems.push(message.text())));
+    page.on('pageerror', (error) => void problems.push(error.message));
+    await page.goto(inspector.url);
+    for (const id of ['chart-resumes', 'chart-lateness', 'chart-throughput']) {
+      await expect.poll(() => page.locator(`#${id} canvas`).count()).toBeGreaterThan(0);
+    }
+    const legend = await page.locator('#chart-resumes .u-legend').innerText();
+    expect(legend).toContain('timer');
+    expect(legend).toContain('signal');
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it('filters the list by step and by text in the goal', async () => {
+    const wanted = await parked('Refund order 1234 to Ada', 'kate/refunds', { kind: 'manual' });
+    await tf.manager.updateState(wanted.id, {}, 'refund_card').catch(() => undefined);
+    await parked('Refund order 999 to Bob', 'kate/refunds', { kind: 'manual' });
+    const page = await open('/flows');
+    await page.selectOption('select[name="status"]', 'waiting');
+    await page.fill('input[name="goal"]', 'ORDER 1234');
+    await page.click('#filter');
+    await page.waitForURL(/goal=ORDER\+1234/);
+    expect(await page.locator('#flows tr[data-flow]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-flow')))).toEqual([wanted.id]);
+    await page.fill('input[name="goal"]', '');
+    await page.fill('input[name="step"]', 'refund_card');
+    await page.click('#filter');
+    await page.waitForURL(/step=refund_card/);
+    expect(await page.locator('#flows tr[data-flow]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-flow')))).toEqual([wanted.id]);
+    await page.close();
+  });
+
+  it('shows the waits page: timers by due time, event waits by key, kept events', async () => {
+    const sooner = await parked('waits: sooner', 'kate/waits', { kind: 'timer', at: Date.now() + 600_000 });
+    await parked('waits: event', 'kate/waits', { kind: 'external_event', topic: 'parcel.delivered', correlationId: 'P-1' });
+    await parked('waits: event too', 'kate/waits', { kind: 'external_event', topic: 'parcel.delivered', correlationId: 'P-1' });
+    await tf.engine.deliver({ topic: 'parcel.returned', correlationId: 'P-2', payload: { why: 'damaged' } });
+    const page = await open('/');
+    await page.click('header a[href="/waits"]');
+    await page.waitForURL(/\/waits$/);
+    expect(await page.locator('#wait-timers').innerText()).toContain(sooner.id);
+    const key = page.locator('#event-waits tr', { hasText: 'P-1' });
+    expect(await key.locator('td').allInnerTexts()).toEqual(['parcel.delivered', 'P-1', '2']);
+    expect(await page.locator('#wait-inbox').innerText()).toContain('parcel.returned');
+    await page.close();
+  });
+
+  it('resumes a waiting flow from its page, after confirmation', async () => {
+    const flow = await parked('resume me by hand', 'kate/manual', { kind: 'external_event', topic: 'never.comes', correlationId: 'X-1' });
+    const page = await open(`/flows/${flow.id}`);
+    const questions: string[] = [];
+    page.on('dialog', (dialog) => void questions.push(dialog.message()));
+    await page.fill('#actions form:has(#resume) input[name="patch"]', '{"override": "operator"}');
+    await page.click('#resume');
+    await page.waitForURL(/done=/);
+    expect(questions[0]).toContain('Resume this flow');
+    expect(await page.locator('#status').innerText()).toBe('running');
+    const resumed = (await tf.manager.get(flow.id))!;
+    expect(resumed.state.override).toBe('operator');
+    expect(await page.locator('#timeline li').last().innerText()).toContain('manual');
+    await page.close();
+  });
+
+  it('follows commits the host makes through its own handle, live', async () => {
+    const flow = await parked('moved by the host itself', 'kate/host', { kind: 'manual' });
+    const page = await open(`/flows/${flow.id}`);
+    expect(await page.locator('#status').innerText()).toBe('waiting');
+    await page.evaluate(() => ((globalThis as unknown as { marker: number }).marker = 2));
+    await tf.engine.signal(flow.id, { payload: { by: 'host' } });
+    await expect.poll(() => page.locator('#status').innerText(), { timeout: 15_000 }).toBe('running');
+    await tf.manager.finish(flow.id);
+    await expect.poll(() => page.locator('#status').innerText(), { timeout: 15_000 }).toBe('finished');
+    expect(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker)).toBe(2);
+    await page.close();
   });
 });
 

@@ -1,7 +1,7 @@
 /**
  * `npm run screenshots`: seeds a database with a few flows, opens the inspector
  * in headless Chromium (as test/ui-browser.test.ts does) and writes
- * docs/inspector-overview.png and docs/inspector-flow.png for the README.
+ * docs/inspector-overview.png, docs/inspector-flow.png and docs/inspector-waits.png for the README.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,16 +35,33 @@ await tf.manager.setWaiting(approval.id, { kind: 'manual', signal: 'approve' });
 const done = await flow('Summarise yesterday\'s support tickets', 'kate/support');
 await tf.manager.finish(done.id, { tickets: 14 });
 await tf.engine.deliver({ topic: 'invoice.paid', correlationId: 'INV-77', payload: { amount: 120 } });
+// Some movement for the charts: timers that fire a little late, signals, events, finished flows.
+for (let i = 0; i < 12; i++) {
+  const f = await flow(`Follow up on ticket ${100 + i}`, 'kate/support');
+  const kind = i % 3;
+  if (kind === 0) await tf.manager.setWaiting(f.id, { kind: 'timer', at: Date.now() + 20 + i * 5 });
+  else if (kind === 1) await tf.manager.setWaiting(f.id, { kind: 'manual', signal: 'done' });
+  else await tf.manager.setWaiting(f.id, { kind: 'external_event', topic: 'ticket.closed', correlationId: `T-${100 + i}` });
+  await new Promise((resolve) => setTimeout(resolve, 30 + (i % 4) * 10));
+  await tf.engine.tick();
+  if (kind === 1) await tf.engine.signal(f.id, { signal: 'done' });
+  if (kind === 2) await tf.engine.deliver({ topic: 'ticket.closed', correlationId: `T-${100 + i}` });
+  if (i % 2 === 0) await tf.manager.finish(f.id);
+}
+await flow('Wait for the parcel', 'kate/orders').then((f) => tf.manager.setWaiting(f.id, { kind: 'external_event', topic: 'parcel.delivered', correlationId: 'P-9' }));
 
 const inspector = await startInspector({ taskflow: tf });
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
 try {
   const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
   await page.goto(inspector.loginUrl);
+  await page.waitForSelector('#chart-resumes canvas');
   await page.screenshot({ path: join(docs, 'inspector-overview.png'), fullPage: true });
   await page.goto(`${inspector.url}flows/${invoice.id}`);
   await page.screenshot({ path: join(docs, 'inspector-flow.png'), fullPage: true });
-  process.stdout.write(`wrote ${join(docs, 'inspector-overview.png')} and ${join(docs, 'inspector-flow.png')}\n`);
+  await page.goto(`${inspector.url}waits`);
+  await page.screenshot({ path: join(docs, 'inspector-waits.png'), fullPage: true });
+  process.stdout.write(`wrote inspector-overview.png, inspector-flow.png and inspector-waits.png in ${docs}\n`);
 } finally {
   await browser.close();
   await inspector.close();

@@ -130,6 +130,14 @@ export interface Taskflow {
   inboxHints(options?: DiagnoseOptions): Promise<NearMiss[]>;
   /** Drains the NATS bridge, stops the engine and closes the store; the process may exit afterwards. */
   close(): Promise<void>;
+  /**
+   * Calls `listener` with the ids of the flows written, after each commit made
+   * through this runtime (its manager, engine, tool). Commits by other handles
+   * and processes are `store.watchForeignCommits`'s; together they see every
+   * change (the web inspector follows both). A listener that throws is logged.
+   * Returns an unsubscribe.
+   */
+  onCommit(listener: (flowIds: readonly string[]) => void): () => void;
 }
 
 /** Reported as the instrumentation scope version of spans and metrics. */
@@ -191,11 +199,24 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
   const telemetry = await openTelemetry(checked.telemetry, logger, RUNTIME_VERSION);
   // Manager and engine commit through a view that reports each committed write to
   // the engine (timer, notifications) and the bridge (topics, lifecycle events).
+  const commitListeners = new Set<(flowIds: readonly string[]) => void>();
   const committing = observeCommits(
     store,
     (writes, info) => {
-      engine.committed(writes, info);
-      bridge?.committed(writes);
+      if (writes.length > 0) {
+        engine.committed(writes, info);
+        bridge?.committed(writes);
+      }
+      if (commitListeners.size > 0) {
+        const ids = [...info.inserted, ...writes.map((write) => write.flow.id)];
+        for (const listener of commitListeners) {
+          try {
+            listener(ids);
+          } catch (error) {
+            logger.warn({ err: error }, 'taskflow: an onCommit listener failed');
+          }
+        }
+      }
     },
     (error) => logger.warn({ err: error }, 'taskflow: a commit listener failed'),
     telemetry.prepareCommit,
@@ -252,9 +273,14 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
         throw error;
       }
     },
+    onCommit(listener) {
+      commitListeners.add(listener);
+      return () => void commitListeners.delete(listener);
+    },
     async close() {
       if (closed) return;
       closed = true;
+      commitListeners.clear();
       await bridge?.close();
       await engine.stop();
       telemetry.close();

@@ -2,14 +2,25 @@ import { Hono, type Context } from 'hono';
 import { setCookie } from 'hono/cookie';
 import { streamSSE } from 'hono/streaming';
 import { FlowError } from '../runtime/errors.js';
-import { isFlowStatus, isTerminal, type Flow, type FlowStatus } from '../runtime/flow.js';
+import { isFlowStatus, isTerminal, type FlowStatus } from '../runtime/flow.js';
 import type { Taskflow } from '../runtime/taskflow.js';
-import { INSPECTOR_CSS, INSPECTOR_JS } from './assets.js';
+import type { JsonObject } from '../runtime/flow.js';
+import type { InspectQueries } from '../runtime/store/inspect.js';
+import { INSPECTOR_CSS, INSPECTOR_JS, uplotAssets } from './assets.js';
+import { overviewCharts, type OverviewCharts } from './charts.js';
+import { nearMissHints } from './near-miss-hints.js';
+import { waitsPage, WAITS_LIMIT, type KeyHints } from './waits-page.js';
 import type { LiveRevision } from './live.js';
 import { errorPage, flowListPage, flowPage, layout, overviewPage, type ActionContext } from './pages.js';
 import { TOKEN_COOKIE, requestToken, sameOriginOnly, sameToken } from './security.js';
 
 const PAGE = 50;
+/** Rows a filtered flow list examines per request at most (controller, step, goal text). */
+export const SEARCH_WINDOW = 5_000;
+/** Waiting flows read to count them by kind. */
+const KIND_SAMPLE = 2_000;
+/** Flows of a status counted at most on the overview (shown as "10,000+" beyond). */
+export const STATUS_COUNT_CAP = 10_000;
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /** What the inspector's routes work on. */
@@ -20,13 +31,25 @@ export interface InspectorAppOptions {
   readOnly: boolean;
   /** Every request (reads too) needs the token: the inspector listens beyond this machine. */
   tokenForReads: boolean;
+  /** Hints about event keys on the waits page, when the runtime offers them. */
+  keyHints?: KeyHints;
+  /** The overview's charts are recomputed at most this often (ms); default 30 s, 0 on every request. */
+  chartRefreshMs?: number;
 }
+
+/** Default of {@link InspectorAppOptions.chartRefreshMs}: hourly charts need no fresher figures, and a page refreshing live several times a second reads them once. */
+export const CHART_REFRESH_MS = 30_000;
 
 /** The inspector's routes: pages, the live stream, and the actions (each a runtime call the CLI makes too). */
 export function inspectorApp(options: InspectorAppOptions): Hono {
   const { tf, live, token, readOnly } = options;
   const app = new Hono();
   const authorised = (c: Context) => sameToken(requestToken(c), token);
+  const queries: InspectQueries | undefined = tf.store.inspect?.();
+  const inspect = (): InspectQueries => {
+    if (!queries) throw new FlowError('invalid_input', `this ${tf.store.dialect} store offers no inspector queries`);
+    return queries;
+  };
 
   app.use('*', async (c, next) => {
     await next();
@@ -51,49 +74,68 @@ export function inspectorApp(options: InspectorAppOptions): Hono {
 
   app.get('/favicon.ico', (c) => c.body(null, 204));
   app.get('/assets/inspector.js', (c) => c.body(INSPECTOR_JS, 200, { 'content-type': 'text/javascript; charset=utf-8' }));
+  app.get('/assets/uplot.js', (c) => c.body(uplotAssets().js, 200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'max-age=3600' }));
+  app.get('/assets/uplot.css', (c) => c.body(uplotAssets().css, 200, { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'max-age=3600' }));
   app.get('/assets/inspector.css', (c) => c.body(INSPECTOR_CSS, 200, { 'content-type': 'text/css; charset=utf-8' }));
 
   const actionContext = (c: Context): ActionContext => ({ readOnly, authorised: authorised(c) });
 
+  const chartRefresh = options.chartRefreshMs ?? CHART_REFRESH_MS;
+  let chartCache: { at: number; charts: Promise<OverviewCharts> } | undefined;
+  const chartsAt = (q: InspectQueries, now: number): Promise<OverviewCharts> => {
+    if (chartCache && now >= chartCache.at && now - chartCache.at < chartRefresh) return chartCache.charts;
+    const fresh = overviewCharts(q, now);
+    chartCache = { at: now, charts: fresh };
+    fresh.catch(() => (chartCache = undefined));
+    return fresh;
+  };
+
   app.get('/', async (c) => {
-    const [counts, waiting, timers, inbox, dead, hints] = await Promise.all([
-      tf.store.countByStatus(),
-      tf.store.listByStatus('waiting', { limit: 5000 }),
+    const q = inspect();
+    const now = tf.clock.now();
+    const [counts, kinds, timers, inbox, dead, retrying, charts, hints] = await Promise.all([
+      q.countByStatus(STATUS_COUNT_CAP),
+      q.waitingKinds(KIND_SAMPLE),
       tf.store.listWaking(20),
       tf.store.listInbox(),
       tf.store.listDeadNotifications(50),
+      q.retryingNotifications(50),
+      chartsAt(q, now),
       tf.inboxHints({ limit: 50 }),
     ]);
-    const waitingByKind: Record<string, number> = {};
-    for (const flow of waiting) if (flow.wait) waitingByKind[flow.wait.kind] = (waitingByKind[flow.wait.kind] ?? 0) + 1;
-    const data = { counts, waitingByKind, waitingSampled: waiting.length === 5000, timers, inbox, dead, hints, now: tf.clock.now() };
+    const data = { counts: counts.counts, cappedStatuses: counts.capped, waitingByKind: kinds.kinds, waitingSampled: kinds.capped, timers, inbox, dead, retrying, charts, hints, now };
     return c.html(layout('Overview', overviewPage(data, actionContext(c)), c.req.query('done')));
   });
 
   app.get('/flows', async (c) => {
     const statusText = c.req.query('status') ?? 'waiting';
     const status: FlowStatus = isFlowStatus(statusText) ? statusText : 'waiting';
-    const owner = (c.req.query('owner') ?? '').trim();
-    const controller = (c.req.query('controller') ?? '').trim();
-    let page: Flow[];
-    let next: string | undefined;
-    if (owner !== '') {
-      // By owner: flows_owner_created, newest first, page by offset within one owner's flows.
-      const offset = Math.max(0, Number.parseInt(c.req.query('offset') ?? '0', 10) || 0);
-      page = await tf.store.listByOwner(owner, { status, limit: PAGE, offset });
-      if (page.length === PAGE) next = new URLSearchParams({ status, owner, controller, offset: String(offset + PAGE) }).toString();
-    } else {
-      const afterAt = Number(c.req.query('afterAt'));
-      const afterId = c.req.query('afterId');
-      const after = Number.isFinite(afterAt) && afterId ? { updatedAt: afterAt, id: afterId } : undefined;
-      page = await tf.store.pageFlows({ status, limit: PAGE, ...(after ? { after } : {}) });
-      const last = page.at(-1);
-      if (page.length === PAGE && last) {
-        next = new URLSearchParams({ status, controller, afterAt: String(last.updatedAt.getTime()), afterId: last.id }).toString();
-      }
-    }
-    const flows = controller === '' ? page : page.filter((f) => f.controllerId === controller);
-    return c.html(layout('Flows', flowListPage({ status, owner, controller, flows, next, now: tf.clock.now() })));
+    const field = (name: string) => (c.req.query(name) ?? '').trim();
+    const [owner, controller, step, goal] = [field('owner'), field('controller'), field('step'), field('goal')];
+    const afterAt = Number(c.req.query('afterAt'));
+    const afterId = c.req.query('afterId');
+    const after = Number.isFinite(afterAt) && afterId ? { updatedAt: afterAt, id: afterId } : undefined;
+    const page = await inspect().searchFlows({
+      status,
+      limit: PAGE,
+      scanLimit: SEARCH_WINDOW,
+      ...(owner === '' ? {} : { owner }),
+      ...(controller === '' ? {} : { controller }),
+      ...(step === '' ? {} : { step }),
+      ...(goal === '' ? {} : { goalText: goal }),
+      ...(after ? { after } : {}),
+    });
+    const filters = { status, owner, controller, step, goal };
+    const next = page.next ? new URLSearchParams({ ...filters, afterAt: String(page.next.updatedAt), afterId: page.next.id }).toString() : undefined;
+    const scanned = page.windowEnded && (controller !== '' || step !== '' || goal !== '') ? page.scanned : undefined;
+    return c.html(layout('Flows', flowListPage({ ...filters, flows: page.flows, next, scanned, now: tf.clock.now() })));
+  });
+
+  const defaultHints = nearMissHints(tf);
+  app.get('/waits', async (c) => {
+    const [timers, eventWaits, inbox] = await Promise.all([tf.store.listWaking(WAITS_LIMIT), inspect().eventWaits(WAITS_LIMIT), tf.store.listInbox()]);
+    const hints = await (options.keyHints ?? defaultHints)([...eventWaits, ...inbox.slice(0, WAITS_LIMIT)]);
+    return c.html(layout('Waits', waitsPage({ timers, eventWaits, inbox, hints, now: tf.clock.now() })));
   });
 
   app.get('/flows/:id', async (c) => {
@@ -167,6 +209,23 @@ export function inspectorApp(options: InspectorAppOptions): Hono {
     let flow = await tf.manager.requestCancel(c.req.param('id')!);
     if (!isTerminal(flow.status)) flow = await tf.manager.cancel(flow.id);
     return { to: flowPath(flow.id), done: `flow ${flow.id} is ${flow.status}` };
+  }));
+  app.post('/flows/:id/resume', action(async (c, form) => {
+    // As `taskflow resume <id> [--patch json]`: a manual resume, the patch merged into the state.
+    const text = (form.patch ?? '').trim();
+    let patch: JsonObject | undefined;
+    if (text !== '') {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        throw new FlowError('invalid_input', 'the state patch is not valid JSON');
+      }
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new FlowError('invalid_input', 'the state patch must be a JSON object');
+      patch = parsed as JsonObject;
+    }
+    const flow = await tf.manager.resume(c.req.param('id')!, patch);
+    return { to: flowPath(flow.id), done: `resumed flow ${flow.id}: it is ${flow.status}` };
   }));
   app.post('/flows/:id/signal', action(async (c, form) => {
     const name = (form.name ?? '').trim();

@@ -6,6 +6,8 @@ import { openTaskflow, type Taskflow } from '../runtime/taskflow.js';
 import { inspectorApp } from './app.js';
 import { LiveRevision } from './live.js';
 import { isLoopbackHost } from './security.js';
+import type { KeyHints } from './waits-page.js';
+import { parseDuration, type Duration } from '../runtime/duration.js';
 
 /** Options of {@link startInspector}: a running runtime, or a database to open. */
 export interface InspectorOptions {
@@ -21,6 +23,15 @@ export interface InspectorOptions {
   readOnly?: boolean;
   /** The action token; default a random one. */
   token?: string;
+  /**
+   * Hints about event keys (such as near misses between kept events and waits),
+   * shown on the waits page beside each key. Default: the runtime's near-miss
+   * hints (`tf.inboxHints()`): a kept key and a waiting key that differ only in
+   * case, whitespace or a typo.
+   */
+  keyHints?: KeyHints;
+  /** How often the overview's charts are recomputed at most. Default `30s`; `0`: on every request. */
+  chartRefresh?: Duration;
 }
 
 /** A listening inspector. */
@@ -36,8 +47,8 @@ export interface Inspector {
 
 /**
  * Starts the web inspector: an overview, the flow list, a page per flow, live
- * updates and the operator's actions (cancel, signal, deliver an event, re-queue
- * a dead notification), each through the runtime calls the CLI makes.
+ * updates and the operator's actions (cancel, signal, resume, deliver an event,
+ * re-queue a dead notification), each through the runtime calls the CLI makes.
  * Refuses (`invalid_input`) a non-loopback `host` without an explicit `token`.
  */
 export async function startInspector(options: InspectorOptions): Promise<Inspector> {
@@ -48,11 +59,12 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
   }
   if (options.token !== undefined && options.token.trim() === '') throw new FlowError('invalid_input', 'the token must not be empty');
   if (!options.taskflow && options.database === undefined) throw new FlowError('invalid_input', 'startInspector needs taskflow or database');
+  const chartRefreshMs = options.chartRefresh === undefined ? undefined : parseDuration(options.chartRefresh, 'chartRefresh');
   const token = options.token ?? randomBytes(18).toString('base64url');
   const owned = options.taskflow ? undefined : await openTaskflow({ database: options.database! });
   const tf = options.taskflow ?? owned!;
-  const live = new LiveRevision(tf.store);
-  const app = inspectorApp({ tf, live, token, readOnly: options.readOnly === true, tokenForReads: !loopback });
+  const live = new LiveRevision(tf);
+  const app = inspectorApp({ tf, live, token, readOnly: options.readOnly === true, tokenForReads: !loopback, ...(options.keyHints ? { keyHints: options.keyHints } : {}), ...(chartRefreshMs === undefined ? {} : { chartRefreshMs }) });
   let server: ServerType;
   const address = await new Promise<AddressInfo>((resolve, reject) => {
     server = serve({ fetch: app.fetch, port: options.port ?? 0, hostname: host }, (info) => resolve(info));

@@ -1,18 +1,20 @@
-import type { FlowStore } from '../runtime/store/contract.js';
+import type { Taskflow } from '../runtime/taskflow.js';
 
 /**
  * A revision number that grows whenever the database may have changed: on a
- * commit by another connection or process (`watchForeignCommits`: SQLite's
+ * commit through the runtime handle the inspector was given (`tf.onCommit`: the
+ * host's own agents, when it mounts the inspector in its process), on a commit
+ * by another connection or process (`watchForeignCommits`: SQLite's
  * `data_version`, PostgreSQL's `LISTEN/NOTIFY`) and on every action the
  * inspector itself performs. Pages follow it over Server-Sent Events.
  */
 export class LiveRevision {
   private revision = 0;
   private readonly listeners = new Set<(revision: number) => void>();
-  private readonly unwatch: () => void;
+  private readonly unwatch: (() => void)[];
 
-  constructor(store: FlowStore) {
-    this.unwatch = store.watchForeignCommits(() => this.bump());
+  constructor(tf: Pick<Taskflow, 'store' | 'onCommit'>) {
+    this.unwatch = [tf.store.watchForeignCommits(() => this.bump()), tf.onCommit(() => this.bump())];
   }
 
   get current(): number {
@@ -32,7 +34,7 @@ export class LiveRevision {
   }
 
   close(): void {
-    this.unwatch();
+    for (const unwatch of this.unwatch) unwatch();
     this.listeners.clear();
   }
 }

@@ -6,6 +6,7 @@ import { wakeAtOf, type WaitCondition } from '../runtime/wait.js';
 import { describeAnyOf } from '../runtime/any-of.js';
 import { describeSchedule } from '../runtime/recurring/schedule.js';
 import type { NearMiss } from '../runtime/doctor/diagnose.js';
+import { CHART_WINDOW_HOURS, type ChartSpec, type OverviewCharts } from './charts.js';
 
 /** Rendered HTML; every interpolated value is escaped by `hono/html`. */
 export type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
@@ -24,11 +25,13 @@ export function layout(title: string, body: Html, message?: string): Html {
 <head>
 <meta charset="utf-8">
 <title>${title} · taskflow</title>
+<link rel="stylesheet" href="/assets/uplot.css">
 <link rel="stylesheet" href="/assets/inspector.css">
+<script src="/assets/uplot.js" defer></script>
 <script src="/assets/inspector.js" defer></script>
 </head>
 <body>
-<header><a href="/" class="brand">taskflow inspector</a> <a href="/">Overview</a> <a href="/flows">Flows</a>
+<header><a href="/" class="brand">taskflow inspector</a> <a href="/">Overview</a> <a href="/flows">Flows</a> <a href="/waits">Waits</a>
 <span id="live" class="live" title="updates as flows move">live</span></header>
 ${message === undefined ? '' : html`<p class="message" role="status">${message}</p>`}
 <main id="main">${body}</main>
@@ -36,7 +39,7 @@ ${message === undefined ? '' : html`<p class="message" role="status">${message}<
 </html>`;
 }
 
-const time = (date: Date | undefined | null) => (date ? date.toISOString().replace('.000Z', 'Z') : '');
+export const time = (date: Date | undefined | null) => (date ? date.toISOString().replace('.000Z', 'Z') : '');
 
 /** "in 3m 20s" or "5s ago". */
 export function timeLeft(at: Date, now: number): string {
@@ -62,16 +65,18 @@ export function describeWait(wait: WaitCondition | null): string {
   return `signal${wait.signal ? ` "${wait.signal}"` : ''}${wait.timeoutAt ? ` (timeout ${time(wait.timeoutAt)})` : ''}`;
 }
 
-const flowLink = (flow: Flow) => html`<a href="/flows/${encodeURIComponent(flow.id)}" class="flow-link">${flow.id}</a>`;
+export const flowLink = (flow: Flow) => html`<a href="/flows/${encodeURIComponent(flow.id)}" class="flow-link">${flow.id}</a>`;
 const statusBadge = (status: FlowStatus) => html`<span class="status status-${status}">${status}</span>`;
 
-function tokenField(ctx: ActionContext): Html {
+export function tokenField(ctx: ActionContext): Html {
   return ctx.authorised ? html`` : html`<input name="token" type="password" placeholder="action token" required autocomplete="off">`;
 }
 
 /** Everything the overview shows. */
 export interface OverviewData {
   counts: Partial<Record<FlowStatus, number>>;
+  /** Statuses whose count stopped at the cap: shown as "n+". */
+  cappedStatuses: FlowStatus[];
   waitingByKind: Record<string, number>;
   waitingSampled: boolean;
   timers: Flow[];
@@ -79,7 +84,15 @@ export interface OverviewData {
   dead: ResumeNotification[];
   /** Kept events whose key nearly matches a waiting key (`tf.inboxHints()`). */
   hints?: NearMiss[];
+  /** Failed at least once, not dead: being retried. */
+  retrying: ResumeNotification[];
+  charts: OverviewCharts;
   now: number;
+}
+
+function chart(id: string, title: string, spec: ChartSpec, empty: string): Html {
+  const hasData = spec.series.some((s) => s.values.some((v) => v !== null && v !== 0));
+  return html`<figure><figcaption>${title}</figcaption>${hasData ? html`<div class="chart" id="${id}" data-chart="${JSON.stringify(spec)}"></div>` : html`<p class="note" id="${id}">${empty}</p>`}</figure>`;
 }
 
 export function overviewPage(data: OverviewData, ctx: ActionContext): Html {
@@ -87,8 +100,14 @@ export function overviewPage(data: OverviewData, ctx: ActionContext): Html {
   return html`<h1>Overview</h1>
 <section><h2>Flows by status</h2>
 <table id="by-status"><tr>${FLOW_STATUSES.map((s) => html`<th>${statusBadge(s)}</th>`)}</tr>
-<tr>${FLOW_STATUSES.map((s) => html`<td><a href="/flows?status=${s}" data-status="${s}">${data.counts[s] ?? 0}</a></td>`)}</tr></table></section>
-<section><h2>Waiting flows by kind${data.waitingSampled ? ' (first 5,000)' : ''}</h2>
+<tr>${FLOW_STATUSES.map((s) => html`<td><a href="/flows?status=${s}" data-status="${s}">${(data.counts[s] ?? 0).toLocaleString('en')}${data.cappedStatuses.includes(s) ? '+' : ''}</a></td>`)}</tr></table>
+${data.cappedStatuses.length > 0 ? html`<p class="note">Counted up to ${(10_000).toLocaleString('en')} each, so the page stays fast on any number of flows.</p>` : ''}</section>
+<section><h2>Last ${String(CHART_WINDOW_HOURS)} hours</h2><div class="charts">
+${chart('chart-resumes', 'Resumes per hour, by reason', data.charts.resumes, 'No resumes in this window.')}
+${chart('chart-lateness', 'Timer and timeout lateness (ms after due)', data.charts.lateness, 'No timer or timeout resumes in this window.')}
+${chart('chart-throughput', 'Flows created and finished per hour', data.charts.throughput, 'No flows created or finished in this window.')}
+</div>${data.charts.notes.map((n) => html`<p class="note">${n}</p>`)}<p class="note" id="charts-at">Charts as of ${time(new Date(data.charts.at))}.</p></section>
+<section><h2>Waiting flows by kind${data.waitingSampled ? ' (in a sample of 2,000)' : ''}</h2>
 <table id="by-kind">${Object.entries(data.waitingByKind).map(([kind, n]) => html`<tr><th>${kind}</th><td>${n}</td></tr>`)}</table></section>
 <section><h2>Timers due soon</h2>
 ${data.timers.length === 0 ? html`<p>None.</p>` : html`<table id="timers"><tr><th>flow</th><th>goal</th><th>wakes</th><th></th></tr>
@@ -101,6 +120,9 @@ ${(data.hints ?? []).map((m) => html`<tr><td>${m.kept.topic}/${m.kept.correlatio
 <section><h2>Dead notifications</h2>
 ${data.dead.length === 0 ? html`<p id="dead">None.</p>` : html`<table id="dead"><tr><th>flow</th><th>reason</th><th>attempts</th><th>last error</th><th>dead since</th></tr>
 ${data.dead.map((n) => html`<tr><td><a href="/flows/${encodeURIComponent(n.flowId)}">${n.flowId}</a></td><td>${n.wake.reason}</td><td>${n.attempts}</td><td class="text">${n.lastError ?? ''}</td><td>${time(n.deadAt)}</td></tr>`)}</table>`}</section>
+<section><h2>Retrying notifications</h2>
+${data.retrying.length === 0 ? html`<p id="retrying">None.</p>` : html`<table id="retrying"><tr><th>flow</th><th>reason</th><th>attempts</th><th>last error</th><th>next try</th></tr>
+${data.retrying.map((n) => html`<tr><td><a href="/flows/${encodeURIComponent(n.flowId)}">${n.flowId}</a></td><td>${n.wake.reason}</td><td>${n.attempts}</td><td class="text">${n.lastError ?? ''}</td><td>${time(n.dueAt)} <small>${timeLeft(n.dueAt, data.now)}</small></td></tr>`)}</table>`}</section>
 ${ctx.readOnly ? '' : html`<section><h2>Deliver an event</h2>
 <form method="post" action="/deliver" data-confirm="Deliver this event?" class="action">
 <input name="topic" placeholder="topic" required> <input name="correlationId" placeholder="correlation id" required>
@@ -112,9 +134,13 @@ export interface FlowListData {
   status: FlowStatus;
   owner: string;
   controller: string;
+  step: string;
+  goal: string;
   flows: Flow[];
   /** The query string of the next page, when there may be one. */
   next: string | undefined;
+  /** The page ended at its scan window (a filter on controller, step or goal): rows examined. */
+  scanned: number | undefined;
   now: number;
 }
 
@@ -124,10 +150,13 @@ export function flowListPage(data: FlowListData): Html {
 <label>status <select name="status">${FLOW_STATUSES.map((s) => html`<option value="${s}" ${s === data.status ? 'selected' : ''}>${s}</option>`)}</select></label>
 <label>owner <input name="owner" value="${data.owner}" placeholder="agent:…:session:…"></label>
 <label>controller <input name="controller" value="${data.controller}"></label>
-<button>Filter</button></form>
+<label>step <input name="step" value="${data.step}"></label>
+<label>goal contains <input name="goal" value="${data.goal}"></label>
+<button id="filter">Filter</button></form>
 ${data.flows.length === 0 ? html`<p id="no-flows">No flows match.</p>` : html`<table id="flows"><tr><th>flow</th><th>status</th><th>goal</th><th>step</th><th>controller</th><th>owner</th><th>wait</th><th>updated</th></tr>
 ${data.flows.map((f) => { const at = wakeAt(f.wait); return html`<tr data-flow="${f.id}"><td>${flowLink(f)}</td><td>${statusBadge(f.status)}</td><td class="goal">${f.goal}</td><td>${f.currentStep}</td><td>${f.controllerId}</td><td>${f.ownerSessionKey}</td><td>${describeWait(f.wait)}${at ? html` <small>${timeLeft(at, data.now)}</small>` : ''}</td><td>${time(f.updatedAt)}</td></tr>`; })}</table>`}
-${data.next === undefined ? '' : html`<p><a id="next-page" href="/flows?${data.next}">Next page →</a></p>`}`;
+${data.scanned === undefined ? '' : html`<p class="note" id="scanned">${data.next === undefined ? 'Searched to the end of the list.' : `Searched ${data.scanned.toLocaleString('en')} more flows without filling the page.`}</p>`}
+${data.next === undefined ? '' : html`<p><a id="next-page" href="/flows?${data.next}">${data.scanned === undefined ? 'Next page →' : 'Continue searching →'}</a></p>`}`;
 }
 
 /** Everything a flow page shows. */
@@ -162,6 +191,8 @@ ${flow.schedule ? html`<dt>schedule</dt><dd id="schedule">${describeSchedule(flo
 <h2>State</h2><pre id="state" class="json">${json(flow.state)}</pre>
 ${ctx.readOnly || terminal ? '' : html`<section id="actions"><h2>Actions</h2>
 <form method="post" action="/flows/${id}/cancel" data-confirm="Cancel this flow?" class="action">${tokenField(ctx)} <button id="cancel">Cancel</button></form>
+${flow.status === 'waiting' ? html`<form method="post" action="/flows/${id}/resume" data-confirm="Resume this flow now, whatever it waits for?" class="action">
+<input name="patch" placeholder="state patch (JSON object)"> ${tokenField(ctx)} <button id="resume">Resume</button></form>` : ''}
 ${flow.wait?.kind === 'manual' ? html`<form method="post" action="/flows/${id}/signal" data-confirm="Send this signal?" class="action">
 <input name="name" placeholder="signal name" value="${flow.wait.signal ?? ''}"> <input name="payload" placeholder="payload (JSON)"> ${tokenField(ctx)} <button id="signal">Signal</button></form>` : ''}
 ${flow.wait?.kind === 'external_event' ? html`<form method="post" action="/deliver" data-confirm="Deliver this event?" class="action">

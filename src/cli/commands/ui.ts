@@ -11,8 +11,9 @@ export const uiCommand: DatabaseCommand = {
   summary: 'open the web inspector on the database (Ctrl-C stops it)',
   usage: 'ui [--port <n>] [--host <address>] [--read-only] [--token <token>]',
   details: [
-    'Serves an overview, the flow list, a page per flow with its timeline, live updates,',
-    'and actions (cancel, signal, deliver an event, re-queue a dead notification) through',
+    'Serves an overview with charts, the flow list (filters: status, owner, controller, step,',
+    'goal text), a page per flow with its timeline, the waits, live updates, and actions',
+    '(cancel, signal, resume, deliver an event, re-queue a dead notification) through',
     'the same runtime calls as the other commands. Actions need the token printed at start',
     '(open the printed login link once); requests from another origin are refused.',
     'Options:',

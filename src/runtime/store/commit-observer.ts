@@ -4,6 +4,8 @@ import { replaceCommits } from './view.js';
 /** How a commit was made: `claimed` when its resume notifications were claimed by the committing engine. */
 export interface CommitInfo {
   claimed: boolean;
+  /** Ids of the flows the commit created (their writes are not in `writes`). */
+  inserted: readonly string[];
 }
 
 /** Called after a commit with the writes it made; awaited before the commit's caller sees its result. */
@@ -20,7 +22,8 @@ export type CommitPreparer = (loaded: Loaded, writes: FlowWrite[]) => ((error?: 
 /**
  * A view of `store` that reports every committed flow write to `listener`, whoever
  * made it: the manager (waits, finishes, fails, cancels) or the engine (event,
- * timer, signal and timeout resumes, cancels by the sweep). The engine arms its
+ * timer, signal and timeout resumes, cancels by the sweep), and the flows a commit
+ * created (`info.inserted`, with `writes` empty when it only created). The engine arms its
  * timer and delivers notifications from it; the NATS bridge covers topics and
  * publishes lifecycle events. Every other member is
  * the store's own. The listener runs after the transaction committed; a listener
@@ -46,11 +49,12 @@ export function observeCommits(store: FlowStore, listener: CommitListener, onErr
     };
     return { run, settle: (error?: unknown) => settle?.(error) };
   };
-  const report = async (decision: Decision<unknown> | undefined, info: CommitInfo): Promise<void> => {
-    const writes = decision?.writes;
-    if (!writes || writes.length === 0) return;
+  const report = async (decision: Decision<unknown> | undefined, info: Omit<CommitInfo, 'inserted'>): Promise<void> => {
+    const writes = decision?.writes ?? [];
+    const inserted = decision?.inserts?.map((insert) => insert.flow.id) ?? [];
+    if (writes.length === 0 && inserted.length === 0) return;
     try {
-      await listener(writes, info);
+      await listener(writes, { ...info, inserted });
     } catch (error) {
       onError(error);
     }

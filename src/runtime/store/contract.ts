@@ -2,6 +2,7 @@ import type { Flow, FlowEvent, FlowEventKind, FlowStatus, FlowStep, JsonObject }
 import type { InboxFill } from '../inbox.js';
 import type { DiagnosticStore } from './diagnostics.js';
 import type { Wake } from '../wake.js';
+import type { InspectQueries } from './inspect.js';
 
 /** An audit event about to be appended; it takes the flow's `updatedAt` as its time. */
 export interface AuditEntry {
@@ -247,6 +248,9 @@ export interface FlowStore extends DiagnosticStore {
    * SQLite: a cheap `PRAGMA data_version` check; PostgreSQL: `LISTEN/NOTIFY`.
    */
   watchForeignCommits(listener: () => void): () => void;
+
+  /** The web inspector's bounded read queries (`store/inspect.ts`); absent on a store that has none. */
+  inspect?(): InspectQueries;
 
   close(): Promise<void>;
 }

@@ -84,7 +84,7 @@ export const flowEvents = pgTable(
     payloadJson: text('payload_json').notNull(),
     at: ms('at').notNull(),
   },
-  (t) => [index('flow_events_flow').on(t.flowId, t.id), index('flow_events_flow_kind').on(t.flowId, t.kind, t.id)],
+  (t) => [index('flow_events_flow').on(t.flowId, t.id), index('flow_events_flow_kind').on(t.flowId, t.kind, t.id), index('flow_events_kind_at').on(t.kind, t.at)],
 );
 
 export const resumeNotifications = pgTable(

@@ -21,6 +21,7 @@ import { WAITING_TOPICS_SQL } from '../waiting-topics-sql.js';
 import { wakeFromJson, wakeToJson } from '../../wake.js';
 import { HEARTBEATS_SQL, WAITING_KEYS_SQL, numbered } from '../diagnostics-sql.js';
 import { bridgeToJson, heartbeatFromRow, type Heartbeat, type WaitingKey } from '../diagnostics.js';
+import { inspectQueries, type InspectQueries } from '../inspect.js';
 
 /** Options of {@link openPostgresStore}. */
 export interface PostgresStoreOptions {
@@ -750,6 +751,10 @@ export class PostgresFlowStore implements FlowStore {
       this.id,
     );
     return this.watch.subscribe(listener);
+  }
+
+  inspect(): InspectQueries {
+    return inspectQueries('postgres', (text, params) => this.run('inspect', async (_db, client) => (await client.query(text, params as unknown[])).rows as Record<string, unknown>[]));
   }
 
   /**

@@ -100,6 +100,8 @@ export const flowEvents = sqliteTable(
     index('flow_events_flow').on(t.flowId, t.id),
     // lastEvents: the latest event of a kind is one seek, however long the log
     index('flow_events_flow_kind').on(t.flowId, t.kind, t.id),
+    // the inspector's charts: events of a kind in a time window, newest first
+    index('flow_events_kind_at').on(t.kind, t.at),
   ],
 );
 

@@ -14,6 +14,8 @@ import { prepareStatements, type SqliteStatements } from './statements.js';
 import { WAITING_TOPICS_SQL } from '../waiting-topics-sql.js';
 import type { BatchCommit, BatchOutcome, ClaimedNotification, Committed, Decision, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from '../contract.js';
 import { MAX_ERROR_LENGTH, notificationFromRow } from '../notification-rows.js';
+import { inspectQueries, type InspectQueries } from '../inspect.js';
+import { cachedStatement } from './cached-statements.js';
 import { wakeFromJson, wakeToJson } from '../../wake.js';
 import { anyOfKeysOf } from '../../any-of.js';
 import { HEARTBEATS_SQL, WAITING_KEYS_SQL } from '../diagnostics-sql.js';
@@ -581,6 +583,10 @@ export class SqliteFlowStore implements FlowStore {
   watchForeignCommits(listener: () => void): () => void {
     this.assertOpen();
     return this.watch.subscribe(listener);
+  }
+
+  inspect(): InspectQueries {
+    return inspectQueries('sqlite', (text, params) => this.read(({ sqlite }) => cachedStatement(sqlite, text).all(...params) as Record<string, unknown>[]));
   }
 
   async close(): Promise<void> {

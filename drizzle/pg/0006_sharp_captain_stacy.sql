@@ -1,0 +1,1 @@
+CREATE INDEX "flow_events_kind_at" ON "flow_events" USING btree ("kind","at");
