@@ -245,6 +245,8 @@ export class JetStreamIntake {
     this.committing = (async () => {
       try {
         while (this.held.length > 0) {
+          // One turn of the event loop first: messages already read from the socket join this batch.
+          await new Promise<void>((resolve) => setImmediate(resolve));
           const batch = this.held.splice(0, COMMIT_BATCH);
           await this.options.handleBatch(batch).catch((error: unknown) => this.options.logger.error({ err: error }, 'taskflow: handling NATS messages failed'));
         }
