@@ -6,10 +6,10 @@
  * (a view made here, in the benchmark: the runtime has no such path any more).
  * Starts its own nats-server on a free port and stops it.
  *
- *   npx tsx bench/nats-throughput.ts [--quick] [--no-pg]
+ *   npx tsx bench/nats-throughput.ts [--quick] [--no-pg] [--skip=per-event|batched]
  */
 import { randomUUID } from 'node:crypto';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import pg from 'pg';
 import { openTaskflow, type FlowStore, type Taskflow } from '../src/index.js';
@@ -194,6 +194,39 @@ async function run(server: NatsServer, publisher: NatsConnection, dialect: Diale
   }
 }
 
+/** The ceiling: the same events through a work-queue stream, pulled as the bridge pulls and acked at once, no store. */
+async function rawJetStream(server: NatsServer, publisher: NatsConnection, count: number): Promise<number> {
+  const nc = await connect({ servers: server.url });
+  const jsm = await jetstreamManager(nc);
+  try {
+    await jsm.streams.add({ name: 'RAW_T', subjects: ['raw.>'], retention: RetentionPolicy.Workqueue });
+    await jsm.consumers.add('RAW_T', { durable_name: 'raw', ack_policy: AckPolicy.Explicit });
+    const consumer = await jetstream(nc).consumers.get('RAW_T', 'raw');
+    let got = 0;
+    const started = performance.now();
+    const consuming = (async () => {
+      while (got < count) {
+        const batch = await consumer.fetch({ max_messages: 512, expires: 1_000 });
+        for await (const msg of batch) {
+          JSON.parse(msg.string());
+          msg.ack();
+          if (++got === count) break;
+        }
+      }
+    })();
+    for (let i = 0; i < count; i++) {
+      publisher.publish('raw.paid', JSON.stringify({ correlation_id: `INV-${i}`, payload: { amount: i } }));
+      if (i % 500 === 499) await publisher.flush();
+    }
+    await publisher.flush();
+    await consuming;
+    return (count * 1000) / (performance.now() - started);
+  } finally {
+    await jsm.streams.delete('RAW_T').catch(() => false);
+    await nc.close();
+  }
+}
+
 async function pgReachable(): Promise<boolean> {
   const client = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 2_000 });
   try {
@@ -216,6 +249,18 @@ export async function benchNatsThroughput(options: Partial<BenchOptions> = {}): 
   const publisher = await connect({ servers: server.url });
   const rows: Row[] = [];
   try {
+    const ceiling = await rawJetStream(server, publisher, size.burst);
+    log(`nats throughput raw JetStream: ${num(ceiling)} events/s`);
+    rows.push({
+      store: 'none',
+      path: 'ceiling: JetStream pull + ack, no store (same run)',
+      'events/s sustained': num(ceiling),
+      'vs baseline': '',
+      'commits for the burst': '',
+      [`p50 at ${size.rate}/s`]: '',
+      [`p99 at ${size.rate}/s`]: '',
+      goal: '',
+    });
     for (const dialect of dialects) {
       const results = new Map<Path, Run>();
       for (const path of (['per-event', 'batched'] as const).filter((p) => !process.argv.includes(`--skip=${p}`))) {
@@ -248,6 +293,7 @@ export async function benchNatsThroughput(options: Partial<BenchOptions> = {}): 
     title: 'NATS JetStream in batches: events/s sustained and event → resume latency',
     rows,
     notes: [
+      'Ceiling: the same publishes into a work-queue stream of their own, pulled as the bridge pulls (fetch of 512) and acked at once: what this machine\'s JetStream sustains with no store behind it.',
       'nats-server started by the benchmark on a free port, JetStream file store in a temp folder; publisher, runtime and store client in one Node.js process.',
       `Sustained: ${num(size.burst)} events published back to back (plain publishes on \`${TOPIC}\`, captured by the runtime's stream) to as many waiting flows; events/s = events ÷ time from the first publish to the last onResume. Every event resumes a flow and is acked after its transaction committed.`,
       `Latency: then ${num(size.paced)} events paced at ${size.rate}/s, each timed from its publish to onResume.`,

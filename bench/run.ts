@@ -5,22 +5,22 @@
  * and garbage collection never land in another's measurement.
  *
  *   --quick            smaller sizes and shorter runs (a smoke test, not for publishing)
- *   --only=a,b         run only these: transitions, tick, lateness, burst, restart, growth, nats, nats-covering
+ *   --only=a,b         run only these: transitions, tick, lateness, burst, restart, growth, nats, nats-covering, nats-throughput
  *   --write            write bench/RESULTS.md even for a quick or partial run
- *   --nats / --no-nats include the NATS benchmark (bench/nats*.ts); default: when
- *                      /usr/sbin/nats-server exists
+ *   --nats / --no-nats include the NATS benchmarks (bench/nats*.ts); default: when a
+ *                      nats-server binary is found (NATS_SERVER_BIN, the PATH, /usr/sbin)
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
+import { findNatsServer } from '../test/support/nats-server.js';
 import { ms, toMarkdown, type BenchOptions } from './report.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const SELF = fileURLToPath(import.meta.url);
-const NATS_SERVER = '/usr/sbin/nats-server';
 const RESULT_MARK = 'BENCH-RESULT ';
 
 type Outcome = { title: string; rows: unknown[]; notes?: string[] };
@@ -30,7 +30,7 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const childOf = args.find((a) => a.startsWith('--child='))?.slice('--child='.length);
 const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
-const nats = args.includes('--nats') || (!args.includes('--no-nats') && existsSync(NATS_SERVER));
+const nats = args.includes('--nats') || (!args.includes('--no-nats') && findNatsServer() !== undefined);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 /** The NATS benchmark is another author's file: loaded only when present, typed only by its contract. */
@@ -55,6 +55,8 @@ async function loadBench(name: string): Promise<Bench> {
       return (await import('./growth.js')).benchGrowth;
     case 'nats-covering':
       return (await import('./nats-covering.js')).benchNatsCovering;
+    case 'nats-throughput':
+      return (await import('./nats-throughput.js')).benchNatsThroughput;
     case 'nats':
       for (const file of natsFiles()) {
         const module = (await import(pathToFileURL(join(HERE, file)).href)) as { benchNats?: () => Promise<Outcome> };
@@ -94,7 +96,7 @@ function runInChild(name: string): Promise<Outcome> {
 async function main(): Promise<void> {
   const names = ['transitions', 'tick', 'lateness', 'burst', 'restart', 'growth'];
   if (nats) {
-    if (natsFiles().length > 0) names.push('nats', 'nats-covering');
+    if (natsFiles().length > 0) names.push('nats', 'nats-covering', 'nats-throughput');
     else if (args.includes('--nats')) log('--nats: no bench/nats*.ts yet; skipped');
   }
   const selected = names.filter((name) => !only || only.includes(name));
