@@ -37,7 +37,7 @@ const ACK_WAIT_MS = 30_000;
 /** Messages one pull request asks for. */
 const PULL_BATCH = 512;
 /** Messages committed in one transaction at most. */
-export const COMMIT_BATCH = 256;
+const COMMIT_BATCH = 256;
 /** Messages held for a commit before the pull loop waits for one to finish. */
 const MAX_HELD = 4 * COMMIT_BATCH;
 /** The shortest expiry a pull request may have; also the longest a close waits for the last one. */
