@@ -104,6 +104,8 @@ async function seedPg(url: string, count: number): Promise<void> {
 
 interface Run {
   perSecond: number;
+  /** CPU time of this process (publisher, runtime, store client) per event of the burst, µs. */
+  cpuPerEvent: number;
   p50: number;
   p99: number;
   commits: number;
@@ -157,6 +159,7 @@ async function run(server: NatsServer, publisher: NatsConnection, dialect: Diale
       for (let i = 0; i < size.burst; i++) waiters.set(`INV-${i}`, () => void (--left === 0 && resolve()));
     });
     commits = 0;
+    const cpuBefore = process.cpuUsage();
     const started = performance.now();
     for (let i = 0; i < size.burst; i++) {
       send(i);
@@ -165,6 +168,8 @@ async function run(server: NatsServer, publisher: NatsConnection, dialect: Diale
     await publisher.flush();
     await allIn;
     const perSecond = (size.burst * 1000) / (performance.now() - started);
+    const cpu = process.cpuUsage(cpuBefore);
+    const cpuPerEvent = (cpu.user + cpu.system) / size.burst;
     const burstCommits = commits;
     waiters.clear();
     await sleep(200);
@@ -187,7 +192,7 @@ async function run(server: NatsServer, publisher: NatsConnection, dialect: Diale
       send(i);
     }
     await Promise.all(pending);
-    return { perSecond, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), commits: burstCommits };
+    return { perSecond, cpuPerEvent, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), commits: burstCommits };
   } finally {
     await tf?.close();
     folder.cleanup();
@@ -261,6 +266,7 @@ export async function benchNatsThroughput(options: Partial<BenchOptions> = {}): 
       'events/s sustained': num(ceiling),
       'vs baseline': '',
       'commits for the burst': '',
+      'CPU per event': '',
       [`p50 at ${size.rate}/s`]: '',
       [`p99 at ${size.rate}/s`]: '',
       goal: '',
@@ -270,7 +276,7 @@ export async function benchNatsThroughput(options: Partial<BenchOptions> = {}): 
       for (const path of (['per-event', 'batched'] as const).filter((p) => !process.argv.includes(`--skip=${p}`))) {
         const result = await run(server, publisher, dialect, path, size);
         results.set(path, result);
-        log(`nats throughput ${dialect} ${path}: ${num(result.perSecond)} events/s (${num(result.commits)} commits), p50 ${ms(result.p50)}, p99 ${ms(result.p99)} at ${size.rate}/s`);
+        log(`nats throughput ${dialect} ${path}: ${num(result.perSecond)} events/s (${num(result.commits)} commits, ${num(result.cpuPerEvent)} µs CPU an event), p50 ${ms(result.p50)}, p99 ${ms(result.p99)} at ${size.rate}/s`);
       }
       const base = results.get('per-event') ?? results.get('batched')!;
       for (const [path, result] of results) {
@@ -281,6 +287,7 @@ export async function benchNatsThroughput(options: Partial<BenchOptions> = {}): 
           'events/s sustained': num(result.perSecond),
           'vs baseline': ratio(result.perSecond / base.perSecond),
           'commits for the burst': num(result.commits),
+          'CPU per event': `${num(result.cpuPerEvent)} µs`,
           [`p50 at ${size.rate}/s`]: ms(result.p50),
           [`p99 at ${size.rate}/s`]: ms(result.p99),
           goal:
@@ -301,6 +308,7 @@ export async function benchNatsThroughput(options: Partial<BenchOptions> = {}): 
       'Ceiling: the same publishes into a work-queue stream of their own, pulled as the bridge pulls (fetch of 512) and acked at once: what this machine\'s JetStream sustains with no store behind it.',
       'nats-server started by the benchmark on a free port, JetStream file store in a temp folder; publisher, runtime and store client in one Node.js process.',
       `Sustained: ${num(size.burst)} events published back to back (plain publishes on \`${TOPIC}\`, captured by the runtime's stream) to as many waiting flows; events/s = events ÷ time from the first publish to the last onResume. Every event resumes a flow and is acked after its transaction committed.`,
+      'CPU per event: user + system time of the benchmark process (publisher, bridge, engine, SQLite or the pg client; not nats-server nor PostgreSQL) over the burst, ÷ events: what the work costs whatever the machine\'s load, unlike events/s.',
       `Latency: then ${num(size.paced)} events paced at ${size.rate}/s, each timed from its publish to onResume.`,
       'Batched: what arrived while the previous transaction committed goes into the next one (at most 256), so batches grow with the load and a lone event commits alone. Baseline: the same runtime with each item in a transaction of its own (one fsync per event), the path the bridge had before.',
       'SQLite at synchronous FULL (fsync per commit, the default). PostgreSQL: the shared server of the machine, a fresh database per run (its fsync settings are the server\'s), a smaller burst: its commitBatch here is the simple one (a SAVEPOINT and a round trip per statement per event), which the multi-row PostgreSQL store replaces.',
