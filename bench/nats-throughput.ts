@@ -37,7 +37,7 @@ interface Sizes {
 }
 
 function sizes(quick: boolean): Sizes {
-  return quick ? { burst: 3_000, paced: 300, rate: 500, pgBurst: 1_000 } : { burst: 10_000, paced: 2_000, rate: 1_000, pgBurst: 2_000 };
+  return quick ? { burst: 3_000, paced: 200, rate: 100, pgBurst: 1_000 } : { burst: 10_000, paced: 1_000, rate: 100, pgBurst: 2_000 };
 }
 
 type Path = 'batched' | 'per-event';
