@@ -6,8 +6,9 @@
  */
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { FlowError, ManualClock, openTaskflow, type Flow, type FlowStore, type Taskflow, type TaskflowOptions, type Wake } from '../src/index.js';
+import { FlowError, ManualClock, openTaskflow, TELEMETRY_ATTRIBUTES as A, type Flow, type FlowStore, type Taskflow, type TaskflowOptions, type Wake } from '../src/index.js';
 import { openSqliteStore } from '../src/runtime/store/sqlite/store.js';
 import { openPostgresStore } from '../src/runtime/store/postgres/store.js';
 import type { BatchCommit, BatchOutcome, Decision, Loaded } from '../src/runtime/store/contract.js';
@@ -273,6 +274,26 @@ describe.each(['sqlite', 'postgres'] as const)('NATS in batches on %s', (dialect
       expect((await reopened.manager.get(flow.id))!.status).toBe('running');
     }
     expect(await reopened.store.listInbox()).toEqual([]);
+  });
+});
+
+describe('NATS in batches, telemetry', () => {
+  it('a batch records a span per event, each with its own outcome', async () => {
+    const exporter = new InMemorySpanExporter();
+    const tracer = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] }).getTracer('test');
+    const tf = await open('sqlite', { telemetry: { tracer } });
+    const flow = await waitingFlow(tf, 'payments.received', 'INV-42');
+    await tf.engine.deliverBatch([
+      { topic: 'payments.received', correlationId: 'INV-42' },
+      { topic: 'payments.received', correlationId: 'INV-43' },
+      { topic: '', correlationId: 'INV-44' },
+    ]);
+    const spans = exporter.getFinishedSpans().filter((span) => span.name.startsWith('taskflow.deliver'));
+    expect(spans).toHaveLength(3);
+    const byKey = new Map(spans.map((span) => [span.attributes[A.correlationId], span]));
+    expect(byKey.get('INV-42')!.attributes).toMatchObject({ [A.outcome]: 'resumed', [A.flowId]: flow.id });
+    expect(byKey.get('INV-43')!.attributes).toMatchObject({ [A.outcome]: 'kept', [A.resumed]: 0 });
+    expect(byKey.get('INV-44')!.status.code).toBe(2); // ERROR: refused as invalid input
   });
 });
 
