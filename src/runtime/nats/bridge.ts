@@ -57,8 +57,9 @@ interface Incoming {
 const CORE_BATCH = 256;
 
 /**
- * Connects the WaitEngine to NATS. Inbound, every message on a covered subject
- * becomes an `engine.deliver(...)`:
+ * Connects the WaitEngine to NATS. Inbound, the messages on covered subjects are
+ * delivered to the engine in batches, each batch one transaction
+ * (`engine.deliverBatch`: what arrived while the previous one committed):
  *
  * - the declared `subjects` and the resume subject are captured by a work-queue
  *   stream (JetStream) read by a durable consumer: at-least-once, kept while the
