@@ -182,8 +182,8 @@ export async function benchNats(options: { quick?: boolean; log?: (line: string)
       `nats-server ${server.url.replace(/:\d+$/, ':<free port>')} started by the benchmark with JetStream (file store in a temp folder); client and runtime in one Node.js process.`,
       `Latency: ${num(size.samples)} events one at a time (after ${size.warmup} untimed), each a plain publish on \`${TOPIC}\` with \`correlation_id\` in the JSON body; timed from the publish call to the engine handing the resumed flow to onResume (the resume's transaction committed). Raw: the same message from one connection to a subscriber on another.`,
       `Sustained: ${num(size.burst)} events published back to back to ${num(size.burst)} waiting flows; events/s = events ÷ time from the first publish to the last onResume.`,
-      'JetStream: the stream captures the declared subject (`subjects: [\'invoice.>\']`), a durable pull consumer feeds the engine one message at a time, each acked after its commit. Core: a plain subscription, at-most-once.',
-      'The raw p99 swings between runs (0.2–1.6 ms seen here) while its p50 holds; read the p50 ratio beside the p99 one. The bridge adds one SQLite commit per event, which the raw path does not have.',
+      'JetStream: the stream captures the declared subject (`subjects: [\'invoice.>\']`), a durable pull consumer feeds the engine; messages that arrive together are committed in one transaction and each acked after it (bench/nats-throughput.ts measures that under load). Core: a plain subscription, its queued messages batched the same way, at-most-once.',
+      'The raw p99 swings between runs (0.2–1.6 ms seen here) while its p50 holds; read the p50 ratio beside the p99 one. The bridge adds a SQLite commit (one per event when events come one at a time, as in the latency part), which the raw path does not have.',
       'Each run on a fresh SQLite file with its flows bulk-seeded; FULL is the runtime default (fsync per commit), NORMAL survives a process crash but not power loss.',
     ],
   };

@@ -5,24 +5,24 @@
  * and garbage collection never land in another's measurement.
  *
  *   --quick            smaller sizes and shorter runs (a smoke test, not for publishing)
- *   --only=a,b         run only these: transitions, tick, lateness, burst, restart, growth, any-of, start-park, recurring, ui, ui-live, ui-pg, nats, nats-covering
+ *   --only=a,b         run only these: transitions, tick, lateness, burst, restart, growth, any-of, start-park, recurring, ui, ui-live, ui-pg, nats, nats-covering, nats-throughput
  *   --write            write bench/RESULTS.md even for a quick or partial run
  *   --pg               include the inspector on PostgreSQL (ui-pg) on postgres://postgres@127.0.0.1:5432
  *                      (or TASKFLOW_BENCH_PG, an admin URL: the benchmark creates and drops its database)
- *   --nats / --no-nats include the NATS benchmark (bench/nats*.ts); default: when
- *                      /usr/sbin/nats-server exists
+ *   --nats / --no-nats include the NATS benchmarks (bench/nats*.ts); default: when a
+ *                      nats-server binary is found (NATS_SERVER_BIN, the PATH, /usr/sbin)
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
+import { findNatsServer } from '../test/support/nats-server.js';
 import { ms, toMarkdown, type BenchOptions } from './report.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const SELF = fileURLToPath(import.meta.url);
-const NATS_SERVER = '/usr/sbin/nats-server';
 const RESULT_MARK = 'BENCH-RESULT ';
 
 type Outcome = { title: string; rows: unknown[]; notes?: string[] };
@@ -32,7 +32,7 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const childOf = args.find((a) => a.startsWith('--child='))?.slice('--child='.length);
 const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
-const nats = args.includes('--nats') || (!args.includes('--no-nats') && existsSync(NATS_SERVER));
+const nats = args.includes('--nats') || (!args.includes('--no-nats') && findNatsServer() !== undefined);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 /** The NATS benchmark is another author's file: loaded only when present, typed only by its contract. */
@@ -69,6 +69,8 @@ async function loadBench(name: string): Promise<Bench> {
       return (await import('./ui.js')).benchUiLive;
     case 'nats-covering':
       return (await import('./nats-covering.js')).benchNatsCovering;
+    case 'nats-throughput':
+      return (await import('./nats-throughput.js')).benchNatsThroughput;
     case 'nats':
       for (const file of natsFiles()) {
         const module = (await import(pathToFileURL(join(HERE, file)).href)) as { benchNats?: () => Promise<Outcome> };
@@ -110,7 +112,7 @@ async function main(): Promise<void> {
   // The inspector on PostgreSQL needs a server: TASKFLOW_BENCH_PG, or --pg for the local default.
   if (args.includes('--pg') || process.env.TASKFLOW_BENCH_PG || only?.includes('ui-pg')) names.push('ui-pg');
   if (nats) {
-    if (natsFiles().length > 0) names.push('nats', 'nats-covering');
+    if (natsFiles().length > 0) names.push('nats', 'nats-covering', 'nats-throughput');
     else if (args.includes('--nats')) log('--nats: no bench/nats*.ts yet; skipped');
   }
   const selected = names.filter((name) => !only || only.includes(name));

@@ -57,6 +57,7 @@ export {
   WaitEngine,
   DEFAULT_MAX_RESUME_ATTEMPTS,
   DEFAULT_RESUME_CONCURRENCY,
+  type DeliveryOutcome,
   type DeliveryResult,
   type EventDelivery,
   type ResumeHandler,

@@ -62,7 +62,7 @@ export function checkTaskflowOptions(options: unknown): CheckedOptions {
       stateLimit: stateLimit(o.stateLimit),
       clock: shaped<Clock>(o.clock, 'clock', ['now']),
       logger: shaped<Logger>(o.logger, 'logger', ['debug', 'info', 'warn', 'error']),
-      store: shaped<FlowStore>(o.store, 'store', ['commit', 'commitClaiming', 'close']),
+      store: shaped<FlowStore>(o.store, 'store', ['commit', 'commitClaiming', 'commitBatch', 'close']),
       onResume: undefined,
       nats: undefined,
       busyTimeout: o.busyTimeout === undefined ? undefined : parseDuration(o.busyTimeout as Duration, 'busyTimeout'),

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { systemClock, type Clock } from './clock.js';
 import type { Duration } from './duration.js';
-import { WaitEngine, type DeliveryResult, type EventDelivery, type ResumeHandler } from './engine/engine.js';
+import { WaitEngine, type DeliveryOutcome, type EventDelivery, type ResumeHandler } from './engine/engine.js';
 import { FlowError } from './errors.js';
 import type { InboxLimits } from './inbox.js';
 import { defaultLogger, type Logger } from './logger.js';
@@ -187,13 +187,13 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
   const clock = checked.clock ?? systemClock;
   const logger = checked.logger ?? defaultLogger;
   // The bridge checks its options before anything opens; it reaches the engine and store once they exist.
-  let deliver: ((event: EventDelivery) => Promise<DeliveryResult>) | undefined;
+  let deliverBatch: ((events: readonly EventDelivery[]) => Promise<DeliveryOutcome[]>) | undefined;
   let waitingTopics: (() => Promise<string[]>) | undefined;
   let tf: Taskflow | undefined;
   const nats = checked.nats;
   const NatsBridgeClass = nats ? await loadNatsBridge() : undefined;
   const bridge = nats && NatsBridgeClass
-    ? readInput('nats', () => new NatsBridgeClass({ ...nats, logger, runtime: { deliver: (event) => deliver!(event), startOrDeliver: (input) => tf!.startOrDeliver(input), waitingTopics: () => waitingTopics!() } }))
+    ? readInput('nats', () => new NatsBridgeClass({ ...nats, logger, runtime: { deliverBatch: (events) => deliverBatch!(events), startOrDeliver: (input) => tf!.startOrDeliver(input), waitingTopics: () => waitingTopics!() } }))
     : undefined;
   const store = checked.store ?? (await openStore(checked.database ?? defaultDatabasePath(), checked.synchronous, checked.busyTimeout));
   const telemetry = await openTelemetry(checked.telemetry, logger, RUNTIME_VERSION);
@@ -245,7 +245,7 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
     ...(checked.maxResumeAttempts === undefined ? {} : { maxResumeAttempts: checked.maxResumeAttempts }),
     heartbeat: () => (bridge ? bridgeCover(bridge) : null),
   });
-  deliver = (event) => engine.deliver(event);
+  deliverBatch = (events) => engine.deliverBatch(events);
   // The doctor reads what the bridge covers from the heartbeat: record it as soon as it connects.
   bridge?.on('state', (state) => {
     if (state === 'connected') void engine.heartbeatNow();

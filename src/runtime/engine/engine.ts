@@ -6,7 +6,7 @@ import { defaultLogger, errorText, type Logger } from '../logger.js';
 import type { CommitInfo } from '../store/commit-observer.js';
 import { cancelMove, resumeMove } from '../moves.js';
 import { recurringResumeMove } from '../recurring/moves.js';
-import type { ClaimedNotification, Committed, Decision, FlowStore, FlowWrite, Loaded, LoadRequest } from '../store/contract.js';
+import type { BatchCommit, BatchOutcome, ClaimedNotification, Committed, Decision, EventKey, FlowStore, FlowWrite, Loaded, LoadRequest } from '../store/contract.js';
 import { NO_TELEMETRY, type EngineTelemetry } from '../telemetry.js';
 import { parseInstant } from '../instant.js';
 import { normaliseKey, optionalKey, readInput } from '../text.js';
@@ -57,6 +57,9 @@ export interface DeliveryResult {
   /** Set when no flow waited and the inbox was full for the key or in all: the event was dropped (its id not remembered). */
   dropped?: InboxDrop;
 }
+
+/** What became of one event of {@link WaitEngine.deliverBatch}: its result, or why it alone was refused. */
+export type DeliveryOutcome = { ok: true; result: DeliveryResult } | { ok: false; error: unknown };
 
 /** A manual signal for {@link WaitEngine.signal}. */
 export interface SignalInput {
@@ -343,6 +346,61 @@ export class WaitEngine {
   }
 
   private async deliverNow(event: EventDelivery): Promise<DeliveryResult> {
+    const { load, plan, key } = this.planDelivery(event);
+    const result = await this.commitWakes(load, plan);
+    if (result.dropped) this.inbox.drop(result.dropped, key);
+    return result;
+  }
+
+  /**
+   * Delivers several events in one transaction (one fsync), as {@link deliver}
+   * would one after the other: each sees what the ones before it wrote (a repeated
+   * event id is a duplicate, a flow the first resumed no longer waits for the
+   * second). An event refused on its own (a bad key, a payload over the state
+   * limit) fails alone, written nothing; the others commit. Rejects, with nothing
+   * written, when the store fails (the whole batch may then be delivered again).
+   * Outcomes in input order.
+   */
+  async deliverBatch(events: readonly EventDelivery[]): Promise<DeliveryOutcome[]> {
+    // One telemetry span per event, each ending once the batch settled.
+    const settles: { resolve(result: DeliveryResult): void; reject(error: unknown): void }[] = [];
+    const results = events.map(() => new Promise<DeliveryResult>((resolve, reject) => settles.push({ resolve, reject })));
+    const spans = events.map((event, index) =>
+      this.telemetry.deliver(event, () => results[index]!).then(
+        (result): DeliveryOutcome => ({ ok: true, result }),
+        (error: unknown): DeliveryOutcome => ({ ok: false, error }),
+      ),
+    );
+    const planned: { index: number; key: EventKey; item: BatchCommit<DeliveryResult> }[] = [];
+    const refusals = new Map<number, unknown>();
+    events.forEach((event, index) => {
+      try {
+        const { load, plan, key } = this.planDelivery(event);
+        planned.push({ index, key, item: { load, plan } });
+      } catch (error) {
+        refusals.set(index, error);
+      }
+    });
+    let committed: BatchOutcome<DeliveryResult>[];
+    try {
+      committed = planned.length === 0 ? [] : await this.commitWakesBatch(planned.map((p) => p.item));
+    } catch (error) {
+      for (const settle of settles) settle.reject(error);
+      await Promise.all(spans);
+      throw error;
+    }
+    for (const [index, error] of refusals) settles[index]!.reject(error);
+    planned.forEach(({ index, key }, i) => {
+      const outcome = committed[i]!;
+      if (!outcome.ok) return settles[index]!.reject(outcome.error);
+      if (outcome.result.dropped) this.inbox.drop(outcome.result.dropped, key);
+      settles[index]!.resolve(outcome.result);
+    });
+    return Promise.all(spans);
+  }
+
+  /** Checks an event and plans its delivery; throws `invalid_input` for a malformed one. */
+  private planDelivery(event: EventDelivery): { load: LoadRequest; plan: (loaded: Loaded) => Decision<DeliveryResult>; key: EventKey } {
     const { topic, correlationId, eventId, onlyFlow, payload } = readInput('event', () => {
       const e = inputObject(event, 'event');
       return {
@@ -357,32 +415,29 @@ export class WaitEngine {
     const now = new Date(nowMs);
     const expiresAt = new Date(nowMs + this.eventRetention);
     const key = { topic, correlationId };
-    const result = await this.commitWakes(
-      { waitingOn: key, inboxFill: true, ...(eventId ? { eventId: { id: eventId, now: nowMs } } : {}) },
-      (loaded): Decision<DeliveryResult> => {
-        if (loaded.eventSeen) return { result: { resumed: [], kept: false, duplicate: true } };
-        const dropped = loaded.flows.length === 0 && loaded.inbox ? inboxDrop(loaded.inbox, this.inbox.limits) : undefined;
-        if (dropped) return { result: { resumed: [], kept: false, duplicate: false, dropped } };
-        const decision: Decision<DeliveryResult> = { result: { resumed: [], kept: false, duplicate: false } };
-        if (eventId) decision.rememberEventId = { id: eventId, expiresAt };
-        // An event naming its flow is for that flow alone: never kept for another waiter.
-        const flows = onlyFlow === undefined ? loaded.flows : loaded.flows.filter((flow) => flow.id === onlyFlow);
-        if (onlyFlow !== undefined && flows.length === 0) return decision;
-        if (flows.length === 0) {
-          decision.keepEvent = { key, payload, receivedAt: now, expiresAt, ...(eventId ? { eventId } : {}) };
-          decision.result.kept = true;
-          return decision;
-        }
-        const wake: Wake = { reason: 'event', at: now, topic, correlationId };
-        if (payload !== undefined) wake.payload = payload;
-        // One flow whose state the payload would take over the limit refuses the whole delivery (invalid_input).
-        decision.writes = flows.map((flow) => sizedWrite(resumeMove(flow, now, eventWakeFor(flow.wait, wake)), flow.state, this.stateLimit, 'the event payload'));
-        decision.result.resumed = flows.map((flow) => flow.id);
+    const load: LoadRequest = { waitingOn: key, inboxFill: true, ...(eventId ? { eventId: { id: eventId, now: nowMs } } : {}) };
+    const plan = (loaded: Loaded): Decision<DeliveryResult> => {
+      if (loaded.eventSeen) return { result: { resumed: [], kept: false, duplicate: true } };
+      const dropped = loaded.flows.length === 0 && loaded.inbox ? inboxDrop(loaded.inbox, this.inbox.limits) : undefined;
+      if (dropped) return { result: { resumed: [], kept: false, duplicate: false, dropped } };
+      const decision: Decision<DeliveryResult> = { result: { resumed: [], kept: false, duplicate: false } };
+      if (eventId) decision.rememberEventId = { id: eventId, expiresAt };
+      // An event naming its flow is for that flow alone: never kept for another waiter.
+      const flows = onlyFlow === undefined ? loaded.flows : loaded.flows.filter((flow) => flow.id === onlyFlow);
+      if (onlyFlow !== undefined && flows.length === 0) return decision;
+      if (flows.length === 0) {
+        decision.keepEvent = { key, payload, receivedAt: now, expiresAt, ...(eventId ? { eventId } : {}) };
+        decision.result.kept = true;
         return decision;
-      },
-    );
-    if (result.dropped) this.inbox.drop(result.dropped, key);
-    return result;
+      }
+      const wake: Wake = { reason: 'event', at: now, topic, correlationId };
+      if (payload !== undefined) wake.payload = payload;
+      // One flow whose state the payload would take over the limit refuses the whole delivery (invalid_input).
+      decision.writes = flows.map((flow) => sizedWrite(resumeMove(flow, now, eventWakeFor(flow.wait, wake)), flow.state, this.stateLimit, 'the event payload'));
+      decision.result.resumed = flows.map((flow) => flow.id);
+      return decision;
+    };
+    return { load, plan, key };
   }
 
   /** Records this engine's heartbeat now, if it runs (the runtime calls it when its bridge connects). */
@@ -559,6 +614,53 @@ export class WaitEngine {
       else this.backlog = true;
     }
     return committed.result;
+  }
+
+  /**
+   * {@link commitWakes} for a batch: one transaction, the wakes of all its items
+   * claimed (as many as there are free slots) and handed to `onResume` at once.
+   */
+  private async commitWakesBatch<T>(items: readonly BatchCommit<T>[]): Promise<BatchOutcome<T>[]> {
+    if (!this.running || !this.onResume) return this.store.commitBatch(items);
+    const done = this.delivered.splice(0);
+    const wakes: number[] = items.map(() => 0);
+    const counted = items.map(
+      (item, i): BatchCommit<T | undefined> => ({
+        load: item.load,
+        plan: (loaded) => {
+          const decision = item.plan(loaded);
+          wakes[i] = decision.writes?.filter((write) => write.wake !== undefined).length ?? 0;
+          return decision;
+        },
+      }),
+    );
+    // Notifications delivered since the last commit are removed in this one, in an item of their own.
+    const all: BatchCommit<T | undefined>[] = done.length === 0 ? counted : [{ load: {}, plan: () => ({ result: undefined, completeNotifications: done }) }, ...counted];
+    const limit = Math.max(0, this.freeSlots());
+    this.reserved += limit;
+    let outcomes: BatchOutcome<T | undefined>[];
+    try {
+      outcomes = await this.store.commitBatch(all, { leaseUntil: this.clock.now() + this.resumeLease, limit });
+    } catch (error) {
+      this.delivered.unshift(...done);
+      throw error;
+    } finally {
+      this.reserved -= limit;
+    }
+    if (done.length > 0 && !outcomes.shift()!.ok) this.delivered.unshift(...done);
+    let queued = 0;
+    let claimed = 0;
+    outcomes.forEach((outcome, i) => {
+      if (!outcome.ok) return;
+      queued += wakes[i]!;
+      claimed += outcome.claimed.length;
+      for (const notification of outcome.claimed) this.startHandler(notification);
+    });
+    if (queued > claimed) {
+      if (this.freeSlots() > 0) this.kickNotifications();
+      else this.backlog = true;
+    }
+    return outcomes as BatchOutcome<T>[];
   }
 
   /**

@@ -7,6 +7,7 @@ import type { Decision, EventKey, FlowWrite, KeptEvent, Loaded, LoadRequest } fr
 import { sizedWrite } from '../validate.js';
 import type { WaitCondition } from '../wait.js';
 import type { Wake } from '../wake.js';
+import { eventWakeFor } from '../any-of.js';
 import type { DeliveryResult } from './engine.js';
 
 /** A checked event, as {@link planStartOrDeliver} takes it. */
@@ -124,7 +125,7 @@ export function planStartOrDeliver(
     } else {
       const wake = eventWake(now, key, event.payload);
       for (const flow of waiting) {
-        writes.push(sizedWrite(resumeMove(flow, now, wake), flow.state, rules.stateLimit, 'the event payload'));
+        writes.push(sizedWrite(resumeMove(flow, now, eventWakeFor(flow.wait, wake)), flow.state, rules.stateLimit, 'the event payload'));
         delivery.resumed.push(flow.id);
       }
       if (newWaits && newWrite) {

@@ -2,9 +2,9 @@ import { jetstreamManager, type JetStreamManager, type JsMsg } from '@nats-io/je
 import { waitTopicsOf } from '../any-of.js';
 import { connect, headers, type Msg, type MsgHdrs, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { parseDuration } from '../duration.js';
-import type { DeliveryResult, EventDelivery } from '../engine/engine.js';
+import type { DeliveryOutcome, EventDelivery } from '../engine/engine.js';
 import { FlowError } from '../errors.js';
-import { silentLogger, type Logger } from '../logger.js';
+import { errorText, silentLogger, type Logger } from '../logger.js';
 import { JetStreamIntake, type ForeignStream } from './jetstream.js';
 import { lifecycleMessages } from './lifecycle.js';
 import { LIFECYCLE_PREFIX, MSG_ID_HEADER, parseInbound, RESUME_SUBJECT, type InboundMessage } from './message.js';
@@ -17,10 +17,11 @@ import type { NatsBridgeEvents, NatsBridgeMode, NatsBridgeState, NatsBridgeStatu
 
 export type { NatsBridgeEvents, NatsBridgeMode, NatsBridgeState, NatsBridgeStatus, NatsConnectionOptions, NatsOptions, NatsStartEvent, NatsStartRule, TopicRefusal } from './options.js';
 
-/** What the bridge needs from the runtime: the engine's `deliver` and the store's declared topics. */
+/** What the bridge needs from the runtime: the engine's `deliverBatch` and the store's declared topics. */
 export interface NatsBridgeRuntime {
-  deliver(event: EventDelivery): Promise<DeliveryResult>;
-  /** `tf.startOrDeliver`, for the subjects of `nats.startOrDeliver`. */
+  /** Delivers events in one transaction (see `WaitEngine.deliverBatch`); rejects when the store failed and nothing was written. */
+  deliverBatch(events: readonly EventDelivery[]): Promise<DeliveryOutcome[]>;
+  /** `tf.startOrDeliver`, for the subjects of `nats.startOrDeliver` (one commit each). */
   startOrDeliver?(input: StartOrDeliverInput): Promise<StartOrDeliverResult>;
   waitingTopics(): Promise<string[]>;
 }
@@ -48,9 +49,22 @@ const QUEUE_TIMEOUT_MS = 5_000;
 
 type Outcome = 'done' | 'refused' | 'retry';
 
+/** One message as the bridge reads it, whichever way it came. */
+interface Incoming {
+  subject: string;
+  data: Uint8Array;
+  headers: MsgHdrs | undefined;
+  /** The event id when the message has no `Nats-Msg-Id` (JetStream: stream and sequence). */
+  fallbackId: string | undefined;
+}
+
+/** Core messages handled in one transaction at most. */
+const CORE_BATCH = 256;
+
 /**
- * Connects the WaitEngine to NATS. Inbound, every message on a covered subject
- * becomes an `engine.deliver(...)`:
+ * Connects the WaitEngine to NATS. Inbound, the messages on covered subjects are
+ * delivered to the engine in batches, each batch one transaction
+ * (`engine.deliverBatch`: what arrived while the previous one committed):
  *
  * - the declared `subjects` and the resume subject are captured by a work-queue
  *   stream (JetStream) read by a durable consumer: at-least-once, kept while the
@@ -94,6 +108,9 @@ export class NatsBridge implements NatsBridgeStatus {
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping: Promise<string[]> | undefined;
   private queue: Promise<void> = Promise.resolve();
+  /** Core messages not yet handed to a commit. */
+  private coreHeld: Msg[] = [];
+  private coreDraining = false;
   private deliveryFailing = false;
   /** Ends `start()`: with nothing once connected or once the first attempt failed; with a configuration error. */
   private settleStart: ((error?: unknown) => void) | undefined;
@@ -375,7 +392,7 @@ export class NatsBridge implements NatsBridgeStatus {
         durable: this.durableName,
         subjects: this.fixedSubjects,
         logger: this.logger,
-        handle: (msg): Promise<void> => this.handleJetStream(msg, intake),
+        handleBatch: (msgs): Promise<void> => this.handleJetStream(msgs, intake),
         isConnected: () => this.transportUp && this.nc === nc,
       });
       await intake.setUp();
@@ -509,70 +526,154 @@ export class NatsBridge implements NatsBridgeStatus {
     }
   }
 
-  /** Core messages are handled one at a time, in arrival order. */
+  /**
+   * Core messages are handled in arrival order, in batches: whatever arrived while
+   * the previous batch committed goes into the next transaction.
+   */
   private enqueue(msg: Msg): void {
-    this.queue = this.queue
-      .then(async () => {
-        const outcome = await this.handle(msg.subject, msg.data, msg.headers, undefined);
-        if (outcome === 'retry') this.logger.error({ subject: msg.subject }, 'taskflow: an event was lost (a plain subscription is at-most-once)');
-      })
-      .catch((failure: unknown) => this.logger.error({ err: failure, subject: msg.subject }, 'taskflow: handling a NATS message failed'));
+    this.coreHeld.push(msg);
+    if (!this.coreDraining) this.drainCore();
   }
 
-  private async handleJetStream(msg: JsMsg, intake: JetStreamIntake): Promise<void> {
-    const outcome = await this.handle(msg.subject, msg.data, msg.headers, `nats:${this.streamName}:${intake.created}:${msg.seq}`);
-    if (outcome === 'done') msg.ack();
-    else if (outcome === 'refused') msg.term(); // no reason: servers before 2.10 ignore "+TERM <reason>"
-    else msg.nak(redeliveryDelay(msg.info.deliveryCount));
+  private drainCore(): void {
+    this.coreDraining = true;
+    this.queue = this.queue
+      .then(async () => {
+        while (this.coreHeld.length > 0) {
+          const msgs = this.coreHeld.splice(0, CORE_BATCH);
+          const outcomes = await this.handleBatch(msgs.map((m) => ({ subject: m.subject, data: m.data, headers: m.headers, fallbackId: undefined })));
+          outcomes.forEach((outcome, i) => {
+            if (outcome === 'retry') this.logger.error({ subject: msgs[i]!.subject }, 'taskflow: an event was lost (a plain subscription is at-most-once)');
+          });
+        }
+      })
+      .catch((failure: unknown) => this.logger.error({ err: failure }, 'taskflow: handling NATS messages failed'))
+      .finally(() => {
+        this.coreDraining = false;
+        if (this.coreHeld.length > 0) this.drainCore();
+      });
+  }
+
+  /** A pulled batch: committed in one transaction, then each message acked, terminated or nak'd for redelivery. */
+  private async handleJetStream(msgs: JsMsg[], intake: JetStreamIntake): Promise<void> {
+    let outcomes: Outcome[];
+    try {
+      outcomes = await this.handleBatch(
+        msgs.map((msg) => ({ subject: msg.subject, data: msg.data, headers: msg.headers, fallbackId: `nats:${this.streamName}:${intake.created}:${msg.seq}` })),
+      );
+    } catch (error) {
+      this.logger.error({ err: error }, 'taskflow: handling NATS messages failed; they are redelivered');
+      outcomes = msgs.map(() => 'retry');
+    }
+    msgs.forEach((msg, i) => {
+      const outcome = outcomes[i];
+      if (outcome === 'done') msg.ack();
+      else if (outcome === 'refused') msg.term(); // no reason: servers before 2.10 ignore "+TERM <reason>"
+      else msg.nak(redeliveryDelay(msg.info.deliveryCount));
+    });
   }
 
   /**
-   * Hands one message to the engine. `done` once its transaction committed (or it
-   * needs nothing); `refused` when it can never be delivered (malformed, or refused
-   * by the engine as invalid input: too large, a bad key); `retry` when the engine
-   * failed (storage) and a redelivery may succeed.
+   * Hands messages to the engine, all in one transaction. Each is `done` once the
+   * transaction committed (or it needs nothing); `refused` when it can never be
+   * delivered (malformed, or refused by the engine as invalid input: too large, a
+   * bad key); `retry` when the engine failed (storage) and a redelivery may succeed.
    */
-  private async handle(subject: string, data: Uint8Array, hdrs: MsgHdrs | undefined, fallbackId: string | undefined): Promise<Outcome> {
-    if (subject.startsWith(`${LIFECYCLE_PREFIX}.`)) return 'done';
-    const message: InboundMessage = { subject, data, header: (name) => headerValue(hdrs, name) };
-    const parsed = parseInbound(message, this.resumeSubject);
-    if (!parsed.ok) {
-      this.logger.warn({ subject, reason: parsed.reason }, 'taskflow: malformed NATS message dropped');
-      return 'refused';
-    }
-    const delivery = parsed.delivery;
-    if (delivery.eventId === undefined && fallbackId !== undefined) delivery.eventId = fallbackId;
-    if (parsed.flowId !== undefined) delivery.flowId = parsed.flowId;
+  private async handleBatch(messages: readonly Incoming[]): Promise<Outcome[]> {
+    const outcomes: Outcome[] = messages.map(() => 'done');
+    const deliveries: EventDelivery[] = [];
+    const of: { index: number; flowId: string | undefined; rule: NatsStartRule | undefined }[] = [];
+    messages.forEach(({ subject, data, headers: hdrs, fallbackId }, index) => {
+      if (subject.startsWith(`${LIFECYCLE_PREFIX}.`)) return;
+      const message: InboundMessage = { subject, data, header: (name) => headerValue(hdrs, name) };
+      const parsed = parseInbound(message, this.resumeSubject);
+      if (!parsed.ok) {
+        this.logger.warn({ subject, reason: parsed.reason }, 'taskflow: malformed NATS message dropped');
+        outcomes[index] = 'refused';
+        return;
+      }
+      const delivery = parsed.delivery;
+      if (delivery.eventId === undefined && fallbackId !== undefined) delivery.eventId = fallbackId;
+      if (parsed.flowId !== undefined) delivery.flowId = parsed.flowId;
+      deliveries.push(delivery);
+      const rule = parsed.flowId === undefined && subject !== this.resumeSubject && this.runtime.startOrDeliver ? startRuleFor(this.startRules, subject) : undefined;
+      of.push({ index, flowId: parsed.flowId, rule });
+    });
+    if (deliveries.length === 0) return outcomes;
+    let results: DeliveryOutcome[];
     try {
-      const rule = parsed.flowId === undefined && subject !== this.resumeSubject ? startRuleFor(this.startRules, subject) : undefined;
-      const result =
-        rule && this.runtime.startOrDeliver
-          ? (await this.runtime.startOrDeliver({ ...rule.flowFor({ ...delivery }), event: delivery })).delivery
-          : await this.runtime.deliver(delivery);
-      if (this.deliveryFailing) {
-        this.deliveryFailing = false;
-        this.logger.info({}, 'taskflow: delivering NATS events works again');
-      }
-      if (parsed.flowId !== undefined && !result.duplicate && result.resumed.length === 0) {
-        this.logger.warn(
-          { subject, flowId: parsed.flowId, topic: delivery.topic, correlationId: delivery.correlationId },
-          'taskflow: a resume message named a flow that does not wait on its key; nothing resumed',
-        );
-      }
-      this.logger.debug({ subject, correlationId: delivery.correlationId, ...result }, 'taskflow: NATS event delivered');
-      return 'done';
+      // Events on a start-or-deliver subject may create their flow: one commit each, after the batch, in arrival order.
+      const starts = of.flatMap(({ rule }, i) => (rule ? [i] : []));
+      const batched = of.flatMap(({ rule }, i) => (rule ? [] : [i]));
+      const delivered = batched.length > 0 ? await this.runtime.deliverBatch(batched.map((i) => deliveries[i]!)) : [];
+      results = new Array<DeliveryOutcome>(deliveries.length);
+      batched.forEach((i, k) => (results[i] = delivered[k]!));
+      for (const i of starts) results[i] = await this.startOrDeliverOne(of[i]!.rule!, deliveries[i]!);
     } catch (error) {
+      for (const { index } of of) outcomes[index] = 'retry';
+      this.deliveryFailed(messages[of[0]!.index]!.subject, error);
+      return outcomes;
+    }
+    let failed = false;
+    results.forEach((outcome, i) => {
+      const { index, flowId } = of[i]!;
+      const { subject } = messages[index]!;
+      const delivery = deliveries[i]!;
+      if (outcome.ok) {
+        const result = outcome.result;
+        if (flowId !== undefined && !result.duplicate && result.resumed.length === 0) {
+          this.logger.warn(
+            { subject, flowId, topic: delivery.topic, correlationId: delivery.correlationId },
+            'taskflow: a resume message named a flow that does not wait on its key; nothing resumed',
+          );
+        }
+        this.logger.debug({ subject, correlationId: delivery.correlationId, ...result }, 'taskflow: NATS event delivered');
+        return;
+      }
+      const error = outcome.error;
       if (FlowError.isInstance(error) && error.code === 'invalid_input') {
         this.logger.warn({ subject, err: error }, 'taskflow: NATS event refused by the engine; terminated');
-        return 'refused';
+        outcomes[index] = 'refused';
+        return;
       }
-      if (!this.deliveryFailing) {
-        this.deliveryFailing = true;
-        this.logger.error({ subject, err: error }, 'taskflow: delivering NATS events fails; they are redelivered with backoff');
-      } else {
-        this.logger.debug({ subject, err: error }, 'taskflow: delivering a NATS event failed again');
-      }
-      return 'retry';
+      outcomes[index] = 'retry';
+      failed = true;
+      this.deliveryFailed(subject, error);
+    });
+    if (!failed && this.deliveryFailing) {
+      this.deliveryFailing = false;
+      this.logger.info({}, 'taskflow: delivering NATS events works again');
+    }
+    return outcomes;
+  }
+
+  /**
+   * One event of a start-or-deliver subject: the host's `flowFor` names the flow
+   * to start when none is open. A `flowFor` that throws refuses the event
+   * (terminated, never redelivered: it would throw again); a store failure asks
+   * for this event alone to be redelivered.
+   */
+  private async startOrDeliverOne(rule: NatsStartRule, delivery: EventDelivery): Promise<DeliveryOutcome> {
+    let input: StartOrDeliverInput;
+    try {
+      input = { ...rule.flowFor({ ...delivery }), event: delivery };
+    } catch (error) {
+      return { ok: false, error: new FlowError('invalid_input', `nats.startOrDeliver: flowFor threw for ${delivery.topic}/${delivery.correlationId}: ${errorText(error)}`, { cause: error }) };
+    }
+    try {
+      return { ok: true, result: (await this.runtime.startOrDeliver!(input)).delivery };
+    } catch (error) {
+      return { ok: false, error };
+    }
+  }
+
+  /** Logs a failed delivery: an error when deliveries start failing, debug while they go on failing. */
+  private deliveryFailed(subject: string, error: unknown): void {
+    if (!this.deliveryFailing) {
+      this.deliveryFailing = true;
+      this.logger.error({ subject, err: error }, 'taskflow: delivering NATS events fails; they are redelivered with backoff');
+    } else {
+      this.logger.debug({ subject, err: error }, 'taskflow: delivering a NATS event failed again');
     }
   }
 }

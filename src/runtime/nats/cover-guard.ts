@@ -1,7 +1,7 @@
 import { FlowError } from '../errors.js';
 import { waitTopicsOf } from '../any-of.js';
 import { replaceCommits } from '../store/view.js';
-import type { Decision, FlowStore, Loaded, LoadRequest } from '../store/contract.js';
+import type { BatchCommit, BatchOutcome, Decision, FlowStore, Loaded, LoadRequest } from '../store/contract.js';
 
 /** What the guard needs from the bridge. */
 export interface TopicCoverer {
@@ -81,5 +81,58 @@ export function guardTopics(store: FlowStore, bridge: TopicCoverer): FlowStore {
   const commit: FlowStore['commit'] = <T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>) => run((wrap) => store.commit(load, wrap(plan)));
   const commitClaiming: FlowStore['commitClaiming'] = <T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number, limit?: number) =>
     run((wrap) => store.commitClaiming(load, wrap(plan), leaseUntil, limit));
-  return replaceCommits(store, { commit, commitClaiming });
+  /**
+   * A batch: an item whose wait names a refused topic fails alone; items whose topics
+   * are not covered yet fail in the first transaction, their topics are covered, and
+   * they run again together in a second one (after the items that committed).
+   */
+  const commitBatch: FlowStore['commitBatch'] = async <T>(items: readonly BatchCommit<T>[], claim?: { leaseUntil: number; limit?: number }) => {
+    const missing = new Map<number, string[]>();
+    const first = await store.commitBatch(
+      items.map((item, i) => ({
+        load: item.load,
+        plan: (loaded: Loaded): Decision<T> => {
+          missing.delete(i);
+          const decision = item.plan(loaded);
+          const uncovered = waitTopics(decision).filter((topic) => !bridge.isCovered(topic));
+          if (uncovered.length > 0) {
+            missing.set(i, uncovered);
+            throw new Error('taskflow: a wait topic is not covered yet');
+          }
+          return decision;
+        },
+      })),
+      claim,
+    );
+    if (missing.size === 0) return first;
+    const refused = await bridge.cover([...new Set([...missing.values()].flat())]);
+    const again = [...missing.keys()];
+    const outcomes: BatchOutcome<T>[] = [...first];
+    const retried: number[] = [];
+    for (const i of again) {
+      const topics = missing.get(i)!.filter((topic) => refused.has(topic));
+      if (topics.length === 0) retried.push(i);
+      else {
+        const reasons = topics.map((topic) => `"${topic}" (${refused.get(topic)!})`).join('; ');
+        outcomes[i] = { ok: false, error: new FlowError('invalid_input', `cannot wait on ${reasons}: the NATS server refuses to deliver it to this runtime`) };
+      }
+    }
+    if (retried.length === 0) return outcomes;
+    const claimedFirst = first.reduce((n, outcome) => n + (outcome.ok ? outcome.claimed.length : 0), 0);
+    const secondClaim = claim ? { leaseUntil: claim.leaseUntil, limit: Math.max(0, (claim.limit ?? Infinity) - claimedFirst) } : undefined;
+    const second = await store.commitBatch(
+      retried.map((i) => ({
+        load: items[i]!.load,
+        plan: (loaded: Loaded): Decision<T> => {
+          const decision = items[i]!.plan(loaded);
+          waitTopics(decision);
+          return decision;
+        },
+      })),
+      secondClaim,
+    );
+    retried.forEach((i, j) => (outcomes[i] = second[j]!));
+    return outcomes;
+  };
+  return replaceCommits(store, { commit, commitClaiming, commitBatch });
 }

@@ -24,14 +24,22 @@ export interface JetStreamIntakeOptions {
   /** Exactly the subjects the stream captures: the resume subject and the declared patterns. */
   subjects: readonly string[];
   logger: Logger;
-  /** Handles one message and acks, naks or terminates it. */
-  handle(msg: JsMsg): Promise<void>;
+  /**
+   * Handles a batch of messages (committed in one transaction) and acks, naks or
+   * terminates each once that transaction settled. Never rejects.
+   */
+  handleBatch(msgs: JsMsg[]): Promise<void>;
   /** Whether the connection is up right now (a failed pull then means the consumer may be gone). */
   isConnected(): boolean;
 }
 
 const ACK_WAIT_MS = 30_000;
-const PULL_BATCH = 256;
+/** Messages one pull request asks for. */
+const PULL_BATCH = 512;
+/** Messages committed in one transaction at most. */
+const COMMIT_BATCH = 256;
+/** Messages held for a commit before the pull loop waits for one to finish. */
+const MAX_HELD = 4 * COMMIT_BATCH;
 /** The shortest expiry a pull request may have; also the longest a close waits for the last one. */
 const PULL_EXPIRES_MS = 1_000;
 const PULL_RETRY_MS = 100;
@@ -59,6 +67,10 @@ export class JetStreamIntake {
   private consuming: Promise<void> | undefined;
   private batch: ConsumerMessages | undefined;
   private stopping = false;
+  /** Messages pulled and not yet handed to a commit. */
+  private held: JsMsg[] = [];
+  /** The commit loop, while it runs: one batch at a time, in arrival order. */
+  private committing: Promise<void> | undefined;
   /** The stream's creation time: with the sequence, an event id stable across redeliveries. */
   created = '';
 
@@ -177,37 +189,71 @@ export class JetStreamIntake {
    * rather than with an open-ended `consume`: on stop the last pull request is
    * waited out and every message it brought is handled and acked, so none is left
    * delivered-but-unacked on the server until its ack wait runs out.
+   *
+   * Messages go to the commit loop ({@link commitHeld}), which commits what has
+   * arrived meanwhile in one transaction: one message alone when events trickle
+   * in (no added latency), up to {@link COMMIT_BATCH} at a time under load. The
+   * next pull is asked for while a commit runs.
    */
   private async pullLoop(): Promise<void> {
     const { stream, durable, logger } = this.options;
     let consumer: Consumer | undefined;
-    while (!this.stopping && !this.nc.isClosed()) {
-      const began = Date.now();
-      let handled = 0;
-      let failed = false;
-      try {
-        consumer ??= await jetstream(this.nc).consumers.get(stream, durable);
-        const batch = await consumer.fetch({ max_messages: PULL_BATCH, expires: PULL_EXPIRES_MS });
-        this.batch = batch;
-        for await (const msg of batch) {
-          await this.options.handle(msg);
-          handled++;
+    try {
+      while (!this.stopping && !this.nc.isClosed()) {
+        const began = Date.now();
+        let handled = 0;
+        let failed = false;
+        try {
+          consumer ??= await jetstream(this.nc).consumers.get(stream, durable);
+          const batch = await consumer.fetch({ max_messages: PULL_BATCH, expires: PULL_EXPIRES_MS });
+          this.batch = batch;
+          for await (const msg of batch) {
+            this.held.push(msg);
+            handled++;
+            // Nothing more arrived yet (or enough for a batch): commit what is held.
+            if (batch.getPending() === 0 || this.held.length >= COMMIT_BATCH) this.commitHeld();
+            if (this.held.length >= MAX_HELD) await this.committing;
+          }
+        } catch (error) {
+          if (this.stopping) break;
+          failed = true;
+          logger.debug({ err: error }, 'taskflow: JetStream pull interrupted; pulling again');
+        } finally {
+          this.commitHeld();
         }
-      } catch (error) {
         if (this.stopping) break;
-        failed = true;
-        logger.debug({ err: error }, 'taskflow: JetStream pull interrupted; pulling again');
+        // A failed pull while connected (missed heartbeats: the consumer may be gone) checks stream and consumer.
+        if (failed && this.options.isConnected()) {
+          await this.committing;
+          if (await this.recover()) consumer = undefined;
+        } else if (failed) {
+          await sleep(PULL_RETRY_MS);
+        }
+        // A pull that ended at once with nothing is not retried in a tight loop.
+        if (handled === 0 && Date.now() - began < PULL_EXPIRES_MS / 2) await sleep(PULL_RETRY_MS);
       }
-      if (this.stopping) break;
-      // A failed pull while connected (missed heartbeats: the consumer may be gone) checks stream and consumer.
-      if (failed && this.options.isConnected()) {
-        if (await this.recover()) consumer = undefined;
-      } else if (failed) {
-        await sleep(PULL_RETRY_MS);
-      }
-      // A pull that ended at once with nothing is not retried in a tight loop.
-      if (handled === 0 && Date.now() - began < PULL_EXPIRES_MS / 2) await sleep(PULL_RETRY_MS);
+    } finally {
+      // Every message pulled is committed and acked (or nak'd) before the loop ends.
+      this.commitHeld();
+      await this.committing;
     }
+  }
+
+  /** Starts the commit loop unless it runs: it takes the held messages, a batch at a time, until none is left. */
+  private commitHeld(): void {
+    if (this.committing || this.held.length === 0) return;
+    this.committing = (async () => {
+      try {
+        while (this.held.length > 0) {
+          // One turn of the event loop first: messages already read from the socket join this batch.
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          const batch = this.held.splice(0, COMMIT_BATCH);
+          await this.options.handleBatch(batch).catch((error: unknown) => this.options.logger.error({ err: error }, 'taskflow: handling NATS messages failed'));
+        }
+      } finally {
+        this.committing = undefined;
+      }
+    })();
   }
 
   /** After a failed pull: the stream or consumer may be gone (deleted, or a server that lost its store). Recreates them. */
