@@ -12,7 +12,7 @@ import { SqliteChangeWatch } from './change-watch.js';
 import { isSqliteBusy, lockedError, needsNewConnection, sqliteCode, storageError } from './errors.js';
 import { prepareStatements, type SqliteStatements } from './statements.js';
 import { WAITING_TOPICS_SQL } from '../waiting-topics-sql.js';
-import type { ClaimedNotification, Committed, Decision, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from '../contract.js';
+import type { BatchCommit, BatchOutcome, ClaimedNotification, Committed, Decision, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from '../contract.js';
 import { MAX_ERROR_LENGTH, notificationFromRow } from '../notification-rows.js';
 import { wakeFromJson, wakeToJson } from '../../wake.js';
 
@@ -200,6 +200,37 @@ export class SqliteFlowStore implements FlowStore {
       const claimed: ClaimedNotification[] = [];
       const result = this.commitOn(c, load, plan, { leaseUntil, claimed, limit });
       return { result, claimed };
+    });
+  }
+
+  /**
+   * Several commits in one `BEGIN IMMEDIATE` transaction, each in a savepoint of
+   * its own (better-sqlite3 nests transactions as savepoints): an item whose
+   * plan throws or whose write is refused is rolled back alone.
+   */
+  async commitBatch<T>(items: readonly BatchCommit<T>[], claim?: { leaseUntil: number; limit?: number }): Promise<BatchOutcome<T>[]> {
+    if (items.length === 0) return [];
+    return this.write((c) => {
+      const outcomes: BatchOutcome<T>[] = [];
+      let left = claim ? (claim.limit ?? Infinity) : 0;
+      c.inTransaction.immediate(() => {
+        for (const item of items) {
+          const claimed: ClaimedNotification[] = [];
+          try {
+            const result = c.inTransaction(() => {
+              const decision = item.plan(this.load(c.q, item.load));
+              this.apply(c.q, decision, claim ? { leaseUntil: claim.leaseUntil, claimed, limit: left } : undefined);
+              return decision.result;
+            }) as T;
+            left -= claimed.length;
+            outcomes.push({ ok: true, result, claimed });
+          } catch (error) {
+            if (isSqliteBusy(error)) throw error;
+            outcomes.push({ ok: false, error });
+          }
+        }
+      });
+      return outcomes;
     });
   }
 
