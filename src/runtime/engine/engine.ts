@@ -105,6 +105,10 @@ const MAX_HOST_DELAY = 2_147_483_647;
 const RETRY_BASE_MS = 1_000;
 const RETRY_MAX_MS = 5 * 60_000;
 const NOTIFICATION_BATCH = 100;
+/** Flows in the first batch of a tick: their handlers start after a small commit; later batches grow to `batchSize`. */
+const FIRST_DUE_BATCH = 16;
+/** Due batches committing at once (SKIP LOCKED gives each its own rows). */
+const DUE_BATCHES_IN_FLIGHT = 2;
 /** How long delivered notifications wait to be removed together. */
 const FLUSH_DELAY_MS = 100;
 /** First delay of a host timer re-armed because the last one found nothing to do; it doubles up to the sweep period. */
@@ -163,6 +167,14 @@ export class WaitEngine {
   private readonly active = new Map<number, Promise<void>>();
   /** Slots promised to a claim in flight. */
   private reserved = 0;
+  /**
+   * Notifications claimed ahead of a free slot (at most `prefetch`), in claim order:
+   * a burst is claimed in the commits that resume it, not in one commit per slot.
+   * Each starts when a slot frees, unless half its lease is gone (it is then left
+   * to be redelivered when the lease ends).
+   */
+  private readonly pending: { notification: ClaimedNotification; leaseEnd: number; settle: () => void }[] = [];
+  private readonly prefetch: number;
   /** Due notifications were left unclaimed for want of a slot: a finishing handler claims again. */
   private backlog = false;
   /** Delivered notifications not yet removed: they ride along with the next commit, or a flush. */
@@ -192,6 +204,7 @@ export class WaitEngine {
     this.backoffMax = options.storageBackoff?.maxMs ?? 30_000;
     this.inbox = new InboxPressure(resolveInboxLimits(options.inbox), this.logger);
     this.stateLimit = options.stateLimit ?? DEFAULT_STATE_LIMIT;
+    this.prefetch = 2 * this.batchSize + 4 * this.resumeConcurrency;
   }
 
   /** Unmatched events dropped because the inbox was full, by reason, since this engine was made. */
@@ -247,6 +260,8 @@ export class WaitEngine {
     for (const timer of [this.wakeTimer, this.notifyTimer, this.retryTimer]) clearTimeout(timer);
     this.sweepTimer = this.wakeTimer = this.notifyTimer = this.retryTimer = undefined;
     this.armedAt = this.notifyArmedAt = undefined;
+    // Claimed but not started: redelivered when their lease ends.
+    for (const waiting of this.pending.splice(0)) waiting.settle();
     let leaseTimer: NodeJS.Timeout | undefined;
     const leaseEnd = new Promise<void>((resolve) => {
       leaseTimer = setTimeout(resolve, this.resumeLease);
@@ -275,27 +290,46 @@ export class WaitEngine {
     return result;
   }
 
-  /** {@link tick}'s work; a failed batch ends it and is returned, not logged. */
+  /**
+   * {@link tick}'s work; a failed batch ends it and is returned, not logged.
+   * Batches start small (their handlers start as soon as the first few flows are
+   * committed) and grow to `batchSize`; two are in flight at once, each taking
+   * rows the other has not locked, so one commits while the next is written.
+   */
   private async resumeDue(at: number): Promise<{ result: TickResult; error?: unknown }> {
     const total: TickResult = { resumed: 0, cancelled: 0, timedOut: 0, errors: 0 };
     // An indexed read answers "nothing due" without taking the write lock.
     const next = await this.store.nextWakeAt();
     if (next === undefined || next > at) return { result: total };
-    for (;;) {
-      let batch: TickResult & { size: number };
-      try {
-        batch = await this.commitWakes({ due: { now: at, limit: this.batchSize } }, (loaded) => this.planDue(loaded.flows, at));
-      } catch (error) {
-        total.errors++;
-        return { result: total, error };
-      }
-      total.resumed += batch.resumed;
-      total.cancelled += batch.cancelled;
-      total.timedOut += batch.timedOut;
-      total.errors += batch.errors;
-      if (batch.size < this.batchSize) break;
+    let size = Math.min(this.batchSize, FIRST_DUE_BATCH);
+    let more = true;
+    let failure: { error: unknown } | undefined;
+    const inFlight = new Set<Promise<void>>();
+    const launch = (limit: number): void => {
+      const batch = this.commitWakes({ due: { now: at, limit } }, (loaded) => this.planDue(loaded.flows, at)).then(
+        (done) => {
+          total.resumed += done.resumed;
+          total.cancelled += done.cancelled;
+          total.timedOut += done.timedOut;
+          total.errors += done.errors;
+          if (done.size < limit) more = false;
+        },
+        (error: unknown) => {
+          total.errors++;
+          failure ??= { error };
+          more = false;
+        },
+      );
+      inFlight.add(batch);
+      void batch.finally(() => inFlight.delete(batch));
+    };
+    while (more) {
+      launch(size);
+      size = Math.min(this.batchSize, size * 4);
+      if (inFlight.size >= DUE_BATCHES_IN_FLIGHT) await Promise.race(inFlight);
     }
-    return { result: total };
+    await Promise.all(inFlight);
+    return failure ? { result: total, error: failure.error } : { result: total };
   }
 
   private planDue(flows: Flow[], nowMs: number): Decision<TickResult & { size: number }> {
@@ -466,13 +500,14 @@ export class WaitEngine {
       const limit = Math.min(NOTIFICATION_BATCH, free);
       this.reserved += limit;
       let claimed: ClaimedNotification[];
+      const leaseEnd = this.clock.now() + this.resumeLease;
       try {
         claimed = await this.store.claimNotifications(this.clock.now(), this.resumeLease, limit);
       } finally {
         this.reserved -= limit;
       }
       for (const notification of claimed) {
-        const handler = this.startHandler(notification);
+        const handler = this.dispatch(notification, leaseEnd);
         if (handler) started.push(handler);
       }
       if (claimed.length > 0) claimedAny = true;
@@ -482,8 +517,30 @@ export class WaitEngine {
     return started;
   }
 
+  /** Notifications this engine may still claim: free handler slots plus room to claim ahead. */
   private freeSlots(): number {
-    return this.resumeConcurrency - this.active.size - this.reserved;
+    return this.resumeConcurrency + this.prefetch - this.active.size - this.pending.length - this.reserved;
+  }
+
+  /** Starts the handler of a claimed notification now if a slot is free, else when one frees. */
+  private dispatch(notification: ClaimedNotification, leaseEnd: number): Promise<void> | undefined {
+    if (this.active.size < this.resumeConcurrency && this.pending.length === 0) return this.startHandler(notification);
+    return new Promise<void>((settle) => this.pending.push({ notification, leaseEnd, settle }));
+  }
+
+  /** Starts claimed-ahead notifications while slots are free. */
+  private startPending(): void {
+    while (this.active.size < this.resumeConcurrency && this.pending.length > 0) {
+      const { notification, leaseEnd, settle } = this.pending.shift()!;
+      // Half its lease gone while it waited: leave it to the redelivery after the lease.
+      if (!this.running || this.clock.now() > leaseEnd - this.resumeLease / 2) {
+        settle();
+        continue;
+      }
+      const handler = this.startHandler(notification);
+      if (handler) void handler.then(settle);
+      else settle();
+    }
   }
 
   /**
@@ -501,18 +558,20 @@ export class WaitEngine {
       wakes = decision.writes?.filter((write) => write.wake !== undefined).length ?? 0;
       return done.length === 0 ? decision : { ...decision, completeNotifications: done };
     };
-    const limit = Math.max(0, this.freeSlots());
+    // A due batch claims at most its own size, leaving slots for the batch beside it.
+    const limit = Math.max(0, Math.min(load.due?.limit ?? Infinity, this.freeSlots()));
     this.reserved += limit;
     let committed: Committed<T>;
+    const leaseEnd = this.clock.now() + this.resumeLease;
     try {
-      committed = await this.store.commitClaiming(load, withDone, this.clock.now() + this.resumeLease, limit);
+      committed = await this.store.commitClaiming(load, withDone, leaseEnd, limit);
     } catch (error) {
       this.delivered.unshift(...done);
       throw error;
     } finally {
       this.reserved -= limit;
     }
-    for (const notification of committed.claimed) this.startHandler(notification);
+    for (const notification of committed.claimed) void this.dispatch(notification, leaseEnd);
     if (wakes > committed.claimed.length) {
       // Queued unclaimed for want of a slot: claim them now if one freed meanwhile, else when one does.
       if (this.freeSlots() > 0) this.kickNotifications();
@@ -611,6 +670,7 @@ export class WaitEngine {
   }
 
   private slotFreed(): void {
+    this.startPending();
     if (!this.backlog || !this.running) return;
     this.backlog = false;
     this.kickNotifications();
