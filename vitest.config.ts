@@ -18,6 +18,7 @@ const contractSuites = [
   'test/inbox-cap.test.ts',
   'test/hostile-input.test.ts',
   'test/input-rules.test.ts',
+  'test/commit-batch.test.ts',
 ];
 
 export default defineConfig({
