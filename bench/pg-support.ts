@@ -36,16 +36,16 @@ export async function openPgStore(url: string, path: PgPath, maxConnections = 10
 }
 
 /**
- * Bulk-inserts `count` waiting timer flows at `wakeAt` (plus, with `eventEvery`,
+ * Bulk-inserts `count` waiting timer flows at `wakeAt` (spread over `spreadMs`
+ * after it when given: the i-th at wakeAt + (i × 7919 mod spreadMs)) (plus, with `eventEvery`,
  * every n-th one waiting on `invoice.paid`/`INV-i` instead) in one statement: the
  * rows `setWaiting` leaves (revision 2), without their audit events.
  */
-export async function seedPgWaitingFlows(url: string, count: number, options: { wakeAt: number; eventEvery?: number; now?: number; offset?: number }): Promise<void> {
+export async function seedPgWaitingFlows(url: string, count: number, options: { wakeAt: number; eventEvery?: number; now?: number; offset?: number; spreadMs?: number }): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   const now = options.now ?? Date.now();
   const every = options.eventEvery ?? 0;
-  const wakeIso = new Date(options.wakeAt).toISOString();
   try {
     await client.query(
       `INSERT INTO flows (id, controller_id, goal, owner_session_key, requester_origin, current_step, state_json, wait_json, status,
@@ -53,14 +53,14 @@ export async function seedPgWaitingFlows(url: string, count: number, options: { 
        SELECT gen_random_uuid()::text, 'bench/controller', 'ship the order once its invoice is paid', 'agent:bench:session:' || (i % 1000), NULL,
          'await-payment', '{"order":' || i || ',"invoice":"INV-' || i || '"}',
          CASE WHEN $4 > 0 AND i % $4 = 0 THEN '{"kind":"external_event","topic":"invoice.paid","correlationId":"INV-' || i || '"}'
-              ELSE '{"kind":"timer","at":"' || $2 || '"}' END,
+              ELSE '{"kind":"timer","at":"' || to_char(to_timestamp(($3::bigint + (i::bigint * 7919) % $2::bigint) / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '"}' END,
          'waiting', 0, 2, NULL,
-         CASE WHEN $4 > 0 AND i % $4 = 0 THEN NULL ELSE $3::bigint END,
+         CASE WHEN $4 > 0 AND i % $4 = 0 THEN NULL ELSE $3::bigint + (i::bigint * 7919) % $2::bigint END,
          CASE WHEN $4 > 0 AND i % $4 = 0 THEN 'invoice.paid' END,
          CASE WHEN $4 > 0 AND i % $4 = 0 THEN 'INV-' || i END,
          $5::bigint, $5::bigint
        FROM generate_series($6::int, $6::int + $1::int - 1) AS i`,
-      [count, wakeIso, options.wakeAt, every, now, options.offset ?? 0],
+      [count, Math.max(1, Math.trunc(options.spreadMs ?? 1)), options.wakeAt, every, now, options.offset ?? 0],
     );
     await client.query('ANALYZE flows');
   } finally {

@@ -5,7 +5,7 @@
  * and garbage collection never land in another's measurement.
  *
  *   --quick            smaller sizes and shorter runs (a smoke test, not for publishing)
- *   --only=a,b         run only these: transitions, tick, lateness, burst, restart, growth, pg-burst, nats, nats-covering
+ *   --only=a,b         run only these: transitions, tick, lateness, burst, restart, growth, pg-burst, pg-latency, pg-restart, pg-scale, nats, nats-covering
  *   --write            write bench/RESULTS.md even for a quick or partial run
  *   --nats / --no-nats include the NATS benchmark (bench/nats*.ts); default: when
  *                      /usr/sbin/nats-server exists
@@ -55,6 +55,12 @@ async function loadBench(name: string): Promise<Bench> {
       return (await import('./growth.js')).benchGrowth;
     case 'pg-burst':
       return (await import('./pg-burst.js')).benchPgBurst;
+    case 'pg-latency':
+      return (await import('./pg-latency.js')).benchPgLatency;
+    case 'pg-restart':
+      return (await import('./pg-restart.js')).benchPgRestart;
+    case 'pg-scale':
+      return (await import('./pg-scale.js')).benchPgScale;
     case 'nats-covering':
       return (await import('./nats-covering.js')).benchNatsCovering;
     case 'nats':
@@ -94,7 +100,7 @@ function runInChild(name: string): Promise<Outcome> {
 }
 
 async function main(): Promise<void> {
-  const names = ['transitions', 'tick', 'lateness', 'burst', 'restart', 'growth', 'pg-burst'];
+  const names = ['transitions', 'tick', 'lateness', 'burst', 'restart', 'growth', 'pg-burst', 'pg-latency', 'pg-restart', 'pg-scale'];
   if (nats) {
     if (natsFiles().length > 0) names.push('nats', 'nats-covering');
     else if (args.includes('--nats')) log('--nats: no bench/nats*.ts yet; skipped');
