@@ -37,25 +37,6 @@ export async function pgDeliverAll(count: number, path: PgPath): Promise<{ first
   }
 }
 
-/** One `engine.tick(now)` with every flow due (no handler): the resume transactions alone. */
-async function pgTick(count: number, path: PgPath): Promise<number> {
-  const db = await tempPgDatabase('tick');
-  try {
-    const store = await openPgStore(db.url, path);
-    const tf = await openTaskflow({ store, tickInterval: '1h' });
-    const now = Date.now();
-    await seedPgWaitingFlows(db.url, count, { wakeAt: now - 1 });
-    const started = performance.now();
-    const result = await tf.engine.tick(now);
-    const elapsed = performance.now() - started;
-    await tf.close();
-    if (result.resumed !== count) throw new Error(`tick resumed ${result.resumed} of ${count}`);
-    return elapsed;
-  } finally {
-    await db.drop();
-  }
-}
-
 export async function benchPgBurst(options: BenchOptions): Promise<BenchResult> {
   const count = options.quick ? 2_000 : 10_000;
   const batched = await pgDeliverAll(count, 'batched');
@@ -64,9 +45,6 @@ export async function benchPgBurst(options: BenchOptions): Promise<BenchResult> 
   options.log(`pg burst before: first onResume +${ms(before.firstMs)}, last +${ms(before.lastMs)}`);
   const sqlite = await deliverAll(count);
   options.log(`sqlite burst: last +${ms(sqlite.deliveredMs)}`);
-  const tickBatched = await pgTick(count, 'batched');
-  const tickBefore = await pgTick(count, 'before');
-  options.log(`pg tick: batched ${ms(tickBatched)}, before ${ms(tickBefore)}`);
   const row = (variant: string, first: string, last: number, baseline: number, goalCell: string) => ({
     variant,
     'deadline → first onResume': first,
@@ -81,14 +59,6 @@ export async function benchPgBurst(options: BenchOptions): Promise<BenchResult> 
       row('PostgreSQL, batched statements (this store)', ms(batched.firstMs), batched.lastMs, before.lastMs, `< ${ms(GOAL_MS)}: ${goal(batched.lastMs < GOAL_MS)}`),
       row('baseline: PostgreSQL store before (3 round trips per flow)', ms(before.firstMs), before.lastMs, before.lastMs, ''),
       row('baseline: SQLite FULL, same engine', '', sqlite.deliveredMs, before.lastMs, ''),
-      {
-        variant: 'engine.tick(now) alone, all due, no handler: batched / before',
-        'deadline → first onResume': '',
-        'deadline → last onResume': `${ms(tickBatched)} / ${ms(tickBefore)}`,
-        'flows/s': `${num((count * 1000) / tickBatched)} / ${num((count * 1000) / tickBefore)}`,
-        'ratio to PostgreSQL before': ratio(tickBatched / tickBefore),
-        goal: '',
-      },
     ],
     notes: [
       `${num(count)} timer flows bulk-inserted, all due at one deadline 1.5 s ahead; engine started (defaults: batches of up to 500, 16 handlers); timed from the deadline to the first and the last onResume (performance.timeOrigin + performance.now()).`,

@@ -23,7 +23,8 @@ async function prepare(count: number): Promise<{ url: string; first: number; dro
   const tf = await openTaskflow({ store: await openPgStore(db.url, 'batched'), tickInterval: '1h' });
   await tf.close();
   const first = Date.now() + DAY;
-  await seedPgWaitingFlows(db.url, count, { wakeAt: first, spreadMs: DAY, eventEvery: 5 });
+  // Spread wide enough that i × 7919 never wraps: flow 1 (the first timer flow) wakes first.
+  await seedPgWaitingFlows(db.url, count, { wakeAt: first, spreadMs: 1_000 * DAY, eventEvery: 5 });
   return { ...db, first };
 }
 

@@ -326,7 +326,8 @@ export class WaitEngine {
     while (more) {
       launch(size);
       size = Math.min(this.batchSize, size * 4);
-      if (inFlight.size >= DUE_BATCHES_IN_FLIGHT) await Promise.race(inFlight);
+      // The first batch alone (a lone due timer costs one transaction), then two at a time.
+      if (inFlight.size >= DUE_BATCHES_IN_FLIGHT || total.resumed + total.cancelled + total.timedOut === 0) await Promise.race(inFlight);
     }
     await Promise.all(inFlight);
     return failure ? { result: total, error: failure.error } : { result: total };
