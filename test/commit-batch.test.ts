@@ -104,6 +104,18 @@ describe(`commitBatch (${dialect})`, () => {
     ]);
   });
 
+  it('refuses a single commit whose revision moved with revision_mismatch, writing nothing of it', async () => {
+    const tf = await openTestTaskflow();
+    const [a] = await runningFlows(tf, 1);
+    const refused = tf.store.commit({ flowIds: [a!.id] }, (loaded) => {
+      const write = updateStateMove(loaded.flows[0]!, new Date(T0 + 1), { n: 7 });
+      return { result: 0, writes: [{ ...write, fromRevision: write.fromRevision - 1 }] };
+    });
+    await expect(refused).rejects.toMatchObject({ code: 'revision_mismatch', message: expect.stringContaining(a!.id) });
+    expect((await tf.store.getFlow(a!.id))?.revision).toBe(a!.revision);
+    expect((await tf.manager.listEvents(a!.id)).some((e) => e.kind === 'state_updated')).toBe(false);
+  });
+
   it('answers an empty batch with no outcomes', async () => {
     const tf = await openTestTaskflow();
     expect(await tf.store.commitBatch([])).toEqual([]);

@@ -256,12 +256,14 @@ export class PostgresFlowStore implements FlowStore {
       try {
         return await this.transaction(
           'commit',
-          async (_tx, client) => {
+          async (_tx, client, phase) => {
             const decision = item.plan(await runLoad(client, item.load, ['BEGIN']));
-            const { claimed } = await writeDecision(client, decision, { leaseUntil: item.leaseUntil, limit: item.limit, storeId: this.id });
+            // The write and the COMMIT go together: from here, a lost answer leaves the outcome unknown.
+            phase.committing = true;
+            const { claimed } = await writeDecision(client, decision, { leaseUntil: item.leaseUntil, limit: item.limit, storeId: this.id, commit: true });
             return { ok: true as const, result: decision.result, claimed };
           },
-          { begun: true },
+          { begun: true, commits: true },
         );
       } catch (error) {
         if (attempt < MAX_ATTEMPTS && isStorage(error) && RETRYABLE.has(errorCode(error.cause) ?? '')) continue;
@@ -758,9 +760,15 @@ export class PostgresFlowStore implements FlowStore {
 
   /**
    * One transaction on a connection of its own; rolled back when `work` throws.
-   * With `begun`, `work` sends the `BEGIN` itself, in its first round trip.
+   * With `begun`, `work` sends the `BEGIN` itself, in its first round trip;
+   * with `commits`, it sends the `COMMIT` too (with its last statement), and says
+   * so in `phase` first.
    */
-  private async transaction<T>(operation: string, work: (tx: Tx, client: pg.PoolClient) => Promise<T>, options: { begun?: boolean } = {}): Promise<T> {
+  private async transaction<T>(
+    operation: string,
+    work: (tx: Tx, client: pg.PoolClient, phase: { committing: boolean }) => Promise<T>,
+    options: { begun?: boolean; commits?: boolean } = {},
+  ): Promise<T> {
     const phase = { committing: false };
     return this.run(
       operation,
@@ -768,12 +776,13 @@ export class PostgresFlowStore implements FlowStore {
         if (!options.begun) await client.query('BEGIN');
         let result: T;
         try {
-          result = await work(db, client);
+          result = await work(db, client, phase);
         } catch (error) {
           // A connection that broke rolled back by itself; a healthy one is told to.
           if (!FlowError.isInstance(error) || error.code !== 'storage') await client.query('ROLLBACK').catch(() => undefined);
           throw error;
         }
+        if (options.commits) return result;
         phase.committing = true;
         await client.query('COMMIT');
         return result;

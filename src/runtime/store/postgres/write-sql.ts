@@ -1,4 +1,4 @@
-import type pg from 'pg';
+import pg from 'pg';
 import { FlowError } from '../../errors.js';
 import type { Flow } from '../../flow.js';
 import { flowToRow, keptEventToRow, stepToRow } from '../flow-rows.js';
@@ -66,15 +66,32 @@ function flowValues(row: FlowRowValues, idempotencyKey: string | null): Record<s
 /** Builds `$n::type[]` parameters, one array per column. */
 class Params {
   readonly values: unknown[] = [];
+  /** Inline: values written into the SQL as escaped literals (for a simple query that also COMMITs). */
+  constructor(private readonly inline: boolean) {}
   array(values: unknown[], type: string): string {
+    if (this.inline) return values.length === 0 ? `'{}'::${type}[]` : `ARRAY[${values.map((v) => literal(v)).join(',')}]::${type}[]`;
     this.values.push(values);
     return `$${this.values.length}::${type}[]`;
   }
   one(value: unknown, type: string): string {
+    if (this.inline) return `${literal(value)}::${type}`;
     this.values.push(value);
     return `$${this.values.length}::${type}`;
   }
 }
+
+function literal(value: unknown): string {
+  if (value === null || value === undefined) return 'NULL';
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new TypeError(`not a finite number: ${String(value)}`);
+    return String(value);
+  }
+  if (typeof value === 'string') return pg.escapeLiteral(value);
+  throw new TypeError(`no literal for a ${typeof value}`);
+}
+
+/** Raised by the statement itself when a revision moved, so a `COMMIT` sent behind it never commits the rest. */
+const MISMATCH_MARK = 'taskflow:revision_mismatch:';
 
 function unnest(params: Params, columns: readonly (readonly [string, string])[], rows: Record<string, unknown>[]): string {
   const arrays = columns.map(([name, type]) => params.array(rows.map((row) => row[name] ?? null), type));
@@ -92,13 +109,16 @@ export interface Written {
  * Writes `decision` on `client` (inside the caller's transaction) in one
  * statement. Throws `revision_mismatch` when a flow's revision moved (the caller
  * rolls back). The first `limit` wakes are queued claimed until `leaseUntil`.
+ * With `commit`, the statement (its values inlined) and `COMMIT` go as one
+ * simple query, one round trip: the server itself refuses a moved revision, so
+ * the `COMMIT` is then skipped and the caller rolls back.
  */
 export async function writeDecision(
   client: pg.ClientBase,
   decision: Decision<unknown>,
-  options: { leaseUntil: number | undefined; limit: number; storeId: string },
+  options: { leaseUntil: number | undefined; limit: number; storeId: string; commit?: boolean },
 ): Promise<Written> {
-  const params = new Params();
+  const params = new Params(options.commit === true);
   const ctes: string[] = [];
   let schedules = false;
   const events: Record<string, unknown>[] = [];
@@ -200,14 +220,41 @@ export async function writeDecision(
   if (done.length > 0) ctes.push(`done AS (DELETE FROM resume_notifications WHERE id = ANY(${params.array([...done], 'int8')}))`);
   // Sent at COMMIT, and only if it commits.
   if (schedules) ctes.push(`ann AS (SELECT pg_notify(${params.one(COMMITS_CHANNEL, 'text')}, ${params.one(options.storeId, 'text')}))`);
-  if (ctes.length === 0) return { claimed: [], announced: false };
+  if (ctes.length === 0) {
+    if (options.commit) await client.query('COMMIT');
+    return { claimed: [], announced: false };
+  }
   const select = [
     writes.length > 0 ? '(SELECT array_agg(id) FROM upd) AS updated' : 'NULL::text[] AS updated',
     wakes.length > 0 ? '(SELECT array_agg(id ORDER BY id) FROM nt) AS queued' : 'NULL::bigint[] AS queued',
     schedules ? '(SELECT count(*) FROM ann) AS announced' : '0 AS announced',
   ];
-  const { rows } = await client.query<{ updated: string[] | null; queued: string[] | null }>(`WITH ${ctes.join(',\n')} SELECT ${select.join(', ')}`, params.values);
-  const answer = rows[0]!;
+  if (options.commit && writes.length > 0) {
+    // Checked by the server, so the COMMIT behind it in the same query is skipped when a revision moved.
+    const ids = params.array(writes.map((write) => write.flow.id), 'text');
+    select.push(
+      `CASE WHEN (SELECT count(*) FROM upd) = ${writes.length} THEN 0 ELSE CAST('${MISMATCH_MARK}' || ` +
+        `coalesce((SELECT w.id FROM unnest(${ids}) AS w(id) WHERE w.id NOT IN (SELECT id FROM upd) LIMIT 1), '') AS int) END AS checked`,
+    );
+  }
+  const statement = `WITH ${ctes.join(',\n')} SELECT ${select.join(', ')}`;
+  type Answer = { updated: string[] | null; queued: string[] | null };
+  let answer: Answer;
+  if (options.commit) {
+    let results: pg.QueryResult<Answer>[];
+    try {
+      results = (await client.query(`${statement};\nCOMMIT`)) as unknown as pg.QueryResult<Answer>[];
+    } catch (error) {
+      const message = error instanceof Error ? error.message : '';
+      const at = message.indexOf(MISMATCH_MARK);
+      if (at < 0) throw error;
+      const stale = message.slice(at + MISMATCH_MARK.length).replace(/"$/, '');
+      throw new FlowError('revision_mismatch', `flow ${stale} changed while it was being written; retry`);
+    }
+    answer = results[0]!.rows[0]!;
+  } else {
+    answer = (await client.query<Answer>(statement, params.values)).rows[0]!;
+  }
   const updated = answer.updated ?? [];
   if (updated.length !== writes.length) {
     const written = new Set(updated);
