@@ -150,7 +150,9 @@ export class WaitEngine {
   private armedAt: number | undefined;
   /** Consecutive wake-timer firings before the clock reached the time armed for (a ManualClock never does by itself). */
   private earlyWakes = 0;
-  /** Consecutive ticks that found due flows yet resumed none (rows locked by another engine). */
+  /** The wake timer fired at a time the clock reached: the next tick skips its "anything due?" read. */
+  private dueKnown = false;
+    /** Consecutive ticks that found due flows yet resumed none (rows locked by another engine). */
   private stillDue = 0;
   private notifyTimer: NodeJS.Timeout | undefined;
   private notifyArmedAt: number | undefined;
@@ -298,9 +300,13 @@ export class WaitEngine {
    */
   private async resumeDue(at: number): Promise<{ result: TickResult; error?: unknown }> {
     const total: TickResult = { resumed: 0, cancelled: 0, timedOut: 0, errors: 0 };
-    // An indexed read answers "nothing due" without taking the write lock.
-    const next = await this.store.nextWakeAt();
-    if (next === undefined || next > at) return { result: total };
+    // An indexed read answers "nothing due" without taking the write lock (unless the host timer just said so).
+    const known = this.dueKnown;
+    this.dueKnown = false;
+    if (!known) {
+      const next = await this.store.nextWakeAt();
+      if (next === undefined || next > at) return { result: total };
+    }
     let size = Math.min(this.batchSize, FIRST_DUE_BATCH);
     let more = true;
     let failure: { error: unknown } | undefined;
@@ -767,6 +773,8 @@ export class WaitEngine {
       return;
     }
     this.earlyWakes = 0;
+    // Armed for a wake time the clock has reached: the tick need not ask whether something is due.
+    this.dueKnown = true;
     void this.runTick();
   }
 
