@@ -501,8 +501,9 @@ export class PostgresFlowStore implements FlowStore {
   async completeNotifications(ids: readonly number[]): Promise<void> {
     this.assertOpen();
     if (ids.length === 0) return;
-    await this.run('completeNotifications', async (db) => {
-      await db.delete(resumeNotifications).where(inArray(resumeNotifications.id, [...ids]));
+    // One array parameter, however many ids: one plan, no statement as long as the list.
+    await this.run('completeNotifications', async (_db, client) => {
+      await client.query('DELETE FROM resume_notifications WHERE id = ANY($1::bigint[])', [[...ids]]);
     });
   }
 
