@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { and, asc, desc, eq, inArray, isNotNull, isNull, lte, sql } from 'drizzle-orm';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
+import { readMigrationFiles } from 'drizzle-orm/migrator';
 import pg from 'pg';
 import { FlowError } from '../../errors.js';
 import { assertSchemaCurrent } from '../schema-version.js';
@@ -196,6 +197,9 @@ export class PostgresFlowStore implements FlowStore {
     await this.run(
       'migrate',
       async (_db, client) => {
+        // Already current (the common restart): two reads, no lock, no migrator.
+        const last = await lastAppliedMigration(client);
+        if (last !== undefined && last >= newestMigration()) return;
         await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
         try {
           await migrate(drizzle(client), { migrationsFolder: MIGRATIONS_FOLDER });
@@ -209,15 +213,8 @@ export class PostgresFlowStore implements FlowStore {
 
   /** Checks, writing nothing, that the database already holds this version's schema (`migrate: false`). */
   async assertMigrated(): Promise<void> {
-    const last = await this.run('assertMigrated', async (_db, client) => {
-      const { rows } = await client.query<{ ok: boolean }>(
-        "SELECT to_regclass('drizzle.__drizzle_migrations') IS NOT NULL AND to_regclass('flows') IS NOT NULL AS ok",
-      );
-      if (!rows[0]?.ok) return undefined;
-      const applied = await client.query<{ last: string | null }>('SELECT max(created_at)::text AS last FROM drizzle.__drizzle_migrations');
-      return applied.rows[0]?.last ?? undefined;
-    });
-    assertSchemaCurrent(MIGRATIONS_FOLDER, last === undefined ? undefined : Number(last), 'this PostgreSQL database');
+    const last = await this.run('assertMigrated', async (_db, client) => lastAppliedMigration(client));
+    assertSchemaCurrent(MIGRATIONS_FOLDER, last, 'this PostgreSQL database');
   }
 
   async commit<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>): Promise<T> {
@@ -791,6 +788,24 @@ export class PostgresFlowStore implements FlowStore {
       phase,
     );
   }
+}
+
+/** The `created_at` of the newest applied migration; undefined when the database has no taskflow tables. */
+async function lastAppliedMigration(client: pg.PoolClient): Promise<number | undefined> {
+  const { rows } = await client.query<{ ok: boolean }>(
+    "SELECT to_regclass('drizzle.__drizzle_migrations') IS NOT NULL AND to_regclass('flows') IS NOT NULL AS ok",
+  );
+  if (!rows[0]?.ok) return undefined;
+  const applied = await client.query<{ last: string | null }>('SELECT max(created_at)::text AS last FROM drizzle.__drizzle_migrations');
+  const last = applied.rows[0]?.last;
+  return last === null || last === undefined ? undefined : Number(last);
+}
+
+let newest: number | undefined;
+/** The `folderMillis` of this version's newest migration (read once per process). */
+function newestMigration(): number {
+  newest ??= Math.max(...readMigrationFiles({ migrationsFolder: MIGRATIONS_FOLDER }).map((m) => m.folderMillis));
+  return newest;
 }
 
 /** A `pg.Client` class whose connections give up opening after `ms`. */
