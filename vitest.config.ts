@@ -19,6 +19,7 @@ const contractSuites = [
   'test/hostile-input.test.ts',
   'test/input-rules.test.ts',
   'test/commit-batch.test.ts',
+  'test/engine-claim-ahead.test.ts',
 ];
 
 export default defineConfig({

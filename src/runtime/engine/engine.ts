@@ -170,13 +170,15 @@ export class WaitEngine {
   /** Slots promised to a claim in flight. */
   private reserved = 0;
   /**
-   * Notifications claimed ahead of a free slot (at most `prefetch`), in claim order:
+   * Notifications claimed ahead of a free slot (see `prefetchRoom`), in claim order:
    * a burst is claimed in the commits that resume it, not in one commit per slot.
    * Each starts when a slot frees, unless half its lease is gone (it is then left
    * to be redelivered when the lease ends).
    */
   private readonly pending: { notification: ClaimedNotification; leaseEnd: number; settle: () => void }[] = [];
   private readonly prefetch: number;
+  /** Recent duration of a successful handler, in ms (-1 until one has finished). */
+  private handlerMs = -1;
   /** Due notifications were left unclaimed for want of a slot: a finishing handler claims again. */
   private backlog = false;
   /** Delivered notifications not yet removed: they ride along with the next commit, or a flush. */
@@ -526,7 +528,23 @@ export class WaitEngine {
 
   /** Notifications this engine may still claim: free handler slots plus room to claim ahead. */
   private freeSlots(): number {
-    return this.resumeConcurrency + this.prefetch - this.active.size - this.pending.length - this.reserved;
+    return this.resumeConcurrency + this.prefetchRoom() - this.active.size - this.pending.length - this.reserved;
+  }
+
+  /**
+   * How many to claim ahead of a free slot: as many as the slots start within a
+   * quarter of the lease at the handlers' recent pace (so none waits out half its
+   * lease), at most `prefetch`; one round of slots until a handler has finished.
+   */
+  private prefetchRoom(): number {
+    if (this.handlerMs < 0) return Math.min(this.prefetch, this.resumeConcurrency);
+    const fit = Math.floor((this.resumeConcurrency * this.resumeLease) / 4 / Math.max(this.handlerMs, 0.01));
+    return Math.min(this.prefetch, fit);
+  }
+
+  /** Folds a handler's duration into the recent pace (an exponential moving average). */
+  private handlerTook(ms: number): void {
+    this.handlerMs = this.handlerMs < 0 ? ms : 0.8 * this.handlerMs + 0.2 * ms;
   }
 
   /** Starts the handler of a claimed notification now if a slot is free, else when one frees. */
@@ -610,8 +628,10 @@ export class WaitEngine {
     let handler: Promise<void> | undefined;
     // The handler goes on after its first await, so `lease` and `handler` are set before its `finally` runs.
     handler = (async () => {
+      const began = performance.now();
       try {
         await this.telemetry.resume({ ...notification, flow }, () => this.onResume!(flow, wake));
+        this.handlerTook(performance.now() - began);
         this.complete(id);
       } catch (error) {
         await this.handlerFailed(notification, error);
