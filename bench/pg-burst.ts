@@ -27,7 +27,7 @@ export async function pgDeliverAll(count: number, path: PgPath): Promise<{ first
     const deadline = Date.now() + 1_500;
     await seedPgWaitingFlows(db.url, count, { wakeAt: deadline });
     await tf.start();
-    const until = deadline + 120_000;
+    const until = deadline + 300_000;
     while (handled < count && Date.now() < until) await sleep(20);
     await tf.close();
     if (handled < count) throw new Error(`only ${handled} of ${count} flows reached onResume`);
