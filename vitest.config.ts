@@ -23,6 +23,8 @@ const contractSuites = [
   'test/recurring.test.ts',
   'test/start-or-deliver.test.ts',
   'test/doctor.test.ts',
+  'test/commit-batch.test.ts',
+  'test/engine-claim-ahead.test.ts',
 ];
 
 export default defineConfig({

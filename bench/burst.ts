@@ -26,7 +26,7 @@ async function resumeAll(count: number, synchronous: 'full' | 'normal', batchSiz
 }
 
 /** End to end: the engine is started, its host timer fires at the shared deadline, and every flow reaches onResume. */
-async function deliverAll(count: number): Promise<{ resumedMs: number; deliveredMs: number }> {
+export async function deliverAll(count: number): Promise<{ resumedMs: number; deliveredMs: number }> {
   const folder = tempFolder('burst-e2e');
   let handled = 0;
   let lastResumeTick = 0;

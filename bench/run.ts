@@ -5,7 +5,7 @@
  * and garbage collection never land in another's measurement.
  *
  *   --quick            smaller sizes and shorter runs (a smoke test, not for publishing)
- *   --only=a,b         run only these: transitions, tick, lateness, burst, restart, growth, any-of, start-park, recurring, ui, ui-live, ui-pg, nats, nats-covering, nats-throughput
+ *   --only=a,b         run only these: transitions, tick, lateness, burst, restart, growth, any-of, start-park, recurring, ui, ui-live, ui-pg, pg-burst, pg-latency, pg-restart, pg-scale, nats, nats-covering, nats-throughput
  *   --write            write bench/RESULTS.md even for a quick or partial run
  *   --pg               include the inspector on PostgreSQL (ui-pg) on postgres://postgres@127.0.0.1:5432
  *                      (or TASKFLOW_BENCH_PG, an admin URL: the benchmark creates and drops its database)
@@ -67,6 +67,14 @@ async function loadBench(name: string): Promise<Bench> {
       return (await import('./ui.js')).benchUiPg;
     case 'ui-live':
       return (await import('./ui.js')).benchUiLive;
+    case 'pg-burst':
+      return (await import('./pg-burst.js')).benchPgBurst;
+    case 'pg-latency':
+      return (await import('./pg-latency.js')).benchPgLatency;
+    case 'pg-restart':
+      return (await import('./pg-restart.js')).benchPgRestart;
+    case 'pg-scale':
+      return (await import('./pg-scale.js')).benchPgScale;
     case 'nats-covering':
       return (await import('./nats-covering.js')).benchNatsCovering;
     case 'nats-throughput':
@@ -108,7 +116,7 @@ function runInChild(name: string): Promise<Outcome> {
 }
 
 async function main(): Promise<void> {
-  const names = ['transitions', 'tick', 'lateness', 'burst', 'restart', 'growth', 'any-of', 'start-park', 'recurring', 'ui', 'ui-live'];
+  const names = ['transitions', 'tick', 'lateness', 'burst', 'restart', 'growth', 'any-of', 'start-park', 'recurring', 'ui', 'ui-live', 'pg-burst', 'pg-latency', 'pg-restart', 'pg-scale'];
   // The inspector on PostgreSQL needs a server: TASKFLOW_BENCH_PG, or --pg for the local default.
   if (args.includes('--pg') || process.env.TASKFLOW_BENCH_PG || only?.includes('ui-pg')) names.push('ui-pg');
   if (nats) {

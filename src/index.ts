@@ -66,6 +66,7 @@ export {
   type WaitEngineOptions,
 } from './runtime/engine/engine.js';
 export type { FlowStore, InboxKeySummary, ListOptions, ResumeNotification } from './runtime/store/contract.js';
+export type { BatchCommit, BatchOutcome } from './runtime/store/contract.js';
 export { DEFAULT_INBOX_LIMITS, type InboxDrop, type InboxDropCounts, type InboxLimits } from './runtime/inbox.js';
 export type { StateSchema, StateSchemas } from './runtime/state-schema.js';
 export { openSqliteStore } from './runtime/store/sqlite/open.js';

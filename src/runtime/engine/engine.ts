@@ -118,6 +118,10 @@ const MAX_HOST_DELAY = 2_147_483_647;
 const RETRY_BASE_MS = 1_000;
 const RETRY_MAX_MS = 5 * 60_000;
 const NOTIFICATION_BATCH = 100;
+/** Flows in the first batch of a tick: their handlers start after a small commit; later batches grow to `batchSize`. */
+const FIRST_DUE_BATCH = 16;
+/** Due batches committing at once (SKIP LOCKED gives each its own rows). */
+const DUE_BATCHES_IN_FLIGHT = 2;
 /** How long delivered notifications wait to be removed together. */
 const FLUSH_DELAY_MS = 100;
 /** First delay of a host timer re-armed because the last one found nothing to do; it doubles up to the sweep period. */
@@ -160,7 +164,9 @@ export class WaitEngine {
   private armedAt: number | undefined;
   /** Consecutive wake-timer firings before the clock reached the time armed for (a ManualClock never does by itself). */
   private earlyWakes = 0;
-  /** Consecutive ticks that found due flows yet resumed none (rows locked by another engine). */
+  /** The wake timer fired at a time the clock reached: the next tick skips its "anything due?" read. */
+  private dueKnown = false;
+    /** Consecutive ticks that found due flows yet resumed none (rows locked by another engine). */
   private stillDue = 0;
   private notifyTimer: NodeJS.Timeout | undefined;
   private notifyArmedAt: number | undefined;
@@ -177,6 +183,16 @@ export class WaitEngine {
   private readonly active = new Map<number, Promise<void>>();
   /** Slots promised to a claim in flight. */
   private reserved = 0;
+  /**
+   * Notifications claimed ahead of a free slot (see `prefetchRoom`), in claim order:
+   * a burst is claimed in the commits that resume it, not in one commit per slot.
+   * Each starts when a slot frees, unless half its lease is gone (it is then left
+   * to be redelivered when the lease ends).
+   */
+  private readonly pending: { notification: ClaimedNotification; leaseEnd: number; settle: () => void }[] = [];
+  private readonly prefetch: number;
+  /** Recent duration of a successful handler, in ms (-1 until one has finished). */
+  private handlerMs = -1;
   /** Due notifications were left unclaimed for want of a slot: a finishing handler claims again. */
   private backlog = false;
   /** Delivered notifications not yet removed: they ride along with the next commit, or a flush. */
@@ -207,6 +223,7 @@ export class WaitEngine {
     this.inbox = new InboxPressure(resolveInboxLimits(options.inbox), this.logger);
     this.stateLimit = options.stateLimit ?? DEFAULT_STATE_LIMIT;
     this.heartbeat = new HeartbeatWriter(this.store, this.clock, this.logger, options.heartbeat ?? (() => null));
+    this.prefetch = 2 * this.batchSize + 4 * this.resumeConcurrency;
   }
 
   /** Unmatched events dropped because the inbox was full, by reason, since this engine was made. */
@@ -262,6 +279,8 @@ export class WaitEngine {
     for (const timer of [this.wakeTimer, this.notifyTimer, this.retryTimer]) clearTimeout(timer);
     this.sweepTimer = this.wakeTimer = this.notifyTimer = this.retryTimer = undefined;
     this.armedAt = this.notifyArmedAt = undefined;
+    // Claimed but not started: redelivered when their lease ends.
+    for (const waiting of this.pending.splice(0)) waiting.settle();
     let leaseTimer: NodeJS.Timeout | undefined;
     const leaseEnd = new Promise<void>((resolve) => {
       leaseTimer = setTimeout(resolve, this.resumeLease);
@@ -290,27 +309,51 @@ export class WaitEngine {
     return result;
   }
 
-  /** {@link tick}'s work; a failed batch ends it and is returned, not logged. */
+  /**
+   * {@link tick}'s work; a failed batch ends it and is returned, not logged.
+   * Batches start small (their handlers start as soon as the first few flows are
+   * committed) and grow to `batchSize`; two are in flight at once, each taking
+   * rows the other has not locked, so one commits while the next is written.
+   */
   private async resumeDue(at: number): Promise<{ result: TickResult; error?: unknown }> {
     const total: TickResult = { resumed: 0, cancelled: 0, timedOut: 0, errors: 0 };
-    // An indexed read answers "nothing due" without taking the write lock.
-    const next = await this.store.nextWakeAt();
-    if (next === undefined || next > at) return { result: total };
-    for (;;) {
-      let batch: TickResult & { size: number };
-      try {
-        batch = await this.commitWakes({ due: { now: at, limit: this.batchSize } }, (loaded) => this.planDue(loaded.flows, at));
-      } catch (error) {
-        total.errors++;
-        return { result: total, error };
-      }
-      total.resumed += batch.resumed;
-      total.cancelled += batch.cancelled;
-      total.timedOut += batch.timedOut;
-      total.errors += batch.errors;
-      if (batch.size < this.batchSize) break;
+    // An indexed read answers "nothing due" without taking the write lock (unless the host timer just said so).
+    const known = this.dueKnown;
+    this.dueKnown = false;
+    if (!known) {
+      const next = await this.store.nextWakeAt();
+      if (next === undefined || next > at) return { result: total };
     }
-    return { result: total };
+    let size = Math.min(this.batchSize, FIRST_DUE_BATCH);
+    let more = true;
+    let failure: { error: unknown } | undefined;
+    const inFlight = new Set<Promise<void>>();
+    const launch = (limit: number): void => {
+      const batch = this.commitWakes({ due: { now: at, limit } }, (loaded) => this.planDue(loaded.flows, at)).then(
+        (done) => {
+          total.resumed += done.resumed;
+          total.cancelled += done.cancelled;
+          total.timedOut += done.timedOut;
+          total.errors += done.errors;
+          if (done.size < limit) more = false;
+        },
+        (error: unknown) => {
+          total.errors++;
+          failure ??= { error };
+          more = false;
+        },
+      );
+      inFlight.add(batch);
+      void batch.finally(() => inFlight.delete(batch));
+    };
+    while (more) {
+      launch(size);
+      size = Math.min(this.batchSize, size * 4);
+      // The first batch alone (a lone due timer costs one transaction), then two at a time.
+      if (inFlight.size >= DUE_BATCHES_IN_FLIGHT || total.resumed + total.cancelled + total.timedOut === 0) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+    return failure ? { result: total, error: failure.error } : { result: total };
   }
 
   private planDue(flows: Flow[], nowMs: number): Decision<TickResult & { size: number }> {
@@ -561,13 +604,14 @@ export class WaitEngine {
       const limit = Math.min(NOTIFICATION_BATCH, free);
       this.reserved += limit;
       let claimed: ClaimedNotification[];
+      const leaseEnd = this.clock.now() + this.resumeLease;
       try {
         claimed = await this.store.claimNotifications(this.clock.now(), this.resumeLease, limit);
       } finally {
         this.reserved -= limit;
       }
       for (const notification of claimed) {
-        const handler = this.startHandler(notification);
+        const handler = this.dispatch(notification, leaseEnd);
         if (handler) started.push(handler);
       }
       if (claimed.length > 0) claimedAny = true;
@@ -577,8 +621,46 @@ export class WaitEngine {
     return started;
   }
 
+  /** Notifications this engine may still claim: free handler slots plus room to claim ahead. */
   private freeSlots(): number {
-    return this.resumeConcurrency - this.active.size - this.reserved;
+    return this.resumeConcurrency + this.prefetchRoom() - this.active.size - this.pending.length - this.reserved;
+  }
+
+  /**
+   * How many to claim ahead of a free slot: as many as the slots start within a
+   * quarter of the lease at the handlers' recent pace (so none waits out half its
+   * lease), at most `prefetch`; one round of slots until a handler has finished.
+   */
+  private prefetchRoom(): number {
+    if (this.handlerMs < 0) return Math.min(this.prefetch, this.resumeConcurrency);
+    const fit = Math.floor((this.resumeConcurrency * this.resumeLease) / 4 / Math.max(this.handlerMs, 0.01));
+    return Math.min(this.prefetch, fit);
+  }
+
+  /** Folds a handler's duration into the recent pace (an exponential moving average). */
+  private handlerTook(ms: number): void {
+    this.handlerMs = this.handlerMs < 0 ? ms : 0.8 * this.handlerMs + 0.2 * ms;
+  }
+
+  /** Starts the handler of a claimed notification now if a slot is free, else when one frees. */
+  private dispatch(notification: ClaimedNotification, leaseEnd: number): Promise<void> | undefined {
+    if (this.active.size < this.resumeConcurrency && this.pending.length === 0) return this.startHandler(notification);
+    return new Promise<void>((settle) => this.pending.push({ notification, leaseEnd, settle }));
+  }
+
+  /** Starts claimed-ahead notifications while slots are free. */
+  private startPending(): void {
+    while (this.active.size < this.resumeConcurrency && this.pending.length > 0) {
+      const { notification, leaseEnd, settle } = this.pending.shift()!;
+      // Half its lease gone while it waited: leave it to the redelivery after the lease.
+      if (!this.running || this.clock.now() > leaseEnd - this.resumeLease / 2) {
+        settle();
+        continue;
+      }
+      const handler = this.startHandler(notification);
+      if (handler) void handler.then(settle);
+      else settle();
+    }
   }
 
   /**
@@ -596,18 +678,20 @@ export class WaitEngine {
       wakes = decision.writes?.filter((write) => write.wake !== undefined).length ?? 0;
       return done.length === 0 ? decision : { ...decision, completeNotifications: done };
     };
-    const limit = Math.max(0, this.freeSlots());
+    // A due batch claims at most its own size, leaving slots for the batch beside it.
+    const limit = Math.max(0, Math.min(load.due?.limit ?? Infinity, this.freeSlots()));
     this.reserved += limit;
     let committed: Committed<T>;
+    const leaseEnd = this.clock.now() + this.resumeLease;
     try {
-      committed = await this.store.commitClaiming(load, withDone, this.clock.now() + this.resumeLease, limit);
+      committed = await this.store.commitClaiming(load, withDone, leaseEnd, limit);
     } catch (error) {
       this.delivered.unshift(...done);
       throw error;
     } finally {
       this.reserved -= limit;
     }
-    for (const notification of committed.claimed) this.startHandler(notification);
+    for (const notification of committed.claimed) void this.dispatch(notification, leaseEnd);
     if (wakes > committed.claimed.length) {
       // Queued unclaimed for want of a slot: claim them now if one freed meanwhile, else when one does.
       if (this.freeSlots() > 0) this.kickNotifications();
@@ -686,8 +770,10 @@ export class WaitEngine {
     let handler: Promise<void> | undefined;
     // The handler goes on after its first await, so `lease` and `handler` are set before its `finally` runs.
     handler = (async () => {
+      const began = performance.now();
       try {
         await this.telemetry.resume({ ...notification, flow }, () => this.onResume!(flow, wake));
+        this.handlerTook(performance.now() - began);
         this.complete(id);
       } catch (error) {
         await this.handlerFailed(notification, error);
@@ -753,6 +839,7 @@ export class WaitEngine {
   }
 
   private slotFreed(): void {
+    this.startPending();
     if (!this.backlog || !this.running) return;
     this.backlog = false;
     this.kickNotifications();
@@ -848,6 +935,8 @@ export class WaitEngine {
       return;
     }
     this.earlyWakes = 0;
+    // Armed for a wake time the clock has reached: the tick need not ask whether something is due.
+    this.dueKnown = true;
     void this.runTick();
   }
 

@@ -1,24 +1,25 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { and, asc, desc, eq, getTableColumns, gt, inArray, isNotNull, isNull, lte, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, isNotNull, isNull, lte, sql } from 'drizzle-orm';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
+import { readMigrationFiles } from 'drizzle-orm/migrator';
 import pg from 'pg';
 import { FlowError } from '../../errors.js';
 import { assertSchemaCurrent } from '../schema-version.js';
 import { TERMINAL_STATUSES, type Flow, type FlowEvent, type FlowStatus, type FlowStep, type JsonObject } from '../../flow.js';
-import { eventFromRow, flowFromRow, flowToRow, inboxSummaryFromRow, keptEventFromRow, keptEventToRow, stepFromRow, stepToRow } from '../flow-rows.js';
+import { eventFromRow, flowFromRow, inboxSummaryFromRow, stepFromRow } from '../flow-rows.js';
 import { COMMITS_CHANNEL, PgCommitWatch } from './commit-watch.js';
 import { describeServer, errorCode, pgStorageError, type FailureContext } from './errors.js';
-import { eventInbox, flowEvents, flows, flowSteps, flowWaitKeys, resumeNotifications, seenEvents } from './schema.js';
-import { anyOfKeysOf } from '../../any-of.js';
+import { eventInbox, flowEvents, flows, flowSteps, resumeNotifications, seenEvents } from './schema.js';
 import { MAX_ERROR_LENGTH, notificationFromRow } from '../notification-rows.js';
-import type { InboxFill } from '../../inbox.js';
-import type { BatchCommit, BatchOutcome, ClaimedNotification, Committed, Decision, EventKey, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from '../contract.js';
-import { wakeAtOf } from '../../wait.js';
+import type { BatchCommit, BatchOutcome, ClaimedNotification, Committed, Decision, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from '../contract.js';
+import { GroupCommitter, type GroupItem } from './group-commit.js';
+import { flowColumnsOf, runLoad } from './load-sql.js';
+import { writeDecision } from './write-sql.js';
 import { WAITING_TOPICS_SQL } from '../waiting-topics-sql.js';
-import { wakeFromJson, wakeToJson } from '../../wake.js';
+import { wakeFromJson } from '../../wake.js';
 import { HEARTBEATS_SQL, WAITING_KEYS_SQL, numbered } from '../diagnostics-sql.js';
 import { bridgeToJson, heartbeatFromRow, type Heartbeat, type WaitingKey } from '../diagnostics.js';
 import { inspectQueries, type InspectQueries } from '../inspect.js';
@@ -160,6 +161,8 @@ export class PostgresFlowStore implements FlowStore {
   /** Time limits of the calls in flight, checked by one interval timer (no timer per call). */
   private readonly deadlines = new Set<{ at: number; expire(): void }>();
   private watchdog: NodeJS.Timeout | undefined;
+  /** Commits beyond the pool's connections share a transaction. */
+  private readonly group: GroupCommitter;
 
   constructor(
     readonly pool: pg.Pool,
@@ -176,6 +179,11 @@ export class PostgresFlowStore implements FlowStore {
       this.abortCalls = reject;
     });
     this.closing.catch(() => undefined);
+    this.group = new GroupCommitter(
+      Math.max(1, pool.options.max ?? 10),
+      (item) => this.commitOne(item),
+      (items) => this.runGroup(items),
+    );
     if (ownPool) {
       pool.on('connect', (client) => {
         this.connections.add(client);
@@ -192,6 +200,9 @@ export class PostgresFlowStore implements FlowStore {
     await this.run(
       'migrate',
       async (_db, client) => {
+        // Already current (the common restart): two reads, no lock, no migrator.
+        const last = await lastAppliedMigration(client);
+        if (last !== undefined && last >= newestMigration()) return;
         await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
         try {
           await migrate(drizzle(client), { migrationsFolder: MIGRATIONS_FOLDER });
@@ -205,15 +216,8 @@ export class PostgresFlowStore implements FlowStore {
 
   /** Checks, writing nothing, that the database already holds this version's schema (`migrate: false`). */
   async assertMigrated(): Promise<void> {
-    const last = await this.run('assertMigrated', async (_db, client) => {
-      const { rows } = await client.query<{ ok: boolean }>(
-        "SELECT to_regclass('drizzle.__drizzle_migrations') IS NOT NULL AND to_regclass('flows') IS NOT NULL AS ok",
-      );
-      if (!rows[0]?.ok) return undefined;
-      const applied = await client.query<{ last: string | null }>('SELECT max(created_at)::text AS last FROM drizzle.__drizzle_migrations');
-      return applied.rows[0]?.last ?? undefined;
-    });
-    assertSchemaCurrent(MIGRATIONS_FOLDER, last === undefined ? undefined : Number(last), 'this PostgreSQL database');
+    const last = await this.run('assertMigrated', async (_db, client) => lastAppliedMigration(client));
+    assertSchemaCurrent(MIGRATIONS_FOLDER, last, 'this PostgreSQL database');
   }
 
   async commit<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>): Promise<T> {
@@ -224,56 +228,43 @@ export class PostgresFlowStore implements FlowStore {
     return this.commitWith(load, plan, leaseUntil, limit);
   }
 
-  private async commitWith<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number | undefined, limit = Infinity): Promise<Committed<T>> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.transaction('commit', async (tx) => {
-          const decision = plan(await this.load(tx, load));
-          const claimed = await this.apply(tx, decision, leaseUntil, limit);
-          return { result: decision.result, claimed };
-        });
-      } catch (error) {
-        if (attempt < MAX_ATTEMPTS && isStorage(error) && RETRYABLE.has(errorCode(error.cause) ?? '')) continue;
-        throw error;
-      }
-    }
-  }
-
-  // commitBatch (nats helper)
   /**
-   * Several commits in one transaction, each in a SAVEPOINT of its own: a plan that
-   * throws, or a write refused (a revision mismatch, a constraint), rolls back only
-   * its item. A lost connection fails the whole batch; a deadlock or serialization
-   * failure retries it whole, as {@link commit} does.
+   * Several commits in one transaction: `BEGIN`, then per commit a savepoint, its
+   * load (one round trip) and its write (one statement), then one `COMMIT`. A
+   * plan that throws, or a write that is refused (a revision that moved, an
+   * error of the server), rolls back to its own savepoint and fails alone; a
+   * deadlock or unique violation retries that commit alone. A failure of the
+   * connection or of the `COMMIT` fails every commit of the batch.
    */
   async commitBatch<T>(items: readonly BatchCommit<T>[], claim?: { leaseUntil: number; limit?: number }): Promise<BatchOutcome<T>[]> {
+    this.assertOpen();
     if (items.length === 0) return [];
+    const group = items.map((item) => ({ load: item.load, plan: item.plan, ...(claim ? { leaseUntil: claim.leaseUntil } : {}), limit: 0 }));
+    return this.runGroup(group, claim ? (claim.limit ?? Infinity) : 0);
+  }
+
+  private async commitWith<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number | undefined, limit = Infinity): Promise<Committed<T>> {
+    this.assertOpen();
+    const outcome = await this.group.commit({ load, plan, ...(leaseUntil === undefined ? {} : { leaseUntil }), limit });
+    if (!outcome.ok) throw outcome.error;
+    return { result: outcome.result, claimed: outcome.claimed };
+  }
+
+  /** One commit in a transaction of its own: `BEGIN` and its load in one round trip, its write in one statement, `COMMIT`. */
+  private async commitOne<T>(item: GroupItem<T>): Promise<BatchOutcome<T>> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.transaction('commitBatch', async (tx) => {
-          const outcomes: BatchOutcome<T>[] = [];
-          let left = claim ? (claim.limit ?? Infinity) : 0;
-          for (const item of items) {
-            await tx.execute(sql.raw('SAVEPOINT taskflow_batch_item'));
-            let decision: Decision<T>;
-            let claimed: ClaimedNotification[];
-            try {
-              decision = item.plan(await this.load(tx, item.load));
-              claimed = await this.apply(tx, decision, claim?.leaseUntil, left);
-            } catch (error) {
-              const code = errorCode(error);
-              const refused = FlowError.isInstance(error) || code === undefined || (code.startsWith('23') && !RETRYABLE.has(code));
-              if (!refused) throw error;
-              await tx.execute(sql.raw('ROLLBACK TO SAVEPOINT taskflow_batch_item'));
-              outcomes.push({ ok: false, error });
-              continue;
-            }
-            await tx.execute(sql.raw('RELEASE SAVEPOINT taskflow_batch_item'));
-            left -= claimed.length;
-            outcomes.push({ ok: true, result: decision.result, claimed });
-          }
-          return outcomes;
-        });
+        return await this.transaction(
+          'commit',
+          async (_tx, client, phase) => {
+            const decision = item.plan(await runLoad(client, item.load, ['BEGIN']));
+            // The write and the COMMIT go together: from here, a lost answer leaves the outcome unknown.
+            phase.committing = true;
+            const { claimed } = await writeDecision(client, decision, { leaseUntil: item.leaseUntil, limit: item.limit, storeId: this.id, commit: true });
+            return { ok: true as const, result: decision.result, claimed };
+          },
+          { begun: true, commits: true },
+        );
       } catch (error) {
         if (attempt < MAX_ATTEMPTS && isStorage(error) && RETRYABLE.has(errorCode(error.cause) ?? '')) continue;
         throw error;
@@ -281,166 +272,71 @@ export class PostgresFlowStore implements FlowStore {
     }
   }
 
-  private async load(tx: Tx, request: LoadRequest): Promise<Loaded> {
-    const key = request.waitingOn ?? request.keptEventFor;
-    if (key) await lockEventKey(tx, key);
-    // An any-of wait parking takes the lock of each of its keys, in one order, against a delivery keeping an event meanwhile.
-    if (request.keptEventForAny) for (const each of sortedKeys(request.keptEventForAny.keys)) await lockEventKey(tx, each);
-    const found: Flow[] = [];
-    if (request.flowIds && request.flowIds.length > 0) {
-      const rows = await tx.select().from(flows).where(inArray(flows.id, [...request.flowIds])).orderBy(asc(flows.id)).for('update');
-      const byId = new Map(rows.map((row) => [row.id, flowFromRow(row)]));
-      for (const id of request.flowIds) {
-        const flow = byId.get(id);
-        if (flow) found.push(flow);
-      }
-    }
-    if (request.due) {
-      const rows = await tx
-        .select()
-        .from(flows)
-        .where(and(eq(flows.status, 'waiting'), lte(flows.wakeAt, request.due.now)))
-        .orderBy(asc(flows.wakeAt))
-        .limit(request.due.limit)
-        .for('update', { skipLocked: true });
-      for (const row of rows) found.push(flowFromRow(row));
-    }
-    let inbox: Loaded['inbox'];
-    if (request.waitingOn) {
-      const { topic, correlationId } = request.waitingOn;
-      const rows = await tx
-        .select()
-        .from(flows)
-        .where(and(eq(flows.status, 'waiting'), eq(flows.waitTopic, topic), eq(flows.waitCorrelationId, correlationId)))
-        .for('update');
-      for (const row of rows) found.push(flowFromRow(row));
-      // Any-of waits on this key, by flow_wait_keys_key; FOR UPDATE OF flows re-checks the status of a flow another commit resumed meanwhile.
-      const anyRows = await tx
-        .select(getTableColumns(flows))
-        .from(flowWaitKeys)
-        .innerJoin(flows, eq(flows.id, flowWaitKeys.flowId))
-        .where(and(eq(flowWaitKeys.topic, topic), eq(flowWaitKeys.correlationId, correlationId), eq(flows.status, 'waiting')))
-        .orderBy(asc(flows.id))
-        .for('update', { of: flows });
-      for (const row of anyRows) found.push(flowFromRow(row));
-      if (request.inboxFill && rows.length === 0 && anyRows.length === 0) inbox = await countInbox(tx, request.waitingOn);
-    }
-    const loaded: Loaded = inbox ? { flows: found, inbox, eventSeen: false } : { flows: found, eventSeen: false };
-    if (request.keptEventFor) {
-      const { topic, correlationId, now } = request.keptEventFor;
-      const [row] = await tx
-        .select()
-        .from(eventInbox)
-        .where(and(eq(eventInbox.topic, topic), eq(eventInbox.correlationId, correlationId), gt(eventInbox.expiresAt, now)))
-        .orderBy(asc(eventInbox.id))
-        .limit(1);
-      if (row) loaded.keptEvent = keptEventFromRow(row);
-    }
-    if (request.keptEventForAny) {
-      const { keys, now } = request.keptEventForAny;
-      const matches = keys.map((k) => and(eq(eventInbox.topic, k.topic), eq(eventInbox.correlationId, k.correlationId)));
-      // The first received among the keys' kept events: one seek on event_inbox_key per key.
-      const [row] = await tx
-        .select()
-        .from(eventInbox)
-        .where(and(sql`(${sql.join(matches.map((m) => sql`(${m})`), sql` OR `)})`, gt(eventInbox.expiresAt, now)))
-        .orderBy(asc(eventInbox.id))
-        .limit(1);
-      if (row) loaded.keptEvent = keptEventFromRow(row);
-    }
-    if (request.eventId) {
-      const rows = await tx
-        .select({ eventId: seenEvents.eventId })
-        .from(seenEvents)
-        .where(and(eq(seenEvents.eventId, request.eventId.id), gt(seenEvents.expiresAt, request.eventId.now)));
-      loaded.eventSeen = rows.length > 0;
-    }
-    if (request.idempotency) {
-      const { owner, key: idem } = request.idempotency;
-      const [row] = await tx.select().from(flows).where(and(eq(flows.ownerSessionKey, owner), eq(flows.idempotencyKey, idem)));
-      if (row) loaded.idempotent = flowFromRow(row);
-    }
-    if (request.step) {
-      const [row] = await tx
-        .select()
-        .from(flowSteps)
-        .where(and(eq(flowSteps.flowId, request.step.flowId), eq(flowSteps.runId, request.step.runId)));
-      if (row) loaded.step = stepFromRow(row);
-    }
-    return loaded;
+  /**
+   * Commits `items` in one transaction, a savepoint each. With `sharedLimit`,
+   * the items claim at most that many wakes in all (commitBatch); without it,
+   * each item claims up to its own `limit` (grouped commits of many callers).
+   */
+  private async runGroup<T>(items: readonly GroupItem<T>[], sharedLimit?: number): Promise<BatchOutcome<T>[]> {
+    return this.transaction(
+      'commitBatch',
+      async (_tx, client) => {
+        const outcomes: BatchOutcome<T>[] = [];
+        let prefix: string[] = ['BEGIN'];
+        let claimedInAll = 0;
+        for (const item of items) {
+          for (let attempt = 1; ; attempt++) {
+            const limit = sharedLimit === undefined ? item.limit : Math.max(0, sharedLimit - claimedInAll);
+            const outcome = await this.commitItem(client, item, [...prefix, 'SAVEPOINT taskflow_item'], limit);
+            prefix = [];
+            if (outcome.ok) {
+              claimedInAll += outcome.claimed.length;
+              outcomes.push(outcome);
+              prefix = ['RELEASE SAVEPOINT taskflow_item'];
+              break;
+            }
+            // Only this item's work is undone; the batch goes on.
+            await client.query('ROLLBACK TO SAVEPOINT taskflow_item; RELEASE SAVEPOINT taskflow_item');
+            const { error } = outcome;
+            if (error instanceof pg.DatabaseError) {
+              if (attempt < MAX_ATTEMPTS && RETRYABLE.has(error.code ?? '')) continue;
+              outcomes.push({ ok: false, error: pgStorageError('commit', error, this.server) });
+            } else outcomes.push(outcome);
+            break;
+          }
+        }
+        return outcomes;
+      },
+      { begun: true },
+    );
   }
 
-  private async apply<T>(tx: Tx, decision: Decision<T>, leaseUntil: number | undefined, limit: number): Promise<ClaimedNotification[]> {
-    const claimed: ClaimedNotification[] = [];
-    let schedules = false;
-    for (const insert of decision.inserts ?? []) {
-      await tx.insert(flows).values({ ...flowToRow(insert.flow, insert.stateJson), idempotencyKey: insert.idempotencyKey ?? null });
-      const keys = insert.flow.status === 'waiting' ? anyOfKeysOf(insert.flow.wait) : [];
-      if (keys.length > 0) await tx.insert(flowWaitKeys).values(keys.map((k) => ({ flowId: insert.flow.id, ...k })));
-      await appendEvents(tx, insert.flow.id, [insert.event], insert.flow.updatedAt.getTime());
+  /**
+   * One item of a group, after `statements` (its savepoint): its load, plan and
+   * write. What fails the item alone comes back as an outcome (the plan's error,
+   * a refused write, an error of the server); a broken connection throws.
+   */
+  private async commitItem<T>(client: pg.PoolClient, item: GroupItem<T>, statements: readonly string[], limit: number): Promise<BatchOutcome<T>> {
+    let loaded: Loaded;
+    try {
+      loaded = await runLoad(client, item.load, statements);
+    } catch (error) {
+      if (error instanceof pg.DatabaseError) return { ok: false, error };
+      throw error;
     }
-    for (const write of decision.writes ?? []) {
-      const { flow } = write;
-      const { id: _id, createdAt: _createdAt, ...columns } = flowToRow(flow, write.stateJson);
-      const updated = await tx
-        .update(flows)
-        .set(columns)
-        .where(and(eq(flows.id, flow.id), eq(flows.revision, write.fromRevision)))
-        .returning({ id: flows.id });
-      if (updated.length !== 1) throw new FlowError('revision_mismatch', `flow ${flow.id} changed while it was being written; retry`);
-      if (write.rekeys) {
-        await tx.delete(flowWaitKeys).where(eq(flowWaitKeys.flowId, flow.id));
-        const keys = flow.status === 'waiting' ? anyOfKeysOf(flow.wait) : [];
-        if (keys.length > 0) await tx.insert(flowWaitKeys).values(keys.map((k) => ({ flowId: flow.id, ...k })));
-      }
-      const at = flow.updatedAt.getTime();
-      await appendEvents(tx, flow.id, write.events, at);
-      // Another engine must hear of a new wake time.
-      if (flow.status === 'waiting' && flow.wait && wakeAtOf(flow.wait)) schedules = true;
-      if (write.wake) {
-        const claiming = leaseUntil !== undefined && claimed.length < limit;
-        // A notification left unclaimed is for any engine with room: they must hear of it.
-        if (!claiming) schedules = true;
-        const [queued] = await tx
-          .insert(resumeNotifications)
-          .values({
-            flowId: flow.id,
-            wakeJson: JSON.stringify(wakeToJson(write.wake)),
-            dueAt: claiming ? leaseUntil : at,
-            attempts: claiming ? 1 : 0,
-            createdAt: at,
-          })
-          .returning({ id: resumeNotifications.id });
-        if (claiming) claimed.push({ id: queued!.id, flowId: flow.id, flow, wake: write.wake, attempts: 1 });
-      }
+    let decision: Decision<T>;
+    try {
+      decision = item.plan(loaded);
+    } catch (error) {
+      return { ok: false, error };
     }
-    if (decision.upsertStep) {
-      const row = stepToRow(decision.upsertStep);
-      await tx
-        .insert(flowSteps)
-        .values(row)
-        .onConflictDoUpdate({
-          target: [flowSteps.flowId, flowSteps.runId],
-          set: { runtime: row.runtime, childSessionKey: row.childSessionKey, task: row.task, status: row.status, resultJson: row.resultJson, updatedAt: row.updatedAt },
-        });
+    try {
+      const { claimed } = await writeDecision(client, decision, { leaseUntil: item.leaseUntil, limit, storeId: this.id });
+      return { ok: true, result: decision.result, claimed };
+    } catch (error) {
+      if (error instanceof pg.DatabaseError || FlowError.isInstance(error)) return { ok: false, error };
+      throw error;
     }
-    if (decision.keepEvent) {
-      await tx.insert(eventInbox).values(keptEventToRow(decision.keepEvent));
-    }
-    if (decision.consumeKeptEvent !== undefined) await tx.delete(eventInbox).where(eq(eventInbox.id, decision.consumeKeptEvent));
-    if (decision.rememberEventId) {
-      const { id, expiresAt } = decision.rememberEventId;
-      // Deliveries of one key are serialised by the advisory lock, so an upsert cannot hide a duplicate.
-      await tx
-        .insert(seenEvents)
-        .values({ eventId: id, expiresAt: expiresAt.getTime() })
-        .onConflictDoUpdate({ target: seenEvents.eventId, set: { expiresAt: expiresAt.getTime() } });
-    }
-    const done = decision.completeNotifications ?? [];
-    if (done.length > 0) await tx.delete(resumeNotifications).where(inArray(resumeNotifications.id, [...done]));
-    // Sent at COMMIT, and only if it commits.
-    if (schedules) await this.announce(tx);
-    return claimed;
   }
 
   /** `NOTIFY`, sent at COMMIT and only if it commits: other stores' watchers hear that there is work. */
@@ -604,39 +500,31 @@ export class PostgresFlowStore implements FlowStore {
   }
 
   async claimNotifications(now: number, leaseMs: number, limit: number): Promise<ClaimedNotification[]> {
-    return this.transaction('claimNotifications', async (tx) => {
-      const due = tx
-        .select({ id: resumeNotifications.id })
-        .from(resumeNotifications)
-        .where(and(isNull(resumeNotifications.deadAt), lte(resumeNotifications.dueAt, now)))
-        .orderBy(asc(resumeNotifications.dueAt))
-        .limit(limit)
-        .for('update', { skipLocked: true });
-      const claimed = await tx
-        .update(resumeNotifications)
-        .set({ dueAt: now + leaseMs, attempts: sql`${resumeNotifications.attempts} + 1` })
-        .where(inArray(resumeNotifications.id, due))
-        .returning();
-      if (claimed.length === 0) return [];
-      const flowRows = await tx.select().from(flows).where(inArray(flows.id, [...new Set(claimed.map((n) => n.flowId))]));
-      const byId = new Map(flowRows.map((row) => [row.id, flowFromRow(row)]));
-      return claimed
-        .sort((a, b) => a.dueAt - b.dueAt || a.id - b.id)
-        .map((row) => ({
-          id: row.id,
-          flowId: row.flowId,
-          flow: byId.get(row.flowId),
-          wake: wakeFromJson(JSON.parse(row.wakeJson) as JsonObject),
-          attempts: row.attempts,
-        }));
+    // One statement, one round trip (its own transaction): pick the due ones (SKIP LOCKED), push their lease, read their flows.
+    return this.run('claimNotifications', async (_db, client) => {
+      const { rows } = await client.query<Record<string, unknown> & { n_id: string; n_flow_id: string; n_wake_json: string; n_attempts: number; n_due_at: string }>(
+        `WITH due AS (SELECT id FROM resume_notifications WHERE dead_at IS NULL AND due_at <= $1 ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED),
+         claimed AS (UPDATE resume_notifications n SET due_at = $2, attempts = n.attempts + 1 FROM due WHERE n.id = due.id
+           RETURNING n.id AS n_id, n.flow_id AS n_flow_id, n.wake_json AS n_wake_json, n.attempts AS n_attempts)
+         SELECT claimed.*, ${flowColumnsOf('f')} FROM claimed LEFT JOIN flows f ON f.id = claimed.n_flow_id ORDER BY claimed.n_id`,
+        [now, now + leaseMs, limit],
+      );
+      return rows.map((row) => ({
+        id: Number(row.n_id),
+        flowId: row.n_flow_id,
+        flow: row.id === null ? undefined : flowFromRow(row as unknown as Parameters<typeof flowFromRow>[0]),
+        wake: wakeFromJson(JSON.parse(row.n_wake_json) as JsonObject),
+        attempts: Number(row.n_attempts),
+      }));
     });
   }
 
   async completeNotifications(ids: readonly number[]): Promise<void> {
     this.assertOpen();
     if (ids.length === 0) return;
-    await this.run('completeNotifications', async (db) => {
-      await db.delete(resumeNotifications).where(inArray(resumeNotifications.id, [...ids]));
+    // One array parameter, however many ids: one plan, no statement as long as the list.
+    await this.run('completeNotifications', async (_db, client) => {
+      await client.query('DELETE FROM resume_notifications WHERE id = ANY($1::bigint[])', [[...ids]]);
     });
   }
 
@@ -896,21 +784,31 @@ export class PostgresFlowStore implements FlowStore {
     return () => void this.deadlines.delete(entry);
   }
 
-  /** One transaction on a connection of its own; rolled back when `work` throws. */
-  private async transaction<T>(operation: string, work: (tx: Tx) => Promise<T>): Promise<T> {
+  /**
+   * One transaction on a connection of its own; rolled back when `work` throws.
+   * With `begun`, `work` sends the `BEGIN` itself, in its first round trip;
+   * with `commits`, it sends the `COMMIT` too (with its last statement), and says
+   * so in `phase` first.
+   */
+  private async transaction<T>(
+    operation: string,
+    work: (tx: Tx, client: pg.PoolClient, phase: { committing: boolean }) => Promise<T>,
+    options: { begun?: boolean; commits?: boolean } = {},
+  ): Promise<T> {
     const phase = { committing: false };
     return this.run(
       operation,
       async (db, client) => {
-        await client.query('BEGIN');
+        if (!options.begun) await client.query('BEGIN');
         let result: T;
         try {
-          result = await work(db);
+          result = await work(db, client, phase);
         } catch (error) {
           // A connection that broke rolled back by itself; a healthy one is told to.
           if (!FlowError.isInstance(error) || error.code !== 'storage') await client.query('ROLLBACK').catch(() => undefined);
           throw error;
         }
+        if (options.commits) return result;
         phase.committing = true;
         await client.query('COMMIT');
         return result;
@@ -918,6 +816,24 @@ export class PostgresFlowStore implements FlowStore {
       phase,
     );
   }
+}
+
+/** The `created_at` of the newest applied migration; undefined when the database has no taskflow tables. */
+async function lastAppliedMigration(client: pg.PoolClient): Promise<number | undefined> {
+  const { rows } = await client.query<{ ok: boolean }>(
+    "SELECT to_regclass('drizzle.__drizzle_migrations') IS NOT NULL AND to_regclass('flows') IS NOT NULL AS ok",
+  );
+  if (!rows[0]?.ok) return undefined;
+  const applied = await client.query<{ last: string | null }>('SELECT max(created_at)::text AS last FROM drizzle.__drizzle_migrations');
+  const last = applied.rows[0]?.last;
+  return last === null || last === undefined ? undefined : Number(last);
+}
+
+let newest: number | undefined;
+/** The `folderMillis` of this version's newest migration (read once per process). */
+function newestMigration(): number {
+  newest ??= Math.max(...readMigrationFiles({ migrationsFolder: MIGRATIONS_FOLDER }).map((m) => m.folderMillis));
+  return newest;
 }
 
 /** A `pg.Client` class whose connections give up opening after `ms`. */
@@ -955,32 +871,4 @@ function positive(value: number | undefined, fallback: number, name: string): nu
     throw new FlowError('invalid_input', `${name} must be a positive number of milliseconds`);
   }
   return value;
-}
-
-/**
- * How full the inbox is for `key` and in all. The key's count is exact (its
- * writers hold the key's advisory lock); the total may be short by the keeps of
- * other keys committing at this instant, so the cap may overshoot by at most the
- * number of concurrent writers.
- */
-async function countInbox(tx: Tx, key: EventKey): Promise<InboxFill> {
-  const [forKey] = await tx
-    .select({ n: sql<string>`count(*)` })
-    .from(eventInbox)
-    .where(and(eq(eventInbox.topic, key.topic), eq(eventInbox.correlationId, key.correlationId)));
-  const [total] = await tx.select({ n: sql<string>`count(*)` }).from(eventInbox);
-  return { forKey: Number(forKey?.n ?? 0), total: Number(total?.n ?? 0) };
-}
-
-function sortedKeys(keys: readonly EventKey[]): EventKey[] {
-  return [...keys].sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.correlationId < b.correlationId ? -1 : a.correlationId > b.correlationId ? 1 : 0));
-}
-
-async function lockEventKey(tx: Tx, key: EventKey): Promise<void> {
-  await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext(${key.topic}), hashtext(${key.correlationId}))`);
-}
-
-async function appendEvents(tx: Tx, flowId: string, events: readonly { kind: string; payload: JsonObject }[], at: number): Promise<void> {
-  if (events.length === 0) return;
-  await tx.insert(flowEvents).values(events.map((e) => ({ flowId, kind: e.kind, payloadJson: JSON.stringify(e.payload), at })));
 }

@@ -1,0 +1,894 @@
+/**
+ * BENCHMARK BASELINE ONLY: the PostgreSQL store as it was before the batched
+ * statements and group commit (commit ad6d353), kept so the pg benchmarks can
+ * measure the earlier path in the same run. Not part of the package.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { and, asc, desc, eq, gt, inArray, isNotNull, isNull, lte, sql } from 'drizzle-orm';
+import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
+import { migrate } from 'drizzle-orm/node-postgres/migrator';
+import pg from 'pg';
+import { FlowError } from '../../src/runtime/errors.js';
+import { assertSchemaCurrent } from '../../src/runtime/store/schema-version.js';
+import { TERMINAL_STATUSES, type Flow, type FlowEvent, type FlowStatus, type FlowStep, type JsonObject } from '../../src/runtime/flow.js';
+import { eventFromRow, flowFromRow, flowToRow, inboxSummaryFromRow, keptEventFromRow, keptEventToRow, stepFromRow, stepToRow } from '../../src/runtime/store/flow-rows.js';
+import { COMMITS_CHANNEL, PgCommitWatch } from '../../src/runtime/store/postgres/commit-watch.js';
+import { describeServer, errorCode, pgStorageError, type FailureContext } from '../../src/runtime/store/postgres/errors.js';
+import { eventInbox, flowEvents, flows, flowSteps, resumeNotifications, seenEvents } from '../../src/runtime/store/postgres/schema.js';
+import { MAX_ERROR_LENGTH, notificationFromRow } from '../../src/runtime/store/notification-rows.js';
+import type { InboxFill } from '../../src/runtime/inbox.js';
+import type { ClaimedNotification, Committed, Decision, EventKey, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from '../../src/runtime/store/contract.js';
+import { wakeAtOf } from '../../src/runtime/wait.js';
+import { WAITING_TOPICS_SQL } from '../../src/runtime/store/waiting-topics-sql.js';
+import { wakeFromJson, wakeToJson } from '../../src/runtime/wake.js';
+
+/** Options of {@link openPostgresStore}. */
+export interface PostgresStoreOptions {
+  /** A `postgres://` URL; ignored when `pool` is given. Default `DATABASE_URL`. */
+  connectionString?: string;
+  /**
+   * A pool you manage; the store does not end it on close. Give it an `'error'`
+   * listener: an idle connection the server drops is reported there, and pg
+   * turns an unheard one into an uncaught exception.
+   */
+  pool?: pg.Pool;
+  /** Connections in the store's own pool. Default 10. */
+  maxConnections?: number;
+  /**
+   * The longest a store call (one query, or one whole transaction) waits for the
+   * server, in ms. Past it the connection is dropped and the call fails with
+   * `storage`, so a hung server or a silent network cannot hold a caller, nor
+   * `close()`, forever. Default 30000.
+   */
+  queryTimeout?: number;
+  /** The longest a call waits for a connection (a new one, or a free one in the pool), in ms. Default 10000. */
+  connectTimeout?: number;
+  /**
+   * Apply pending migrations on open (default true). With `false` the store writes
+   * nothing on open: it checks that the database already holds this version's
+   * schema and refuses (`storage`) one that does not (the operator CLI opens so).
+   */
+  migrate?: boolean;
+}
+
+const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle/pg', import.meta.url));
+const MIGRATION_LOCK = 7_415_263_001;
+const DEFAULT_PAGE = 1000;
+const MAX_ATTEMPTS = 20;
+const DEFAULT_QUERY_TIMEOUT_MS = 30_000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** Migrations and pruning may rightly take long: their own, wider limit (a hung server still cannot hold them forever). */
+const MAINTENANCE_TIMEOUT_MS = 10 * 60_000;
+/** How often the time limits of calls in flight are checked (at most; a quarter of the shortest limit when smaller). */
+const WATCHDOG_MS = 250;
+/** How long `close()` lets calls in flight finish before it cuts their connections. */
+const CLOSE_GRACE_MS = 5_000;
+/** How long `close()` lets idle connections say goodbye before it closes their sockets. */
+const END_GRACE_MS = 1_000;
+/** TCP keepalive probes start after this much silence: a peer gone without a word is noticed in about a minute, not hours. */
+const KEEPALIVE_DELAY_MS = 10_000;
+/** unique_violation, serialization_failure, deadlock_detected: the transaction is retried. */
+const RETRYABLE = new Set(['23505', '40001', '40P01']);
+
+type Db = NodePgDatabase<Record<string, never>>;
+/** Queries of one checked-out connection (inside or outside a transaction). */
+type Tx = Db;
+
+/** Opens (and migrates) a PostgreSQL database as a {@link FlowStore}. Many processes may share it. */
+export async function openPostgresStoreBefore(options: PostgresStoreOptions = {}): Promise<PostgresFlowStoreBefore> {
+  const ownPool = options.pool === undefined;
+  const connectTimeout = positive(options.connectTimeout, DEFAULT_CONNECT_TIMEOUT_MS, 'connectTimeout');
+  const queryTimeout = positive(options.queryTimeout, DEFAULT_QUERY_TIMEOUT_MS, 'queryTimeout');
+  const pool =
+    options.pool ??
+    new pg.Pool({
+      connectionString: options.connectionString ?? process.env.DATABASE_URL,
+      max: options.maxConnections ?? 10,
+      // The limit on opening a connection goes to each new connection, not to the pool
+      // (whose option would start a timer on every checkout); the wait for a free one is the store's.
+      Client: clientsTimingOutAfter(connectTimeout),
+      keepAlive: true,
+      keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
+    });
+  // An idle connection that the server closes is replaced on next use; without a
+  // listener, pg would turn that into an uncaught exception.
+  if (ownPool) pool.on('error', () => undefined);
+  const store = new PostgresFlowStoreBefore(pool, ownPool, { queryTimeout, connectTimeout });
+  try {
+    if (options.migrate === false) await store.assertMigrated();
+    else await store.migrate();
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw error;
+  }
+  return store;
+}
+
+/** Timeouts of a {@link PostgresFlowStore}, in ms. */
+export interface PostgresStoreTimeouts {
+  queryTimeout: number;
+  connectTimeout: number;
+}
+
+/** How one call runs: its time limit (default `queryTimeout`), and whether its `COMMIT` is on the wire. */
+interface CallContext {
+  timeout?: number;
+  committing?: boolean;
+}
+
+/** A connection checked out for one call. */
+interface Lease {
+  client: pg.PoolClient;
+  /** An error the connection reported (the server went away): it goes back to the pool to be discarded. */
+  broken: unknown;
+  timedOut: boolean;
+  /** `close()` cut the connection while the call was still waiting on the server. */
+  cut: boolean;
+}
+
+/**
+ * The PostgreSQL {@link FlowStore}. Rows a commit reads are locked `FOR UPDATE`
+ * (due flows with `SKIP LOCKED`, so processes share the due work), and an event
+ * key is serialised with a transaction-scoped advisory lock, so an event and a
+ * wait on the same key can never miss each other.
+ *
+ * Every call runs on a connection checked out for it, with an error listener
+ * (a server that goes away never raises an uncaught error), a time limit
+ * (`queryTimeout`), and failures reported as `FlowError('storage')` saying what
+ * happened and where. A commit that makes a flow wait for a time, or queues a
+ * resume notification for any engine, `NOTIFY`s {@link COMMITS_CHANNEL} in its
+ * transaction: {@link PostgresFlowStore.watchForeignCommits} hears it.
+ */
+export class PostgresFlowStoreBefore implements Omit<FlowStore, 'commitBatch'> {
+  readonly dialect = 'postgres' as const;
+  // The doctor's reads came after this store; the baseline records no heartbeats.
+  async recordHeartbeat(): Promise<void> {}
+  async listHeartbeats(): Promise<[]> {
+    return [];
+  }
+  async waitingKeys(): Promise<[]> {
+    return [];
+  }
+  /** Drizzle over the pool, for queries of your own; the store's calls do not go through it. */
+  readonly db: Db;
+  private closed = false;
+  /** Told apart from other stores' notifications: this store's own commits are not reported to its watchers. */
+  private readonly id = randomUUID();
+  private readonly server: string;
+  private readonly timeouts: PostgresStoreTimeouts;
+  private readonly leases = new Set<Lease>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly drizzles = new WeakMap<pg.PoolClient, Db>();
+  /** Every connection of the store's own pool, so none outlives `close()`. */
+  private readonly connections = new Set<pg.Client>();
+  private readonly closing: Promise<never>;
+  private abortCalls: (reason: unknown) => void = () => undefined;
+  private watch: PgCommitWatch | undefined;
+  /** Time limits of the calls in flight, checked by one interval timer (no timer per call). */
+  private readonly deadlines = new Set<{ at: number; expire(): void }>();
+  private watchdog: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly pool: pg.Pool,
+    private readonly ownPool: boolean,
+    timeouts: Partial<PostgresStoreTimeouts> = {},
+  ) {
+    this.db = drizzle(pool);
+    this.server = describeServer(pool.options);
+    this.timeouts = {
+      queryTimeout: timeouts.queryTimeout ?? DEFAULT_QUERY_TIMEOUT_MS,
+      connectTimeout: timeouts.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    };
+    this.closing = new Promise<never>((_, reject) => {
+      this.abortCalls = reject;
+    });
+    this.closing.catch(() => undefined);
+    if (ownPool) {
+      pool.on('connect', (client) => {
+        this.connections.add(client);
+        // Whatever path a connection takes (checked out, idle, being removed), a server
+        // that goes away is never an uncaught error; the call using it hears of it anyway.
+        client.on('error', () => undefined);
+      });
+      pool.on('remove', (client) => void this.connections.delete(client));
+    }
+  }
+
+  /** Applies the migrations this version needs; several processes starting at once take turns. */
+  async migrate(): Promise<void> {
+    await this.run(
+      'migrate',
+      async (_db, client) => {
+        await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+        try {
+          await migrate(drizzle(client), { migrationsFolder: MIGRATIONS_FOLDER });
+        } finally {
+          await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+        }
+      },
+      { timeout: Math.max(MAINTENANCE_TIMEOUT_MS, this.timeouts.queryTimeout) },
+    );
+  }
+
+  /** Checks, writing nothing, that the database already holds this version's schema (`migrate: false`). */
+  async assertMigrated(): Promise<void> {
+    const last = await this.run('assertMigrated', async (_db, client) => {
+      const { rows } = await client.query<{ ok: boolean }>(
+        "SELECT to_regclass('drizzle.__drizzle_migrations') IS NOT NULL AND to_regclass('flows') IS NOT NULL AS ok",
+      );
+      if (!rows[0]?.ok) return undefined;
+      const applied = await client.query<{ last: string | null }>('SELECT max(created_at)::text AS last FROM drizzle.__drizzle_migrations');
+      return applied.rows[0]?.last ?? undefined;
+    });
+    assertSchemaCurrent(MIGRATIONS_FOLDER, last === undefined ? undefined : Number(last), 'this PostgreSQL database');
+  }
+
+  async commit<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>): Promise<T> {
+    return (await this.commitWith(load, plan, undefined)).result;
+  }
+
+  async commitClaiming<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number, limit = Infinity): Promise<Committed<T>> {
+    return this.commitWith(load, plan, leaseUntil, limit);
+  }
+
+  private async commitWith<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number | undefined, limit = Infinity): Promise<Committed<T>> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.transaction('commit', async (tx) => {
+          const decision = plan(await this.load(tx, load));
+          const claimed = await this.apply(tx, decision, leaseUntil, limit);
+          return { result: decision.result, claimed };
+        });
+      } catch (error) {
+        if (attempt < MAX_ATTEMPTS && isStorage(error) && RETRYABLE.has(errorCode(error.cause) ?? '')) continue;
+        throw error;
+      }
+    }
+  }
+
+  private async load(tx: Tx, request: LoadRequest): Promise<Loaded> {
+    const key = request.waitingOn ?? request.keptEventFor;
+    if (key) await lockEventKey(tx, key);
+    const found: Flow[] = [];
+    if (request.flowIds && request.flowIds.length > 0) {
+      const rows = await tx.select().from(flows).where(inArray(flows.id, [...request.flowIds])).orderBy(asc(flows.id)).for('update');
+      const byId = new Map(rows.map((row) => [row.id, flowFromRow(row)]));
+      for (const id of request.flowIds) {
+        const flow = byId.get(id);
+        if (flow) found.push(flow);
+      }
+    }
+    if (request.due) {
+      const rows = await tx
+        .select()
+        .from(flows)
+        .where(and(eq(flows.status, 'waiting'), lte(flows.wakeAt, request.due.now)))
+        .orderBy(asc(flows.wakeAt))
+        .limit(request.due.limit)
+        .for('update', { skipLocked: true });
+      for (const row of rows) found.push(flowFromRow(row));
+    }
+    let inbox: Loaded['inbox'];
+    if (request.waitingOn) {
+      const { topic, correlationId } = request.waitingOn;
+      const rows = await tx
+        .select()
+        .from(flows)
+        .where(and(eq(flows.status, 'waiting'), eq(flows.waitTopic, topic), eq(flows.waitCorrelationId, correlationId)))
+        .for('update');
+      for (const row of rows) found.push(flowFromRow(row));
+      if (request.inboxFill && rows.length === 0) inbox = await countInbox(tx, request.waitingOn);
+    }
+    const loaded: Loaded = inbox ? { flows: found, inbox, eventSeen: false } : { flows: found, eventSeen: false };
+    if (request.keptEventFor) {
+      const { topic, correlationId, now } = request.keptEventFor;
+      const [row] = await tx
+        .select()
+        .from(eventInbox)
+        .where(and(eq(eventInbox.topic, topic), eq(eventInbox.correlationId, correlationId), gt(eventInbox.expiresAt, now)))
+        .orderBy(asc(eventInbox.id))
+        .limit(1);
+      if (row) loaded.keptEvent = keptEventFromRow(row);
+    }
+    if (request.eventId) {
+      const rows = await tx
+        .select({ eventId: seenEvents.eventId })
+        .from(seenEvents)
+        .where(and(eq(seenEvents.eventId, request.eventId.id), gt(seenEvents.expiresAt, request.eventId.now)));
+      loaded.eventSeen = rows.length > 0;
+    }
+    if (request.idempotency) {
+      const { owner, key: idem } = request.idempotency;
+      const [row] = await tx.select().from(flows).where(and(eq(flows.ownerSessionKey, owner), eq(flows.idempotencyKey, idem)));
+      if (row) loaded.idempotent = flowFromRow(row);
+    }
+    if (request.step) {
+      const [row] = await tx
+        .select()
+        .from(flowSteps)
+        .where(and(eq(flowSteps.flowId, request.step.flowId), eq(flowSteps.runId, request.step.runId)));
+      if (row) loaded.step = stepFromRow(row);
+    }
+    return loaded;
+  }
+
+  private async apply<T>(tx: Tx, decision: Decision<T>, leaseUntil: number | undefined, limit: number): Promise<ClaimedNotification[]> {
+    const claimed: ClaimedNotification[] = [];
+    let schedules = false;
+    for (const insert of decision.inserts ?? []) {
+      await tx.insert(flows).values({ ...flowToRow(insert.flow, insert.stateJson), idempotencyKey: insert.idempotencyKey ?? null });
+      await appendEvents(tx, insert.flow.id, [insert.event], insert.flow.updatedAt.getTime());
+    }
+    for (const write of decision.writes ?? []) {
+      const { flow } = write;
+      const { id: _id, createdAt: _createdAt, ...columns } = flowToRow(flow, write.stateJson);
+      const updated = await tx
+        .update(flows)
+        .set(columns)
+        .where(and(eq(flows.id, flow.id), eq(flows.revision, write.fromRevision)))
+        .returning({ id: flows.id });
+      if (updated.length !== 1) throw new FlowError('revision_mismatch', `flow ${flow.id} changed while it was being written; retry`);
+      const at = flow.updatedAt.getTime();
+      await appendEvents(tx, flow.id, write.events, at);
+      // Another engine must hear of a new wake time.
+      if (flow.status === 'waiting' && flow.wait && wakeAtOf(flow.wait)) schedules = true;
+      if (write.wake) {
+        const claiming = leaseUntil !== undefined && claimed.length < limit;
+        // A notification left unclaimed is for any engine with room: they must hear of it.
+        if (!claiming) schedules = true;
+        const [queued] = await tx
+          .insert(resumeNotifications)
+          .values({
+            flowId: flow.id,
+            wakeJson: JSON.stringify(wakeToJson(write.wake)),
+            dueAt: claiming ? leaseUntil : at,
+            attempts: claiming ? 1 : 0,
+            createdAt: at,
+          })
+          .returning({ id: resumeNotifications.id });
+        if (claiming) claimed.push({ id: queued!.id, flowId: flow.id, flow, wake: write.wake, attempts: 1 });
+      }
+    }
+    if (decision.upsertStep) {
+      const row = stepToRow(decision.upsertStep);
+      await tx
+        .insert(flowSteps)
+        .values(row)
+        .onConflictDoUpdate({
+          target: [flowSteps.flowId, flowSteps.runId],
+          set: { runtime: row.runtime, childSessionKey: row.childSessionKey, task: row.task, status: row.status, resultJson: row.resultJson, updatedAt: row.updatedAt },
+        });
+    }
+    if (decision.keepEvent) {
+      await tx.insert(eventInbox).values(keptEventToRow(decision.keepEvent));
+    }
+    if (decision.consumeKeptEvent !== undefined) await tx.delete(eventInbox).where(eq(eventInbox.id, decision.consumeKeptEvent));
+    if (decision.rememberEventId) {
+      const { id, expiresAt } = decision.rememberEventId;
+      // Deliveries of one key are serialised by the advisory lock, so an upsert cannot hide a duplicate.
+      await tx
+        .insert(seenEvents)
+        .values({ eventId: id, expiresAt: expiresAt.getTime() })
+        .onConflictDoUpdate({ target: seenEvents.eventId, set: { expiresAt: expiresAt.getTime() } });
+    }
+    const done = decision.completeNotifications ?? [];
+    if (done.length > 0) await tx.delete(resumeNotifications).where(inArray(resumeNotifications.id, [...done]));
+    // Sent at COMMIT, and only if it commits.
+    if (schedules) await this.announce(tx);
+    return claimed;
+  }
+
+  /** `NOTIFY`, sent at COMMIT and only if it commits: other stores' watchers hear that there is work. */
+  private async announce(tx: Tx): Promise<void> {
+    await tx.execute(sql`SELECT pg_notify(${COMMITS_CHANNEL}, ${this.id})`);
+  }
+
+  async getFlow(id: string): Promise<Flow | undefined> {
+    return this.run('getFlow', async (db) => {
+      const [row] = await db.select().from(flows).where(eq(flows.id, id));
+      return row ? flowFromRow(row) : undefined;
+    });
+  }
+
+  async listByOwner(owner: string, options: ListOptions = {}): Promise<Flow[]> {
+    const where =
+      options.status === undefined ? eq(flows.ownerSessionKey, owner) : and(eq(flows.ownerSessionKey, owner), eq(flows.status, options.status));
+    return this.run('listByOwner', async (db) => {
+      const rows = await db
+        .select()
+        .from(flows)
+        .where(where)
+        .orderBy(desc(flows.createdAt), desc(flows.seq))
+        .limit(options.limit ?? DEFAULT_PAGE)
+        .offset(options.offset ?? 0);
+      return rows.map(flowFromRow);
+    });
+  }
+
+  async listByStatus(status: FlowStatus, options: ListOptions = {}): Promise<Flow[]> {
+    return this.run('listByStatus', async (db) => {
+      const rows = await db
+        .select()
+        .from(flows)
+        .where(eq(flows.status, status))
+        .orderBy(asc(flows.updatedAt), asc(flows.seq))
+        .limit(options.limit ?? DEFAULT_PAGE)
+        .offset(options.offset ?? 0);
+      return rows.map(flowFromRow);
+    });
+  }
+
+  async listSteps(flowId: string): Promise<FlowStep[]> {
+    return this.run('listSteps', async (db) => {
+      const rows = await db.select().from(flowSteps).where(eq(flowSteps.flowId, flowId)).orderBy(asc(flowSteps.createdAt), asc(flowSteps.seq));
+      return rows.map(stepFromRow);
+    });
+  }
+
+  async listEvents(flowId: string): Promise<FlowEvent[]> {
+    return this.run('listEvents', async (db) => {
+      const rows = await db.select().from(flowEvents).where(eq(flowEvents.flowId, flowId)).orderBy(asc(flowEvents.id));
+      return rows.map(eventFromRow);
+    });
+  }
+
+  async lastEvents(flowIds: readonly string[], kind: FlowEvent['kind']): Promise<Map<string, FlowEvent>> {
+    this.assertOpen();
+    if (flowIds.length === 0) return new Map();
+    return this.run('lastEvents', async (_db, client) => {
+      // One seek on flow_events_flow_kind per flow, however long its log (DISTINCT ON would read every event of the kind).
+      const { rows } = await client.query<{ id: string; flow_id: string; kind: string; payload_json: string; at: string }>(
+        `SELECT e.id, e.flow_id, e.kind, e.payload_json, e.at FROM unnest($1::text[]) AS f(id)
+         CROSS JOIN LATERAL (SELECT * FROM flow_events WHERE flow_id = f.id AND kind = $2 ORDER BY id DESC LIMIT 1) AS e`,
+        [[...flowIds], kind],
+      );
+      return new Map(
+        rows.map((row) => [row.flow_id, eventFromRow({ id: Number(row.id), flowId: row.flow_id, kind: row.kind, payloadJson: row.payload_json, at: Number(row.at) })]),
+      );
+    });
+  }
+
+  async pruneTerminal(cutoff: number): Promise<number> {
+    return this.run(
+      'pruneTerminal',
+      async (db) => {
+        const deleted = await db
+          .delete(flows)
+          .where(and(inArray(flows.status, [...TERMINAL_STATUSES]), lte(flows.updatedAt, cutoff)))
+          .returning({ id: flows.id });
+        return deleted.length;
+      },
+      { timeout: Math.max(MAINTENANCE_TIMEOUT_MS, this.timeouts.queryTimeout) },
+    );
+  }
+
+  async countByStatus(): Promise<Partial<Record<FlowStatus, number>>> {
+    return this.run('countByStatus', async (db) => {
+      const rows = await db.select({ status: flows.status, count: sql<string>`count(*)` }).from(flows).groupBy(flows.status);
+      return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));
+    });
+  }
+
+  async pageFlows(request: FlowPageRequest): Promise<Flow[]> {
+    const after = request.after;
+    return this.run('pageFlows', async (db) => {
+      const rows = await db
+        .select()
+        .from(flows)
+        .where(
+          after === undefined
+            ? eq(flows.status, request.status)
+            : and(eq(flows.status, request.status), sql`(${flows.updatedAt}, ${flows.id}) < (${after.updatedAt}, ${after.id})`),
+        )
+        .orderBy(desc(flows.updatedAt), desc(flows.id))
+        .limit(request.limit);
+      return rows.map(flowFromRow);
+    });
+  }
+
+  async listWaking(limit: number): Promise<Flow[]> {
+    return this.run('listWaking', async (db) => {
+      const rows = await db
+        .select()
+        .from(flows)
+        .where(and(eq(flows.status, 'waiting'), isNotNull(flows.wakeAt)))
+        .orderBy(asc(flows.wakeAt))
+        .limit(limit);
+      return rows.map(flowFromRow);
+    });
+  }
+
+  async nextWakeAt(): Promise<number | undefined> {
+    return this.run('nextWakeAt', async (db) => {
+      const [row] = await db
+        .select({ wakeAt: flows.wakeAt })
+        .from(flows)
+        .where(and(eq(flows.status, 'waiting'), isNotNull(flows.wakeAt)))
+        .orderBy(asc(flows.wakeAt))
+        .limit(1);
+      return row?.wakeAt ?? undefined;
+    });
+  }
+
+  async waitingTopics(): Promise<string[]> {
+    return this.run('waitingTopics', async (_db, client) => {
+      const { rows } = await client.query<{ topic: string }>(WAITING_TOPICS_SQL);
+      return rows.map((row) => row.topic);
+    });
+  }
+
+  async claimNotifications(now: number, leaseMs: number, limit: number): Promise<ClaimedNotification[]> {
+    return this.transaction('claimNotifications', async (tx) => {
+      const due = tx
+        .select({ id: resumeNotifications.id })
+        .from(resumeNotifications)
+        .where(and(isNull(resumeNotifications.deadAt), lte(resumeNotifications.dueAt, now)))
+        .orderBy(asc(resumeNotifications.dueAt))
+        .limit(limit)
+        .for('update', { skipLocked: true });
+      const claimed = await tx
+        .update(resumeNotifications)
+        .set({ dueAt: now + leaseMs, attempts: sql`${resumeNotifications.attempts} + 1` })
+        .where(inArray(resumeNotifications.id, due))
+        .returning();
+      if (claimed.length === 0) return [];
+      const flowRows = await tx.select().from(flows).where(inArray(flows.id, [...new Set(claimed.map((n) => n.flowId))]));
+      const byId = new Map(flowRows.map((row) => [row.id, flowFromRow(row)]));
+      return claimed
+        .sort((a, b) => a.dueAt - b.dueAt || a.id - b.id)
+        .map((row) => ({
+          id: row.id,
+          flowId: row.flowId,
+          flow: byId.get(row.flowId),
+          wake: wakeFromJson(JSON.parse(row.wakeJson) as JsonObject),
+          attempts: row.attempts,
+        }));
+    });
+  }
+
+  async completeNotifications(ids: readonly number[]): Promise<void> {
+    this.assertOpen();
+    if (ids.length === 0) return;
+    await this.run('completeNotifications', async (db) => {
+      await db.delete(resumeNotifications).where(inArray(resumeNotifications.id, [...ids]));
+    });
+  }
+
+  async retryNotification(id: number, dueAt: number, error: string): Promise<void> {
+    await this.run('retryNotification', async (db) => {
+      await db.update(resumeNotifications).set({ dueAt, lastError: error.slice(0, MAX_ERROR_LENGTH) }).where(eq(resumeNotifications.id, id));
+    });
+  }
+
+  async parkNotification(id: number, at: number, error: string): Promise<void> {
+    await this.run('parkNotification', async (db) => {
+      await db.update(resumeNotifications).set({ deadAt: at, lastError: error.slice(0, MAX_ERROR_LENGTH) }).where(eq(resumeNotifications.id, id));
+    });
+  }
+
+  async requeueDead(flowId: string, now: number, notificationId?: number): Promise<number> {
+    return this.transaction('requeueDead', async (tx) => {
+      const dead = and(eq(resumeNotifications.flowId, flowId), isNotNull(resumeNotifications.deadAt));
+      const requeued = await tx
+        .update(resumeNotifications)
+        .set({ deadAt: null, attempts: 0, dueAt: now })
+        .where(notificationId === undefined ? dead : and(dead, eq(resumeNotifications.id, notificationId)))
+        .returning({ id: resumeNotifications.id });
+      // Requeued from the CLI: the running application hears of it at once.
+      if (requeued.length > 0) await this.announce(tx);
+      return requeued.length;
+    });
+  }
+
+  async listNotifications(flowIds: readonly string[]): Promise<ResumeNotification[]> {
+    this.assertOpen();
+    if (flowIds.length === 0) return [];
+    return this.run('listNotifications', async (db) => {
+      const rows = await db
+        .select()
+        .from(resumeNotifications)
+        .where(inArray(resumeNotifications.flowId, [...flowIds]))
+        .orderBy(asc(resumeNotifications.id));
+      return rows.map(notificationFromRow);
+    });
+  }
+
+  async listDeadNotifications(limit: number): Promise<ResumeNotification[]> {
+    return this.run('listDeadNotifications', async (db) => {
+      const rows = await db
+        .select()
+        .from(resumeNotifications)
+        .where(isNotNull(resumeNotifications.deadAt))
+        .orderBy(desc(resumeNotifications.deadAt))
+        .limit(limit);
+      return rows.map(notificationFromRow);
+    });
+  }
+
+  async nextNotificationAt(): Promise<number | undefined> {
+    return this.run('nextNotificationAt', async (db) => {
+      const [row] = await db
+        .select({ dueAt: resumeNotifications.dueAt })
+        .from(resumeNotifications)
+        .where(isNull(resumeNotifications.deadAt))
+        .orderBy(asc(resumeNotifications.dueAt))
+        .limit(1);
+      return row?.dueAt;
+    });
+  }
+
+  async listInbox(): Promise<InboxKeySummary[]> {
+    return this.run('listInbox', async (db) => {
+      const rows = await db
+        .select({
+          topic: eventInbox.topic,
+          correlationId: eventInbox.correlationId,
+          events: sql<string>`count(*)`,
+          oldestAt: sql<string>`min(${eventInbox.receivedAt})`,
+          newestAt: sql<string>`max(${eventInbox.receivedAt})`,
+          expiresAt: sql<string>`min(${eventInbox.expiresAt})`,
+        })
+        .from(eventInbox)
+        .groupBy(eventInbox.topic, eventInbox.correlationId)
+        .orderBy(sql`min(${eventInbox.receivedAt})`, eventInbox.topic, eventInbox.correlationId);
+      return rows.map(inboxSummaryFromRow);
+    });
+  }
+
+  async purgeExpiredEvents(now: number): Promise<number> {
+    return this.run('purgeExpiredEvents', async (db) => {
+      const kept = await db.delete(eventInbox).where(lte(eventInbox.expiresAt, now)).returning({ id: eventInbox.id });
+      const seen = await db.delete(seenEvents).where(lte(seenEvents.expiresAt, now)).returning({ id: seenEvents.eventId });
+      return kept.length + seen.length;
+    });
+  }
+
+  /**
+   * `LISTEN`s on one dedicated connection while anyone watches; another store's
+   * commit that makes a flow wait for a time or queues a notification for any
+   * engine calls `listener` as soon as it commits. The connection comes back by
+   * itself (with backoff) after the server restarts, and the listener is then
+   * called once, as it is when the connection first listens: commits made while
+   * nobody listened were not heard.
+   */
+  watchForeignCommits(listener: () => void): () => void {
+    if (this.closed) return () => undefined;
+    this.watch ??= new PgCommitWatch(
+      {
+        ...this.pool.options,
+        connectionTimeoutMillis: this.timeouts.connectTimeout,
+        // Only LISTEN is ever sent on it: a server that does not answer that is given up, and tried again.
+        query_timeout: this.timeouts.connectTimeout,
+        keepAlive: true,
+        keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
+      },
+      this.id,
+    );
+    return this.watch.subscribe(listener);
+  }
+
+  /**
+   * Closes the store within a bounded time whatever the server does: calls in
+   * flight get a few seconds to finish, then their connections are cut (they
+   * fail with `storage`); the pool (when the store made it) is ended.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.watch?.close();
+    this.abortCalls(new FlowError('storage', `the store was closed while the call waited for a connection to PostgreSQL at ${this.server}`));
+    if (this.inFlight.size > 0) await settledWithin([...this.inFlight], CLOSE_GRACE_MS);
+    for (const lease of this.leases) {
+      lease.cut = true;
+      destroySocket(lease.client);
+    }
+    await Promise.allSettled([...this.inFlight]);
+    clearInterval(this.watchdog);
+    this.watchdog = undefined;
+    if (!this.ownPool) return;
+    await settledWithin([this.pool.end(), this.allConnectionsEnded()], END_GRACE_MS);
+    // Connections to a server that does not answer cannot end politely: close their sockets.
+    for (const client of this.connections) destroySocket(client);
+    this.connections.clear();
+  }
+
+  private allConnectionsEnded(): Promise<void> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (this.connections.size > 0) return;
+        this.pool.off('remove', check);
+        resolve();
+      };
+      this.pool.on('remove', check);
+      check();
+    });
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new FlowError('storage', 'the store is closed');
+  }
+
+  /**
+   * Runs `work` on a connection of its own: checked out with a time limit,
+   * listened to for errors, cut after `queryTimeout`, and given back (or
+   * discarded when it broke). What fails is a `FlowError('storage')`.
+   */
+  private async run<T>(operation: string, work: (db: Db, client: pg.PoolClient) => Promise<T>, context: CallContext = {}): Promise<T> {
+    this.assertOpen();
+    const call = this.runOnConnection(operation, work, context);
+    this.inFlight.add(call);
+    try {
+      return await call;
+    } finally {
+      this.inFlight.delete(call);
+    }
+  }
+
+  private async runOnConnection<T>(operation: string, work: (db: Db, client: pg.PoolClient) => Promise<T>, context: CallContext): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.checkout();
+    } catch (error) {
+      if (FlowError.isInstance(error)) throw error;
+      throw pgStorageError(operation, error, this.server);
+    }
+    const lease: Lease = { client, broken: undefined, timedOut: false, cut: false };
+    const onError = (error: unknown): void => {
+      lease.broken ??= error;
+    };
+    client.on('error', onError);
+    this.leases.add(lease);
+    const limit = context.timeout ?? this.timeouts.queryTimeout;
+    const cancelDeadline = this.deadline(limit, () => {
+      lease.timedOut = true;
+      destroySocket(client);
+    });
+    try {
+      let db = this.drizzles.get(client);
+      if (!db) this.drizzles.set(client, (db = drizzle(client)));
+      return await work(db, client);
+    } catch (error) {
+      if (FlowError.isInstance(error)) throw error;
+      // COMMIT refused by the server did not commit; COMMIT whose answer never came may have.
+      const unanswered = lease.broken !== undefined || lease.timedOut || lease.cut;
+      if (lease.cut) {
+        const outcome = context.committing ? '; whether it committed is unknown' : '';
+        throw new FlowError('storage', `the store was closed while the call waited on PostgreSQL at ${this.server}${outcome} [${operation}]`, { cause: error });
+      }
+      const failure: FailureContext = { duringCommit: context.committing === true && unanswered };
+      if (lease.timedOut) failure.timedOutAfter = limit;
+      // What the server said (a SQLSTATE) beats what the socket said afterwards.
+      const cause = errorCode(error) === undefined && lease.broken !== undefined ? lease.broken : error;
+      throw pgStorageError(operation, cause, this.server, failure);
+    } finally {
+      cancelDeadline();
+      this.leases.delete(lease);
+      client.removeListener('error', onError);
+      client.release(lease.broken !== undefined || lease.timedOut || lease.cut ? true : undefined);
+    }
+  }
+
+  /** A connection from the pool within `connectTimeout`; one that arrives later goes straight back. */
+  private async checkout(): Promise<pg.PoolClient> {
+    const connecting = this.pool.connect();
+    let cancelDeadline = (): void => undefined;
+    const late = new Promise<never>((_, reject) => {
+      cancelDeadline = this.deadline(this.timeouts.connectTimeout, () =>
+        reject(new Error(`timeout exceeded when trying to connect (${this.timeouts.connectTimeout} ms)`)),
+      );
+    });
+    try {
+      return await Promise.race([connecting, late, this.closing]);
+    } catch (error) {
+      connecting.then((client) => client.release(), () => undefined);
+      throw error;
+    } finally {
+      cancelDeadline();
+    }
+  }
+
+  /** Calls `expire` once `ms` have passed, unless the returned cancel comes first. */
+  private deadline(ms: number, expire: () => void): () => void {
+    const entry = { at: Date.now() + ms, expire };
+    this.deadlines.add(entry);
+    if (!this.watchdog) {
+      const period = Math.max(10, Math.min(WATCHDOG_MS, Math.floor(Math.min(this.timeouts.queryTimeout, this.timeouts.connectTimeout) / 4)));
+      this.watchdog = setInterval(() => {
+        const now = Date.now();
+        for (const due of this.deadlines) {
+          if (due.at > now) continue;
+          this.deadlines.delete(due);
+          due.expire();
+        }
+      }, period);
+      this.watchdog.unref?.();
+    }
+    return () => void this.deadlines.delete(entry);
+  }
+
+  /** One transaction on a connection of its own; rolled back when `work` throws. */
+  private async transaction<T>(operation: string, work: (tx: Tx) => Promise<T>): Promise<T> {
+    const phase = { committing: false };
+    return this.run(
+      operation,
+      async (db, client) => {
+        await client.query('BEGIN');
+        let result: T;
+        try {
+          result = await work(db);
+        } catch (error) {
+          // A connection that broke rolled back by itself; a healthy one is told to.
+          if (!FlowError.isInstance(error) || error.code !== 'storage') await client.query('ROLLBACK').catch(() => undefined);
+          throw error;
+        }
+        phase.committing = true;
+        await client.query('COMMIT');
+        return result;
+      },
+      phase,
+    );
+  }
+}
+
+/** A `pg.Client` class whose connections give up opening after `ms`. */
+function clientsTimingOutAfter(ms: number): new () => pg.Client {
+  return class extends pg.Client {
+    constructor(config?: string | pg.ClientConfig) {
+      super(typeof config === 'string' ? { connectionString: config, connectionTimeoutMillis: ms } : { ...config, connectionTimeoutMillis: ms });
+    }
+  };
+}
+
+/** Waits for the promises to settle, for at most `ms`. */
+async function settledWithin(promises: readonly Promise<unknown>[], ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+    timer.unref?.();
+  });
+  await Promise.race([Promise.allSettled(promises), late]);
+  clearTimeout(timer);
+}
+
+/** Closes a connection's socket at once: its queries fail, and the server ends its session. */
+function destroySocket(client: pg.Client): void {
+  (client.connection?.stream as Socket | undefined)?.destroy();
+}
+
+function isStorage(error: unknown): error is FlowError {
+  return FlowError.isInstance(error) && error.code === 'storage';
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new FlowError('invalid_input', `${name} must be a positive number of milliseconds`);
+  }
+  return value;
+}
+
+/**
+ * How full the inbox is for `key` and in all. The key's count is exact (its
+ * writers hold the key's advisory lock); the total may be short by the keeps of
+ * other keys committing at this instant, so the cap may overshoot by at most the
+ * number of concurrent writers.
+ */
+async function countInbox(tx: Tx, key: EventKey): Promise<InboxFill> {
+  const [forKey] = await tx
+    .select({ n: sql<string>`count(*)` })
+    .from(eventInbox)
+    .where(and(eq(eventInbox.topic, key.topic), eq(eventInbox.correlationId, key.correlationId)));
+  const [total] = await tx.select({ n: sql<string>`count(*)` }).from(eventInbox);
+  return { forKey: Number(forKey?.n ?? 0), total: Number(total?.n ?? 0) };
+}
+
+async function lockEventKey(tx: Tx, key: EventKey): Promise<void> {
+  await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext(${key.topic}), hashtext(${key.correlationId}))`);
+}
+
+async function appendEvents(tx: Tx, flowId: string, events: readonly { kind: string; payload: JsonObject }[], at: number): Promise<void> {
+  if (events.length === 0) return;
+  await tx.insert(flowEvents).values(events.map((e) => ({ flowId, kind: e.kind, payloadJson: JSON.stringify(e.payload), at })));
+}
