@@ -1,4 +1,4 @@
-import type { Committed, Decision, FlowStore, FlowWrite, Loaded, LoadRequest } from './contract.js';
+import type { BatchCommit, BatchOutcome, Committed, Decision, FlowStore, FlowWrite, Loaded, LoadRequest } from './contract.js';
 import { replaceCommits } from './view.js';
 
 /** How a commit was made: `claimed` when its resume notifications were claimed by the committing engine. */
@@ -83,5 +83,27 @@ export function observeCommits(store: FlowStore, listener: CommitListener, onErr
     await report(decision, { claimed: true });
     return committed;
   };
-  return replaceCommits(store, { commit, commitClaiming });
+  // Each item's writes are reported once the batch committed, and only the items that did.
+  const commitBatch: FlowStore['commitBatch'] = async <T>(items: readonly BatchCommit<T>[], claim?: { leaseUntil: number; limit?: number }) => {
+    const decisions: (Decision<T> | undefined)[] = items.map(() => undefined);
+    const planned = items.map((item, i) => prepared(item.plan, (made) => (decisions[i] = made)));
+    let outcomes: BatchOutcome<T>[];
+    try {
+      outcomes = await store.commitBatch(
+        items.map((item, i) => ({ load: item.load, plan: planned[i]!.run })),
+        claim,
+      );
+    } catch (error) {
+      for (const each of planned) each.settle(error);
+      throw error;
+    }
+    const writes: FlowWrite[] = [];
+    outcomes.forEach((outcome, i) => {
+      planned[i]!.settle(outcome.ok ? undefined : outcome.error);
+      if (outcome.ok) writes.push(...(decisions[i]?.writes ?? []));
+    });
+    await report({ result: undefined, writes }, { claimed: claim !== undefined });
+    return outcomes;
+  };
+  return replaceCommits(store, { commit, commitClaiming, commitBatch });
 }

@@ -100,6 +100,15 @@ export interface Committed<T> {
   claimed: ClaimedNotification[];
 }
 
+/** One commit of a {@link FlowStore.commitBatch}: what it loads and its pure plan. */
+export interface BatchCommit<T> {
+  load: LoadRequest;
+  plan: (loaded: Loaded) => Decision<T>;
+}
+
+/** What became of one commit of a {@link FlowStore.commitBatch}, in input order. */
+export type BatchOutcome<T> = { ok: true; result: T; claimed: ClaimedNotification[] } | { ok: false; error: unknown };
+
 /** A resume notification claimed for delivery until its lease ends. */
 export interface ClaimedNotification {
   id: number;
@@ -162,6 +171,16 @@ export interface FlowStore {
    * unclaimed, for whichever engine has room.
    */
   commitClaiming<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number, limit?: number): Promise<Committed<T>>;
+
+  /**
+   * Several commits in one transaction (one fsync). Each plan sees what earlier
+   * items wrote; a plan that throws or whose write is refused fails only its own
+   * item (rolled back to its savepoint). Outcomes in input order. With `claim`,
+   * wakes the plans queue are claimed as in {@link commitClaiming} (at most
+   * `claim.limit` in all). A storage failure fails the whole batch (the promise
+   * rejects): nothing of it was written.
+   */
+  commitBatch<T>(items: readonly BatchCommit<T>[], claim?: { leaseUntil: number; limit?: number }): Promise<BatchOutcome<T>[]>;
 
   getFlow(id: string): Promise<Flow | undefined>;
   listByOwner(owner: string, options?: ListOptions): Promise<Flow[]>;

@@ -14,7 +14,7 @@ import { describeServer, errorCode, pgStorageError, type FailureContext } from '
 import { eventInbox, flowEvents, flows, flowSteps, resumeNotifications, seenEvents } from './schema.js';
 import { MAX_ERROR_LENGTH, notificationFromRow } from '../notification-rows.js';
 import type { InboxFill } from '../../inbox.js';
-import type { ClaimedNotification, Committed, Decision, EventKey, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from '../contract.js';
+import type { BatchCommit, BatchOutcome, ClaimedNotification, Committed, Decision, EventKey, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from '../contract.js';
 import { wakeAtOf } from '../../wait.js';
 import { WAITING_TOPICS_SQL } from '../waiting-topics-sql.js';
 import { wakeFromJson, wakeToJson } from '../../wake.js';
@@ -227,6 +227,48 @@ export class PostgresFlowStore implements FlowStore {
           const decision = plan(await this.load(tx, load));
           const claimed = await this.apply(tx, decision, leaseUntil, limit);
           return { result: decision.result, claimed };
+        });
+      } catch (error) {
+        if (attempt < MAX_ATTEMPTS && isStorage(error) && RETRYABLE.has(errorCode(error.cause) ?? '')) continue;
+        throw error;
+      }
+    }
+  }
+
+  // commitBatch (nats helper)
+  /**
+   * Several commits in one transaction, each in a SAVEPOINT of its own: a plan that
+   * throws, or a write refused (a revision mismatch, a constraint), rolls back only
+   * its item. A lost connection fails the whole batch; a deadlock or serialization
+   * failure retries it whole, as {@link commit} does.
+   */
+  async commitBatch<T>(items: readonly BatchCommit<T>[], claim?: { leaseUntil: number; limit?: number }): Promise<BatchOutcome<T>[]> {
+    if (items.length === 0) return [];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.transaction('commitBatch', async (tx) => {
+          const outcomes: BatchOutcome<T>[] = [];
+          let left = claim ? (claim.limit ?? Infinity) : 0;
+          for (const item of items) {
+            await tx.execute(sql.raw('SAVEPOINT taskflow_batch_item'));
+            let decision: Decision<T>;
+            let claimed: ClaimedNotification[];
+            try {
+              decision = item.plan(await this.load(tx, item.load));
+              claimed = await this.apply(tx, decision, claim?.leaseUntil, left);
+            } catch (error) {
+              const code = errorCode(error);
+              const refused = FlowError.isInstance(error) || code === undefined || (code.startsWith('23') && !RETRYABLE.has(code));
+              if (!refused) throw error;
+              await tx.execute(sql.raw('ROLLBACK TO SAVEPOINT taskflow_batch_item'));
+              outcomes.push({ ok: false, error });
+              continue;
+            }
+            await tx.execute(sql.raw('RELEASE SAVEPOINT taskflow_batch_item'));
+            left -= claimed.length;
+            outcomes.push({ ok: true, result: decision.result, claimed });
+          }
+          return outcomes;
         });
       } catch (error) {
         if (attempt < MAX_ATTEMPTS && isStorage(error) && RETRYABLE.has(errorCode(error.cause) ?? '')) continue;

@@ -12,7 +12,7 @@ import { SqliteChangeWatch } from './change-watch.js';
 import { isSqliteBusy, lockedError, needsNewConnection, sqliteCode, storageError } from './errors.js';
 import { prepareStatements, type SqliteStatements } from './statements.js';
 import { WAITING_TOPICS_SQL } from '../waiting-topics-sql.js';
-import type { ClaimedNotification, Committed, Decision, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from '../contract.js';
+import type { BatchCommit, BatchOutcome, ClaimedNotification, Committed, Decision, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from '../contract.js';
 import { MAX_ERROR_LENGTH, notificationFromRow } from '../notification-rows.js';
 import { wakeFromJson, wakeToJson } from '../../wake.js';
 
@@ -152,6 +152,45 @@ function migrateSafely(db: BetterSQLite3Database, path: string): void {
   }
 }
 
+// commitBatch (nats helper)
+/**
+ * Several commits in one `BEGIN IMMEDIATE` transaction, each in a SAVEPOINT of its
+ * own: a plan that throws, or a write refused (a revision mismatch, a constraint),
+ * rolls back only its item. Any other failure (the disk) fails the whole batch.
+ */
+function commitBatchOnSqlite<T>(
+  c: Connection,
+  items: readonly BatchCommit<T>[],
+  claim: { leaseUntil: number; limit?: number } | undefined,
+  load: (q: SqliteStatements, request: LoadRequest) => Loaded,
+  apply: (q: SqliteStatements, decision: Decision<T>, claim: Claim | undefined) => void,
+): BatchOutcome<T>[] {
+  // A fresh claim per try: a try that found the file locked claimed nothing.
+  const claiming: Claim | undefined = claim ? { leaseUntil: claim.leaseUntil, claimed: [], limit: claim.limit ?? Infinity } : undefined;
+  return c.inTransaction.immediate(() => {
+    const outcomes: BatchOutcome<T>[] = [];
+    for (const item of items) {
+      const before = claiming?.claimed.length ?? 0;
+      c.sqlite.exec('SAVEPOINT taskflow_batch_item');
+      let decision: Decision<T>;
+      try {
+        decision = item.plan(load(c.q, item.load));
+        apply(c.q, decision, claiming);
+      } catch (error) {
+        if (!FlowError.isInstance(error) && sqliteCode(error) !== undefined && !sqliteCode(error)!.startsWith('SQLITE_CONSTRAINT')) throw error;
+        c.sqlite.exec('ROLLBACK TO taskflow_batch_item');
+        c.sqlite.exec('RELEASE taskflow_batch_item');
+        if (claiming) claiming.claimed.length = before;
+        outcomes.push({ ok: false, error });
+        continue;
+      }
+      c.sqlite.exec('RELEASE taskflow_batch_item');
+      outcomes.push({ ok: true, result: decision.result, claimed: claiming ? claiming.claimed.slice(before) : [] });
+    }
+    return outcomes;
+  }) as BatchOutcome<T>[];
+}
+
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -201,6 +240,12 @@ export class SqliteFlowStore implements FlowStore {
       const result = this.commitOn(c, load, plan, { leaseUntil, claimed, limit });
       return { result, claimed };
     });
+  }
+
+  // commitBatch (nats helper)
+  async commitBatch<T>(items: readonly BatchCommit<T>[], claim?: { leaseUntil: number; limit?: number }): Promise<BatchOutcome<T>[]> {
+    if (items.length === 0) return [];
+    return this.write((c) => commitBatchOnSqlite(c, items, claim, (q, request) => this.load(q, request), (q, decision, on) => this.apply(q, decision, on)));
   }
 
   /**
