@@ -5,7 +5,7 @@
  * and garbage collection never land in another's measurement.
  *
  *   --quick            smaller sizes and shorter runs (a smoke test, not for publishing)
- *   --only=a,b         run only these: transitions, tick, lateness, burst, restart, growth, nats, nats-covering
+ *   --only=a,b         run only these: transitions, tick, lateness, burst, restart, growth, event-loop, nats, nats-covering
  *   --write            write bench/RESULTS.md even for a quick or partial run
  *   --nats / --no-nats include the NATS benchmark (bench/nats*.ts); default: when
  *                      /usr/sbin/nats-server exists
@@ -53,6 +53,8 @@ async function loadBench(name: string): Promise<Bench> {
       return (await import('./restart.js')).benchRestart;
     case 'growth':
       return (await import('./growth.js')).benchGrowth;
+    case 'event-loop':
+      return (await import('./event-loop.js')).benchEventLoop;
     case 'nats-covering':
       return (await import('./nats-covering.js')).benchNatsCovering;
     case 'nats':
@@ -92,7 +94,7 @@ function runInChild(name: string): Promise<Outcome> {
 }
 
 async function main(): Promise<void> {
-  const names = ['transitions', 'tick', 'lateness', 'burst', 'restart', 'growth'];
+  const names = ['transitions', 'tick', 'lateness', 'burst', 'restart', 'growth', 'event-loop'];
   if (nats) {
     if (natsFiles().length > 0) names.push('nats', 'nats-covering');
     else if (args.includes('--nats')) log('--nats: no bench/nats*.ts yet; skipped');

@@ -67,6 +67,8 @@ describe('storage failures: the engine backs off and recovers (issue 9.3)', () =
     const failedFor = Date.now() - failingSince;
     await until(() => resumed.length === 1, 40_000);
     expect(resumed).toEqual([flow.id]);
+    // The recovering sweep logs once all its steps succeeded, which may be just after the resume it made.
+    await until(() => logger.lines.some((l) => l.message.includes('storage recovered')));
     const messages = logger.lines.filter((l) => l.level !== 'debug').map((l) => l.message);
     expect(messages.filter((m) => m.includes('storage failing, backing off'))).toHaveLength(1);
     expect(messages.filter((m) => m.includes('storage recovered'))).toHaveLength(1);

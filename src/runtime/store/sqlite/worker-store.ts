@@ -273,7 +273,7 @@ export class SqliteWorkerStore implements FlowStore {
     return new Promise<Worker>((resolve, reject) => {
       let opened = false;
       worker.on('message', (message: FromWorker) => {
-        if (opened) return this.receive(worker, message);
+        if (opened) return this.arrived(worker, message);
         if (message.t === 'ready') {
           opened = true;
           this.live = worker;
@@ -315,6 +315,36 @@ export class SqliteWorkerStore implements FlowStore {
       pending.reject(error);
     }
   }
+
+  /**
+   * The thread's messages arrive in bursts (a group commit answers all its callers
+   * at once), and Node hands a burst over in one macrotask: each message resumes
+   * a caller, who runs on to its next call. Handled one per event-loop turn, so
+   * the host's timers and I/O run between them; a lone message is handled at once.
+   */
+  private arrived(worker: Worker, message: FromWorker): void {
+    if (this.handledThisTurn || this.inbox.length > 0) {
+      this.inbox.push({ worker, message });
+      return;
+    }
+    this.handledThisTurn = true;
+    setImmediate(this.nextTurn);
+    this.receive(worker, message);
+  }
+
+  /** Messages waiting for a turn of their own. */
+  private readonly inbox: { worker: Worker; message: FromWorker }[] = [];
+  private handledThisTurn = false;
+
+  private readonly nextTurn = (): void => {
+    const next = this.inbox.shift();
+    if (!next) {
+      this.handledThisTurn = false;
+      return;
+    }
+    setImmediate(this.nextTurn);
+    this.receive(next.worker, next.message);
+  };
 
   private receive(worker: Worker, message: FromWorker): void {
     switch (message.t) {
