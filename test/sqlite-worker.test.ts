@@ -59,6 +59,17 @@ describe('the SQLite connection in a worker thread', () => {
     });
   });
 
+  it('answers calls made while its thread starts on a connection opened first, then hands over to the thread', async () => {
+    const path = tempDbPath();
+    await withTaskflow(await openTaskflow({ database: path }), async (tf) => {
+      const early = await tf.manager.createManaged(newFlow); // possibly before the thread is up
+      await (tf.store as SqliteWorkerStore).connected();
+      const late = await tf.manager.updateState(early.id, { step: 1 });
+      expect(late.revision).toBe(1);
+      expect((await tf.manager.listEvents(early.id)).map((e) => e.kind)).toEqual(['created', 'state_updated']);
+    });
+  });
+
   it('refuses an unknown thread with invalid_input, opening nothing', async () => {
     const path = tempDbPath();
     await expect(openTaskflow({ database: path, sqlite: { thread: 'gpu' as 'main' } })).rejects.toEqual(
@@ -77,6 +88,7 @@ describe('the SQLite connection in a worker thread', () => {
 
   it('keeps a tight loop of awaited runtime calls from starving a host timer', async () => {
     await withTaskflow(await openTaskflow({ database: tempDbPath(), synchronous: 'normal' }), async (tf) => {
+      await (tf.store as SqliteWorkerStore).connected();
       const flow = await tf.manager.createManaged(newFlow);
       let ticks = 0;
       const timer = setInterval(() => ticks++, 1);
@@ -94,6 +106,7 @@ describe('the SQLite connection in a worker thread', () => {
     const path = tempDbPath();
     await withTaskflow(await openTaskflow({ database: path, busyTimeout: '60s' }), async (tf) => {
       const store = tf.store as SqliteWorkerStore;
+      await store.connected();
       const holder = holdWriteLock(path);
       await holder.locked;
       const creating = tf.manager.createManaged(newFlow);
@@ -123,7 +136,7 @@ describe('the SQLite connection in a worker thread', () => {
 describe('group commit', () => {
   it('puts commits made together in one transaction, and resolves each once its write is durable', async () => {
     const path = tempDbPath();
-    const store = await openSqliteWorkerStore({ path });
+    const store = await threaded(path);
     const outside = new Database(path, { readonly: true });
     try {
       const flows = await Promise.all(Array.from({ length: 12 }, () => createFlow(store)));
@@ -153,7 +166,7 @@ describe('group commit', () => {
   });
 
   it('lets a later commit of the same transaction see what an earlier one wrote', async () => {
-    const store = await openSqliteWorkerStore({ path: tempDbPath() });
+    const store = await threaded(tempDbPath());
     try {
       const flow = await createFlow(store);
       const results = await Promise.all(Array.from({ length: 8 }, (_, i) => store.commit({ flowIds: [flow.id] }, patchPlan(flow.id, { [`k${i}`]: i }))));
@@ -167,7 +180,7 @@ describe('group commit', () => {
   });
 
   it('fails only the commit whose plan throws, with its own error; the others of its transaction are written', async () => {
-    const store = await openSqliteWorkerStore({ path: tempDbPath() });
+    const store = await threaded(tempDbPath());
     try {
       const flows = await Promise.all(Array.from({ length: 6 }, () => createFlow(store)));
       const refusal = new FlowError('illegal_transition', 'not this one');
@@ -192,7 +205,7 @@ describe('group commit', () => {
   });
 
   it('refuses only the commit whose write is refused (a revision that moved), rolling back its savepoint alone', async () => {
-    const store = await openSqliteWorkerStore({ path: tempDbPath() });
+    const store = await threaded(tempDbPath());
     try {
       const [a, b] = await Promise.all([createFlow(store), createFlow(store)]);
       // A stale decision: written from revision 0 after another commit moved the flow to 1.
@@ -217,7 +230,7 @@ describe('group commit', () => {
   });
 
   it('commitBatch: outcomes in input order, each plan sees the writes of the items before it, a failing item alone rolled back', async () => {
-    for (const store of [await openSqliteWorkerStore({ path: tempDbPath() }), openSqliteStore({ path: tempDbPath() })]) {
+    for (const store of [await threaded(tempDbPath()), openSqliteStore({ path: tempDbPath() })]) {
       try {
         const flow = await createFlow(store);
         const outcomes = await store.commitBatch([
@@ -240,7 +253,7 @@ describe('group commit', () => {
   });
 
   it('commitBatch with a claim claims at most `limit` of the wakes its plans queue, in the batch', async () => {
-    const store = await openSqliteWorkerStore({ path: tempDbPath() });
+    const store = await threaded(tempDbPath());
     try {
       const flows = await Promise.all(Array.from({ length: 3 }, () => createFlow(store)));
       const wakePlan = (id: string) => (loaded: Loaded): Decision<string> => {
@@ -261,6 +274,16 @@ describe('group commit', () => {
     }
   });
 });
+
+/**
+ * A worker store once its thread is up. (Until then its calls run on a connection
+ * on this thread, opened first: see the test of that.)
+ */
+async function threaded(path: string): Promise<SqliteWorkerStore> {
+  const store = await openSqliteWorkerStore({ path });
+  await store.connected();
+  return store;
+}
 
 /** A created flow, through a commit (the manager's create path is covered by its own tests). */
 async function createFlow(store: FlowStore): Promise<Flow> {

@@ -20,6 +20,7 @@ import type {
   ResumeNotification,
 } from '../contract.js';
 import type { SqliteStoreOptions } from './options.js';
+import { openSqliteStore, type SqliteFlowStore } from './store.js';
 import { fromWire, type ForwardedCall, type FromWorker, type ToWorker, type WireDecision, type WorkerSettings } from './worker-protocol.js';
 
 /** How long `close()` waits for the thread to finish what is queued and close the file. */
@@ -53,8 +54,17 @@ type Pending = PendingCall | PendingCommit;
  * naming the file when it cannot be opened, as {@link openSqliteStore} does.
  */
 export async function openSqliteWorkerStore(options: SqliteStoreOptions): Promise<SqliteWorkerStore> {
-  const store = new SqliteWorkerStore(options);
-  await store.connected();
+  if (options.path === ':memory:') {
+    // Another connection would be another database: wait for the thread.
+    const store = new SqliteWorkerStore(options, undefined);
+    await store.connected();
+    return store;
+  }
+  // Opened (created, migrated, checked) here first: the same errors as the main-thread store, at once; this
+  // connection serves the calls made while the thread starts, then retires.
+  const warm = openSqliteStore(options);
+  const store = new SqliteWorkerStore({ ...options, migrate: false }, warm);
+  store.connected().catch(() => undefined); // a thread that cannot start leaves the store on this thread
   return store;
 }
 
@@ -75,8 +85,41 @@ export class SqliteWorkerStore implements FlowStore {
   /** An in-memory database dies with its thread: it cannot be reopened. */
   private lost: FlowError | undefined;
 
+  /** Calls in flight on the warm connection; it closes once the thread is up and they are done. */
+  private warmCalls = 0;
+  private warmUnwatch: (() => void) | undefined;
+
   /** @internal Use {@link openSqliteWorkerStore}. */
-  constructor(private readonly options: SqliteStoreOptions) {}
+  constructor(
+    private readonly options: SqliteStoreOptions,
+    /** A main-thread store on the same file serving calls until the thread is up (`undefined` for `:memory:`). */
+    private warm: SqliteFlowStore | undefined,
+  ) {}
+
+  /** The warm store while the thread is not up yet (or could not start). */
+  private warmRoute(): SqliteFlowStore | undefined {
+    return this.live ? undefined : this.warm;
+  }
+
+  private async onWarm<R>(warm: SqliteFlowStore, work: (store: SqliteFlowStore) => Promise<R>): Promise<R> {
+    this.warmCalls++;
+    try {
+      return await work(warm);
+    } finally {
+      this.warmCalls--;
+      if (this.live) this.retireWarm();
+    }
+  }
+
+  /** The thread is up: the warm connection closes once its calls are done. */
+  private retireWarm(): void {
+    const warm = this.warm;
+    if (!warm || this.warmCalls > 0) return;
+    this.warm = undefined;
+    this.warmUnwatch?.();
+    this.warmUnwatch = undefined;
+    void warm.close();
+  }
 
   /** @internal The worker thread once it has opened the file (started when there is none). */
   connected(): Promise<Worker> {
@@ -87,12 +130,16 @@ export class SqliteWorkerStore implements FlowStore {
   }
 
   async commit<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>): Promise<T> {
+    const warm = this.warmRoute();
+    if (warm) return this.onWarm(warm, (store) => store.commit(load, plan));
     const [outcome] = await this.commitUnit<T>([load], [plan], undefined);
     if (!outcome!.ok) throw outcome!.error;
     return outcome!.result;
   }
 
   async commitClaiming<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number, limit?: number): Promise<Committed<T>> {
+    const warm = this.warmRoute();
+    if (warm) return this.onWarm(warm, (store) => store.commitClaiming(load, plan, leaseUntil, limit));
     const claim = limit === undefined || limit === Infinity ? { leaseUntil } : { leaseUntil, limit };
     const [outcome] = await this.commitUnit<T>([load], [plan], claim);
     if (!outcome!.ok) throw outcome!.error;
@@ -101,6 +148,8 @@ export class SqliteWorkerStore implements FlowStore {
 
   async commitBatch<T>(items: readonly BatchCommit<T>[], claim?: { leaseUntil: number; limit?: number }): Promise<BatchOutcome<T>[]> {
     if (items.length === 0) return [];
+    const warm = this.warmRoute();
+    if (warm) return this.onWarm(warm, (store) => store.commitBatch(items, claim));
     return this.commitUnit(
       items.map((item) => item.load),
       items.map((item) => item.plan),
@@ -207,9 +256,13 @@ export class SqliteWorkerStore implements FlowStore {
     this.assertOpen();
     this.listeners.add(listener);
     if (this.listeners.size === 1) this.live?.postMessage({ t: 'watch', on: true } satisfies ToWorker);
+    const warm = this.warmRoute();
+    if (warm && !this.warmUnwatch) this.warmUnwatch = warm.watchForeignCommits(() => this.foreignCommit());
     return () => {
       if (!this.listeners.delete(listener) || this.listeners.size > 0) return;
       this.live?.postMessage({ t: 'watch', on: false } satisfies ToWorker);
+      this.warmUnwatch?.();
+      this.warmUnwatch = undefined;
     };
   }
 
@@ -218,6 +271,10 @@ export class SqliteWorkerStore implements FlowStore {
     if (this.closed) return;
     this.closed = true;
     this.listeners.clear();
+    const warm = this.warm;
+    this.warm = undefined;
+    this.warmUnwatch?.();
+    await warm?.close();
     const worker = this.live ?? (await this.thread?.catch(() => undefined));
     if (!worker) return;
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
@@ -231,6 +288,8 @@ export class SqliteWorkerStore implements FlowStore {
   }
 
   private call<R>(method: ForwardedCall, ...args: unknown[]): Promise<R> {
+    const warm = this.warmRoute();
+    if (warm) return this.onWarm(warm, (store) => (store[method] as (...a: unknown[]) => Promise<R>)(...args));
     return this.connected().then(
       (worker) =>
         new Promise<R>((resolve, reject) => {
@@ -277,6 +336,7 @@ export class SqliteWorkerStore implements FlowStore {
         if (message.t === 'ready') {
           opened = true;
           this.live = worker;
+          this.retireWarm();
           if (this.pending.size === 0) worker.unref();
           if (this.listeners.size > 0) {
             worker.postMessage({ t: 'watch', on: true } satisfies ToWorker);
@@ -284,7 +344,8 @@ export class SqliteWorkerStore implements FlowStore {
           }
           resolve(worker);
         } else if (message.t === 'failed') {
-          this.thread = undefined;
+          // With a warm store the calls stay on it, on this thread; without one each call tries again.
+          if (!this.warm) this.thread = undefined;
           reject(fromWire(message.error));
         }
       });
@@ -295,7 +356,7 @@ export class SqliteWorkerStore implements FlowStore {
           this.closed ? 'the store is closed' : `the SQLite thread of ${file} stopped (exit code ${code}); a call in flight may or may not have been committed`,
         );
         if (!opened) {
-          this.thread = undefined;
+          if (!this.warm) this.thread = undefined;
           reject(error);
         }
         this.stopped(worker, error);
