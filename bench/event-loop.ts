@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { openTaskflow, type Taskflow, type TaskflowOptions } from '../src/index.js';
+import { SqliteWorkerStore } from '../src/runtime/store/sqlite/worker-store.js';
 import { goal, ms, num, quantile, ratio, sleep, tempFolder, type BenchOptions, type BenchResult, type Row } from './report.js';
 
 /**
@@ -111,7 +112,10 @@ export async function benchEventLoop(options: BenchOptions): Promise<BenchResult
         store: `SQLite ${sync.toUpperCase()}, ${thread === 'worker' ? 'worker thread (default)' : 'main thread'}`,
         open: async () => {
           const settings: TaskflowOptions = { database: folder.path(`${sync}-${thread}.db`), synchronous: sync, sqlite: { thread }, tickInterval: '1h' };
-          return { tf: await openTaskflow(settings) };
+          const tf = await openTaskflow(settings);
+          // Measured once the thread is up (until then calls run on a connection opened on this thread).
+          if (tf.store instanceof SqliteWorkerStore) await tf.store.connected();
+          return { tf };
         },
       });
     }

@@ -64,7 +64,10 @@ export async function openSqliteWorkerStore(options: SqliteStoreOptions): Promis
   // connection serves the calls made while the thread starts, then retires.
   const warm = openSqliteStore(options);
   const store = new SqliteWorkerStore({ ...options, migrate: false }, warm);
-  store.connected().catch(() => undefined); // a thread that cannot start leaves the store on this thread
+  // Started after what the caller does at once (`start()` re-arming timers), which the warm connection answers.
+  setImmediate(() => {
+    if (!store.isClosed) store.connected().catch(() => undefined); // a thread that cannot start leaves the store on this thread
+  });
   return store;
 }
 
@@ -95,6 +98,16 @@ export class SqliteWorkerStore implements FlowStore {
     /** A main-thread store on the same file serving calls until the thread is up (`undefined` for `:memory:`). */
     private warm: SqliteFlowStore | undefined,
   ) {}
+
+  /** @internal Whether {@link close} was called. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** The database file (or `:memory:`). */
+  get path(): string {
+    return this.options.path;
+  }
 
   /** The warm store while the thread is not up yet (or could not start). */
   private warmRoute(): SqliteFlowStore | undefined {
