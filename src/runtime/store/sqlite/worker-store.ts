@@ -91,6 +91,8 @@ export class SqliteWorkerStore implements FlowStore {
   /** Calls in flight on the warm connection; it closes once the thread is up and they are done. */
   private warmCalls = 0;
   private warmUnwatch: (() => void) | undefined;
+  /** The last thread started, up or not. */
+  private starting: Worker | undefined;
 
   /** @internal Use {@link openSqliteWorkerStore}. */
   constructor(
@@ -288,8 +290,12 @@ export class SqliteWorkerStore implements FlowStore {
     this.warm = undefined;
     this.warmUnwatch?.();
     await warm?.close();
-    const worker = this.live ?? (await this.thread?.catch(() => undefined));
-    if (!worker) return;
+    const worker = this.live;
+    if (!worker) {
+      // Still starting: it has served nothing (the warm connection did), so it need not finish anything.
+      await this.starting?.terminate();
+      return;
+    }
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     const id = this.nextId++;
     const closing = new Promise<unknown>((resolve, reject) => this.track(id, { kind: 'call', resolve, reject })).catch(() => undefined);
@@ -341,6 +347,7 @@ export class SqliteWorkerStore implements FlowStore {
     const script = workerScript();
     const settings: WorkerSettings = { options: this.options };
     const worker = 'url' in script ? new Worker(script.url, { workerData: settings }) : new Worker(script.source, { eval: true, workerData: settings });
+    this.starting = worker;
     const file = this.options.path === ':memory:' ? 'the in-memory database' : this.options.path;
     return new Promise<Worker>((resolve, reject) => {
       let opened = false;
