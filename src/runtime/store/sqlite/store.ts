@@ -282,6 +282,18 @@ export class SqliteFlowStore implements FlowStore {
     });
   }
 
+  /**
+   * @internal What `request` loads now, in one read transaction (a snapshot; no
+   * lock taken, nothing waited for): the worker store's guess of what its thread
+   * will load, so a commit usually needs no round trip for its plan. Throws when
+   * the file is busy or failing (the caller then does without).
+   */
+  loadSnapshot(request: LoadRequest): Loaded {
+    this.assertOpen();
+    const c = this.connection;
+    return c.inTransaction(() => this.load(c.q, request)) as Loaded;
+  }
+
   /** Runs `work`, which writes, with the lock waits and fault handling of {@link SqliteFlowStore.run}. */
   private write<T>(work: (c: Connection) => T | Promise<T>): Promise<T> {
     return this.run(work, true);

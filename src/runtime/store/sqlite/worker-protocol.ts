@@ -47,13 +47,24 @@ export type WireDecision = Omit<Decision<unknown>, 'result'>;
 export type ToWorker =
   | { t: 'call'; id: number; method: ForwardedCall; args: unknown[] }
   /** A commit: one load (`commit`, `commitClaiming`) or several (`commitBatch`), grouped with whatever else is queued. */
-  | { t: 'commit'; id: number; loads: LoadRequest[]; claim?: { leaseUntil: number; limit?: number } }
+  | { t: 'commit'; id: number; loads: LoadRequest[]; claim?: { leaseUntil: number; limit?: number }; guesses?: PlanGuess[] }
   /** The plan of item `item` of commit `id`; no decision when the plan threw. */
   | { t: 'decision'; id: number; item: number; decision?: WireDecision }
   /** Diagnostics (tests, `EXPLAIN`): a PRAGMA on the worker's connection. */
   | { t: 'pragma'; id: number; source: string; simple: boolean }
   | { t: 'watch'; on: boolean }
   | { t: 'close'; id: number };
+
+/**
+ * A plan made ahead on the main thread from a snapshot: used as is when the thread
+ * loads exactly these bytes (`v8.serialize` of its Loaded) under the lock, else
+ * the plan is made again from what it loaded.
+ */
+export interface PlanGuess {
+  loaded: Uint8Array;
+  /** Absent when the plan threw on the snapshot. */
+  decision?: WireDecision;
+}
 
 export type WireOutcome = { ok: true; claimed: ClaimedNotification[] } | { ok: false; error?: WireError };
 

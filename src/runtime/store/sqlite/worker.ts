@@ -5,6 +5,7 @@
  * thread loads, sends what it loaded, and applies the decision that comes back.
  * Commits that queue while a transaction is open share the next one (group commit).
  */
+import { serialize } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Decision, Loaded } from '../contract.js';
 import type { GroupUnit, ItemOutcome } from './group-commit.js';
@@ -93,7 +94,7 @@ async function commitQueued(): Promise<void> {
       const group = queued.splice(0, MAX_GROUP);
       const units: GroupUnit[] = group.map((commit) => (commit.claim ? { loads: commit.loads, claim: commit.claim } : { loads: commit.loads }));
       try {
-        const outcomes = await store.commitGroup(units, (unit, item, loaded) => planOnMain(group[unit]!.id, item, loaded));
+        const outcomes = await store.commitGroup(units, (unit, item, loaded) => guessed(group[unit]!, item, loaded) ?? planOnMain(group[unit]!.id, item, loaded));
         outcomes.forEach((unitOutcomes, unit) => send({ t: 'committed', id: group[unit]!.id, outcomes: unitOutcomes.map(onWire) }));
       } catch (error) {
         const wire = toWire(error);
@@ -103,6 +104,15 @@ async function commitQueued(): Promise<void> {
   } finally {
     grouping = undefined;
   }
+}
+
+/** The plan made ahead on the main thread, when it was made from exactly what this thread loaded. */
+function guessed(commit: Commit, item: number, loaded: Loaded): Promise<Decision<unknown> | undefined> | undefined {
+  const guess = commit.guesses?.[item];
+  if (!guess) return undefined;
+  const bytes = Buffer.from(guess.loaded.buffer, guess.loaded.byteOffset, guess.loaded.byteLength);
+  if (!bytes.equals(serialize(loaded))) return undefined;
+  return Promise.resolve(guess.decision === undefined ? undefined : ({ ...guess.decision, result: undefined } as Decision<unknown>));
 }
 
 function planOnMain(id: number, item: number, loaded: Loaded): Promise<Decision<unknown> | undefined> {
