@@ -40,7 +40,10 @@ export async function commitGroupOn(
   load: (q: SqliteStatements, request: LoadRequest) => Loaded,
   apply: (q: SqliteStatements, decision: Decision<unknown>, claim: Claim | undefined) => void,
 ): Promise<ItemOutcome[][]> {
-  c.sqlite.exec('BEGIN IMMEDIATE');
+  const sql = statementsOf(c);
+  // A lone item needs no savepoint: its failure rolls back the transaction, which holds nothing else.
+  const lone = units.length === 1 && units[0]!.loads.length === 1;
+  sql.begin.run();
   try {
     const outcomes: ItemOutcome[][] = [];
     for (const [u, unit] of units.entries()) {
@@ -49,25 +52,28 @@ export async function commitGroupOn(
       const unitOutcomes: ItemOutcome[] = [];
       for (const [i, request] of unit.loads.entries()) {
         const before = claiming?.claimed.length ?? 0;
-        c.sqlite.exec('SAVEPOINT taskflow_group_item');
+        if (!lone) sql.savepoint.run();
         try {
           const decision = await plan(u, i, load(c.q, request));
           if (decision === undefined) throw PLAN_FAILED;
           apply(c.q, decision, claiming);
         } catch (error) {
           if (!c.sqlite.inTransaction || !refusesOnlyItsItem(error)) throw error;
-          c.sqlite.exec('ROLLBACK TO taskflow_group_item');
-          c.sqlite.exec('RELEASE taskflow_group_item');
+          if (lone) sql.rollback.run();
+          else {
+            sql.rollbackToSavepoint.run();
+            sql.release.run();
+          }
           if (claiming) claiming.claimed.length = before;
           unitOutcomes.push(error === PLAN_FAILED ? { ok: false } : { ok: false, error });
           continue;
         }
-        c.sqlite.exec('RELEASE taskflow_group_item');
+        if (!lone) sql.release.run();
         unitOutcomes.push({ ok: true, claimed: claiming ? claiming.claimed.slice(before) : [] });
       }
       outcomes.push(unitOutcomes);
     }
-    c.sqlite.exec('COMMIT');
+    if (c.sqlite.inTransaction) sql.commit.run();
     return outcomes;
   } catch (error) {
     try {
@@ -77,6 +83,29 @@ export async function commitGroupOn(
     }
     throw error;
   }
+}
+
+/** The transaction statements, prepared once per connection. */
+const prepared = new WeakMap<Connection, ReturnType<typeof prepareTransactionStatements>>();
+
+function prepareTransactionStatements(c: Connection) {
+  return {
+    begin: c.sqlite.prepare('BEGIN IMMEDIATE'),
+    commit: c.sqlite.prepare('COMMIT'),
+    rollback: c.sqlite.prepare('ROLLBACK'),
+    savepoint: c.sqlite.prepare('SAVEPOINT taskflow_group_item'),
+    rollbackToSavepoint: c.sqlite.prepare('ROLLBACK TO taskflow_group_item'),
+    release: c.sqlite.prepare('RELEASE taskflow_group_item'),
+  };
+}
+
+function statementsOf(c: Connection): ReturnType<typeof prepareTransactionStatements> {
+  let statements = prepared.get(c);
+  if (!statements) {
+    statements = prepareTransactionStatements(c);
+    prepared.set(c, statements);
+  }
+  return statements;
 }
 
 /** A plan's throw, a refused decision (`FlowError`) or a constraint: the item's own fault, not the transaction's. */
