@@ -65,10 +65,7 @@ export async function openSqliteWorkerStore(options: SqliteStoreOptions): Promis
   // connection serves the calls made while the thread starts, then retires.
   const warm = openSqliteStore(options);
   const store = new SqliteWorkerStore({ ...options, migrate: false }, warm);
-  // Started after what the caller does at once (`start()` re-arming timers), which the warm connection answers.
-  setImmediate(() => {
-    if (!store.isClosed) store.connected().catch(() => undefined); // a thread that cannot start leaves the store on this thread
-  });
+  store.connected().catch(() => undefined); // a thread that cannot start leaves the store on this thread
   return store;
 }
 
@@ -334,7 +331,10 @@ export class SqliteWorkerStore implements FlowStore {
     const worker = this.live;
     if (!worker) {
       // Still starting: it has served nothing (the warm connection did), so it need not finish anything.
-      await this.starting?.terminate();
+      // Not awaited: a thread still loading its modules may take long to stop, and must not hold the process.
+      const starting = this.starting;
+      starting?.unref();
+      void starting?.terminate().catch(() => undefined);
       return;
     }
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
