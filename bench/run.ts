@@ -5,7 +5,7 @@
  * and garbage collection never land in another's measurement.
  *
  *   --quick            smaller sizes and shorter runs (a smoke test, not for publishing)
- *   --only=a,b         run only these: transitions, tick, lateness, burst, restart, growth, any-of, start-park, recurring, ui, ui-live, ui-pg, pg-burst, pg-latency, pg-restart, pg-scale, nats, nats-covering, nats-throughput
+ *   --only=a,b         run only these: transitions, tick, lateness, burst, restart, growth, event-loop, any-of, start-park, recurring, ui, ui-live, ui-pg, pg-burst, pg-latency, pg-restart, pg-scale, nats, nats-covering, nats-throughput
  *   --write            write bench/RESULTS.md even for a quick or partial run
  *   --pg               include the inspector on PostgreSQL (ui-pg) on postgres://postgres@127.0.0.1:5432
  *                      (or TASKFLOW_BENCH_PG, an admin URL: the benchmark creates and drops its database)
@@ -75,6 +75,8 @@ async function loadBench(name: string): Promise<Bench> {
       return (await import('./pg-restart.js')).benchPgRestart;
     case 'pg-scale':
       return (await import('./pg-scale.js')).benchPgScale;
+    case 'event-loop':
+      return (await import('./event-loop.js')).benchEventLoop;
     case 'nats-covering':
       return (await import('./nats-covering.js')).benchNatsCovering;
     case 'nats-throughput':
@@ -116,7 +118,7 @@ function runInChild(name: string): Promise<Outcome> {
 }
 
 async function main(): Promise<void> {
-  const names = ['transitions', 'tick', 'lateness', 'burst', 'restart', 'growth', 'any-of', 'start-park', 'recurring', 'ui', 'ui-live', 'pg-burst', 'pg-latency', 'pg-restart', 'pg-scale'];
+  const names = ['transitions', 'tick', 'lateness', 'burst', 'restart', 'growth', 'event-loop', 'any-of', 'start-park', 'recurring', 'ui', 'ui-live', 'pg-burst', 'pg-latency', 'pg-restart', 'pg-scale'];
   // The inspector on PostgreSQL needs a server: TASKFLOW_BENCH_PG, or --pg for the local default.
   if (args.includes('--pg') || process.env.TASKFLOW_BENCH_PG || only?.includes('ui-pg')) names.push('ui-pg');
   if (nats) {

@@ -1,13 +1,29 @@
 import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { Taskflow } from '../src/index.js';
-import type { SqliteFlowStore } from '../src/runtime/store/sqlite/store.js';
+import BetterSqlite from 'better-sqlite3';
+import { SqliteFlowStore } from '../src/runtime/store/sqlite/store.js';
+import { SqliteWorkerStore } from '../src/runtime/store/sqlite/worker-store.js';
 
-/** The raw better-sqlite3 connection under a SQLite-backed runtime. */
+const raw = new WeakMap<object, Database.Database>();
+
+/**
+ * A raw better-sqlite3 connection on the database of a SQLite-backed runtime: the
+ * store's own when it lives on this thread, else (the default worker thread) a
+ * second connection on the same file, opened once per store.
+ */
 export function rawConnection(tf: Taskflow): Database.Database {
-  const store = tf.store as SqliteFlowStore;
-  if (store.dialect !== 'sqlite' || !store.sqlite) throw new Error('the benchmarks need the SQLite store');
-  return store.sqlite;
+  const store = tf.store;
+  if (store instanceof SqliteFlowStore) return store.sqlite;
+  if (!(store instanceof SqliteWorkerStore)) throw new Error('the benchmarks need the SQLite store');
+  let connection = raw.get(store);
+  if (!connection) {
+    connection = new BetterSqlite(store.path);
+    connection.pragma('busy_timeout = 5000');
+    connection.pragma('foreign_keys = ON');
+    raw.set(store, connection);
+  }
+  return connection;
 }
 
 export interface SeedOptions {

@@ -69,7 +69,7 @@ export type { FlowStore, InboxKeySummary, ListOptions, ResumeNotification } from
 export type { BatchCommit, BatchOutcome } from './runtime/store/contract.js';
 export { DEFAULT_INBOX_LIMITS, type InboxDrop, type InboxDropCounts, type InboxLimits } from './runtime/inbox.js';
 export type { StateSchema, StateSchemas } from './runtime/state-schema.js';
-export { openSqliteStore } from './runtime/store/sqlite/open.js';
+export { openSqliteStore, openSqliteWorkerStore } from './runtime/store/sqlite/open.js';
 export type { SqliteStoreOptions } from './runtime/store/sqlite/options.js';
 export { openTaskflow, defaultDatabasePath, type Taskflow, type TaskflowOptions } from './runtime/taskflow.js';
 export { TELEMETRY_ATTRIBUTES, TRACEPARENT_KEY, type TelemetryMeter, type TelemetryOption, type TelemetryOptions, type TelemetryTracer } from './runtime/telemetry.js';

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { describe, expect, it, vi } from 'vitest';
 import { ManualClock, openTaskflow, silentLogger, systemClock, type Flow, type FlowStore, type Logger, type Taskflow } from '../src/index.js';
-import type { SqliteFlowStore } from '../src/runtime/store/sqlite/store.js';
+import { sqlitePragma } from './support/sqlite-pragma.js';
 import { tempPgDatabase } from './support/pg-database.js';
 import { makeReadOnly } from './support/sqlite-faults.js';
 import { newFlow, openTestTaskflow, T0 } from './support/taskflow.js';
@@ -67,6 +67,8 @@ describe('storage failures: the engine backs off and recovers (issue 9.3)', () =
     const failedFor = Date.now() - failingSince;
     await until(() => resumed.length === 1, 40_000);
     expect(resumed).toEqual([flow.id]);
+    // The recovering sweep logs once all its steps succeeded, which may be just after the resume it made.
+    await until(() => logger.lines.some((l) => l.message.includes('storage recovered')));
     const messages = logger.lines.filter((l) => l.level !== 'debug').map((l) => l.message);
     expect(messages.filter((m) => m.includes('storage failing, backing off'))).toHaveLength(1);
     expect(messages.filter((m) => m.includes('storage recovered'))).toHaveLength(1);
@@ -89,10 +91,10 @@ describe('storage failures: the engine backs off and recovers (issue 9.3)', () =
     const resumed: string[] = [];
     const tf = await openTaskflow({ database: path, logger, onResume: (f) => void resumed.push(f.id) });
     try {
-      (tf.store as SqliteFlowStore).sqlite.pragma('query_only = ON');
+      await sqlitePragma(tf.store, 'query_only = ON');
       await tf.start();
       expect(logger.lines.filter((l) => l.message.includes('storage failing'))).toHaveLength(1);
-      (tf.store as SqliteFlowStore).sqlite.pragma('query_only = OFF');
+      await sqlitePragma(tf.store, 'query_only = OFF');
       await until(() => resumed.length === 1, 40_000);
       expect(resumed).toEqual([flow.id]);
     } finally {

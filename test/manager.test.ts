@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FlowError, openTaskflow, type Flow } from '../src/index.js';
-import { SqliteFlowStore } from '../src/runtime/store/sqlite/store.js';
+import Database from 'better-sqlite3';
 import { newFlow, openTestTaskflow, T0 } from './support/taskflow.js';
 
 async function refusal(promise: Promise<unknown>): Promise<string> {
@@ -236,9 +236,14 @@ describe('FlowManager', () => {
       await tf.manager.recordStepObservation({ flowId: flow.id, runId: 'r1', task: 't', status: 'running' });
       const insert =
         "INSERT INTO flow_steps (id, flow_id, runtime, run_id, task, status, created_at, updated_at) VALUES ('x', $1, 'external', 'r1', 't', 'running', 0, 0)";
-      const store = tf.store;
-      if (store instanceof SqliteFlowStore) {
-        expect(() => store.sqlite.prepare(insert.replace('$1', '?')).run(flow.id)).toThrow(/UNIQUE/);
+      if (tf.store.dialect === 'sqlite') {
+        // Another connection on the file: the constraint is the database's, whoever writes.
+        const sqlite = new Database(tf.path);
+        try {
+          expect(() => sqlite.prepare(insert.replace('$1', '?')).run(flow.id)).toThrow(/UNIQUE/);
+        } finally {
+          sqlite.close();
+        }
       } else {
         const { PostgresFlowStore } = await import('../src/runtime/store/postgres/store.js');
         await expect((tf.store as InstanceType<typeof PostgresFlowStore>).pool.query(insert, [flow.id])).rejects.toThrow(/duplicate key/);

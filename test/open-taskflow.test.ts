@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultDatabasePath, openTaskflow } from '../src/index.js';
 import { tempDbPath } from './support/temp-db.js';
+import { sqlitePragma } from './support/sqlite-pragma.js';
 import { newFlow } from './support/taskflow.js';
 
 const cwd = process.cwd();
@@ -55,14 +56,13 @@ describe('openTaskflow', () => {
 
   it('sets WAL, foreign keys and FULL sync by default, NORMAL on request; SQLite itself never waits for a lock (the store waits asynchronously)', async () => {
     const full = await openTaskflow({ database: tempDbPath() });
-    const sqlite = (full.store as unknown as { sqlite: import('better-sqlite3').Database }).sqlite;
-    expect(sqlite.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(sqlite.pragma('foreign_keys', { simple: true })).toBe(1);
-    expect(sqlite.pragma('synchronous', { simple: true })).toBe(2);
-    expect(sqlite.pragma('busy_timeout', { simple: true })).toBe(0);
+    expect(await sqlitePragma(full.store, 'journal_mode')).toBe('wal');
+    expect(await sqlitePragma(full.store, 'foreign_keys')).toBe(1);
+    expect(await sqlitePragma(full.store, 'synchronous')).toBe(2);
+    expect(await sqlitePragma(full.store, 'busy_timeout')).toBe(0);
     await full.close();
     const normal = await openTaskflow({ database: tempDbPath(), synchronous: 'normal' });
-    expect((normal.store as unknown as { sqlite: import('better-sqlite3').Database }).sqlite.pragma('synchronous', { simple: true })).toBe(1);
+    expect(await sqlitePragma(normal.store, 'synchronous')).toBe(1);
     await normal.close();
   });
 

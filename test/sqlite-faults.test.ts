@@ -6,6 +6,7 @@ import { openSqliteStore } from '../src/runtime/store/sqlite/store.js';
 import { canMountSmallDisk, fillDisk, holdWriteLock, makeReadOnly, smallDisk, watchEventLoop } from './support/sqlite-faults.js';
 import { newFlow } from './support/taskflow.js';
 import { tempDbPath } from './support/temp-db.js';
+import { sqlitePragma } from './support/sqlite-pragma.js';
 
 /**
  * The SQLite store under real storage faults: every failure is a
@@ -147,16 +148,15 @@ describe('a full disk', () => {
   it('a database that reaches its size limit (SQLITE_FULL through max_page_count) fails with the same error, then works once it may grow', async () => {
     const path = tempDbPath();
     await withTaskflow(await openTaskflow({ database: path }), async (tf) => {
-      const sqlite = (tf.store as unknown as { sqlite: import('better-sqlite3').Database }).sqlite;
-      const pages = sqlite.pragma('page_count', { simple: true }) as number;
-      sqlite.pragma(`max_page_count = ${pages + 2}`);
+      const pages = (await sqlitePragma(tf.store, 'page_count')) as number;
+      await sqlitePragma(tf.store, `max_page_count = ${pages + 2}`);
       for (let attempt = 0; attempt < 3; attempt++) {
         await expect(tf.manager.createManaged({ ...newFlow, state: bulkyState(100_000) })).rejects.toEqual(
           storageFailure(/cannot write .*the disk is full/),
         );
       }
       expect(await tf.manager.listByOwner(newFlow.ownerSessionKey)).toEqual([]);
-      sqlite.pragma('max_page_count = 1073741823');
+      await sqlitePragma(tf.store, 'max_page_count = 1073741823');
       const created = await tf.manager.createManaged({ ...newFlow, state: bulkyState(100_000) });
       expect((await tf.manager.get(created.id))?.state.blob).toHaveLength(100_000);
     });

@@ -34,6 +34,8 @@ export interface CheckedOptions {
   maxResumeAttempts: number | undefined;
   inbox: InboxLimits;
   telemetry: TelemetryOption | undefined;
+  /** `sqlite.thread`. */
+  sqliteThread: 'main' | 'worker' | undefined;
 }
 
 /**
@@ -70,6 +72,7 @@ export function checkTaskflowOptions(options: unknown): CheckedOptions {
       maxResumeAttempts: positiveInteger(o.maxResumeAttempts, 'maxResumeAttempts'),
       inbox: inboxLimits(o.inbox),
       telemetry: telemetry(o.telemetry),
+      sqliteThread: sqliteThread(o.sqlite),
     };
     if (o.onResume !== undefined) {
       if (typeof o.onResume !== 'function') throw new FlowError('invalid_input', `onResume must be a function, got ${describeValue(o.onResume)}`);
@@ -83,6 +86,14 @@ export function checkTaskflowOptions(options: unknown): CheckedOptions {
     }
     return checked;
   });
+}
+
+function sqliteThread(value: unknown): 'main' | 'worker' | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new FlowError('invalid_input', `sqlite must be an object such as { thread: 'worker' }, got ${describeValue(value)}`);
+  }
+  return choice((value as Record<string, unknown>).thread, 'sqlite.thread', ['main', 'worker'] as const);
 }
 
 function telemetry(value: unknown): TelemetryOption | undefined {

@@ -12,6 +12,7 @@ import { bridgeCover } from './doctor/heartbeat.js';
 import { observeCommits } from './store/commit-observer.js';
 import { openPostgres } from './store/postgres/loader.js';
 import { openSqliteStore } from './store/sqlite/store.js';
+import { openSqliteWorkerStore } from './store/sqlite/worker-store.js';
 import type { StateSchemas } from './state-schema.js';
 import { openTelemetry, type TelemetryOption } from './telemetry.js';
 import type { FlowStore } from './store/contract.js';
@@ -34,6 +35,14 @@ export interface TaskflowOptions {
    * with `storage`; the wait never blocks the event loop. Default `5s`.
    */
   busyTimeout?: Duration;
+  /**
+   * SQLite: where the connection lives. `main` (default): on the calling thread,
+   * synchronously, the fastest per call. `worker`: in a worker thread, so no
+   * statement, fsync or lock wait blocks the host's event loop, and commits made
+   * together share one transaction and its fsync (group commit); each call pays a
+   * round trip between threads (README, "SQLite off the main thread").
+   */
+  sqlite?: { thread?: 'main' | 'worker' };
   /** A ready store instead of `database` (for example a PostgreSQL one). */
   store?: FlowStore;
   /** Safety sweep period; timers fire at their own deadline regardless. Default `5s`. */
@@ -153,12 +162,18 @@ export function isPostgresUrl(database: string): boolean {
   return /^postgres(ql)?:\/\//.test(database);
 }
 
-async function openStore(database: string, synchronous: 'full' | 'normal' | undefined, busyTimeout: number | undefined): Promise<FlowStore> {
+async function openStore(
+  database: string,
+  synchronous: 'full' | 'normal' | undefined,
+  busyTimeout: number | undefined,
+  thread: 'main' | 'worker' = 'main',
+): Promise<FlowStore> {
   if (isPostgresUrl(database)) {
     // Loaded only here, so SQLite users never need the pg package.
     return openPostgres({ connectionString: database });
   }
-  return openSqliteStore({ path: database, ...(synchronous ? { synchronous } : {}), ...(busyTimeout === undefined ? {} : { busyTimeout }) });
+  const options = { path: database, ...(synchronous ? { synchronous } : {}), ...(busyTimeout === undefined ? {} : { busyTimeout }) };
+  return thread === 'main' ? openSqliteStore(options) : openSqliteWorkerStore(options);
 }
 
 /**
@@ -195,7 +210,7 @@ export async function openTaskflow(options: TaskflowOptions = {}): Promise<Taskf
   const bridge = nats && NatsBridgeClass
     ? readInput('nats', () => new NatsBridgeClass({ ...nats, logger, runtime: { deliverBatch: (events) => deliverBatch!(events), startOrDeliver: (input) => tf!.startOrDeliver(input), waitingTopics: () => waitingTopics!() } }))
     : undefined;
-  const store = checked.store ?? (await openStore(checked.database ?? defaultDatabasePath(), checked.synchronous, checked.busyTimeout));
+  const store = checked.store ?? (await openStore(checked.database ?? defaultDatabasePath(), checked.synchronous, checked.busyTimeout, checked.sqliteThread));
   const telemetry = await openTelemetry(checked.telemetry, logger, RUNTIME_VERSION);
   // Manager and engine commit through a view that reports each committed write to
   // the engine (timer, notifications) and the bridge (topics, lifecycle events).

@@ -1,5 +1,6 @@
 import type { SqliteStoreOptions } from './options.js';
 import { openSqliteStore as openStore } from './store.js';
+import { openSqliteWorkerStore as openWorkerStore } from './worker-store.js';
 import type { FlowStore } from '../contract.js';
 
 /**
@@ -9,4 +10,16 @@ import type { FlowStore } from '../contract.js';
  */
 export function openSqliteStore(options: SqliteStoreOptions): FlowStore {
   return openStore(options);
+}
+
+/**
+ * Opens a SQLite database as a {@link FlowStore} whose connection lives in a worker
+ * thread (what `openTaskflow` does by default): no statement, fsync or lock wait
+ * runs on the calling thread's event loop, and commits made together share one
+ * transaction (group commit). The file is opened, migrated and checked on the
+ * calling thread first, with the same errors as {@link openSqliteStore}, and that
+ * connection answers calls until the thread is up.
+ */
+export async function openSqliteWorkerStore(options: SqliteStoreOptions): Promise<FlowStore> {
+  return openWorkerStore(options);
 }

@@ -22,7 +22,7 @@ import { HEARTBEATS_SQL, WAITING_KEYS_SQL } from '../diagnostics-sql.js';
 import { bridgeToJson, heartbeatFromRow, type Heartbeat, type WaitingKey } from '../diagnostics.js';
 
 /** Where a commit puts the notifications it queues already claimed. */
-interface Claim {
+export interface Claim {
   leaseUntil: number;
   claimed: ClaimedNotification[];
   /** At most this many are claimed; the rest are queued due at once. */
@@ -30,6 +30,7 @@ interface Claim {
 }
 
 import type { SqliteStoreOptions } from './options.js';
+import { commitGroupOn, type GroupPlan, type GroupUnit, type ItemOutcome } from './group-commit.js';
 
 export type { SqliteStoreOptions };
 
@@ -44,7 +45,7 @@ const CHANGE_CHECK_MS = 10;
 const PRUNE_BATCH = 500;
 
 /** One better-sqlite3 connection with everything prepared on it. */
-interface Connection {
+export interface Connection {
   readonly sqlite: Database.Database;
   readonly db: BetterSQLite3Database;
   readonly q: SqliteStatements;
@@ -214,6 +215,8 @@ export class SqliteFlowStore implements FlowStore {
   private readOnlyConnection = false;
   private readonly watch: SqliteChangeWatch;
   private closed = false;
+  /** Set while a group commit's transaction is open: every other call waits for it. */
+  private exclusive: Promise<void> | undefined;
 
   /** @internal Use {@link openSqliteStore}. */
   constructor(
@@ -265,8 +268,39 @@ export class SqliteFlowStore implements FlowStore {
     }) as T;
   }
 
+  /**
+   * @internal The worker thread's group commit (see `worker.ts`): the commits of
+   * `units` in one transaction, a savepoint per item, each plan made elsewhere (on
+   * the main thread) and awaited; the connection serves nothing else meanwhile.
+   * The same load and apply as {@link commit}. Outcomes per unit, per item.
+   */
+  async commitGroup(units: readonly GroupUnit[], plan: GroupPlan): Promise<ItemOutcome[][]> {
+    return this.write(async (c) => {
+      let release!: () => void;
+      this.exclusive = new Promise<void>((resolve) => (release = resolve));
+      try {
+        return await commitGroupOn(c, units, plan, (q, request) => this.load(q, request), (q, decision, claim) => this.apply(q, decision, claim));
+      } finally {
+        this.exclusive = undefined;
+        release();
+      }
+    });
+  }
+
+  /**
+   * @internal What `request` loads now, in one read transaction (a snapshot; no
+   * lock taken, nothing waited for): the worker store's guess of what its thread
+   * will load, so a commit usually needs no round trip for its plan. Throws when
+   * the file is busy or failing (the caller then does without).
+   */
+  loadSnapshot(request: LoadRequest): Loaded {
+    this.assertOpen();
+    const c = this.connection;
+    return c.inTransaction(() => this.load(c.q, request)) as Loaded;
+  }
+
   /** Runs `work`, which writes, with the lock waits and fault handling of {@link SqliteFlowStore.run}. */
-  private write<T>(work: (c: Connection) => T): Promise<T> {
+  private write<T>(work: (c: Connection) => T | Promise<T>): Promise<T> {
     return this.run(work, true);
   }
 
@@ -279,14 +313,16 @@ export class SqliteFlowStore implements FlowStore {
    * SQLite answers at once (busy timeout 0) and the call tries again after a
    * pause, without blocking the event loop, until `busyTimeout` has passed.
    */
-  private async run<T>(work: (c: Connection) => T, writes: boolean): Promise<T> {
+  private async run<T>(work: (c: Connection) => T | Promise<T>, writes: boolean): Promise<T> {
     const started = performance.now();
     let delay = 1;
     for (;;) {
       this.assertOpen();
+      // A group commit holds the connection inside its transaction while its plans are made elsewhere.
+      while (this.exclusive) await this.exclusive;
       try {
         if (writes && this.readOnlyConnection && this.fileLooksWritable()) this.reconnect();
-        return work(this.connection);
+        return await work(this.connection);
       } catch (error) {
         if (!isSqliteBusy(error)) {
           if (needsNewConnection(error)) this.readOnlyConnection = true;
