@@ -8,7 +8,6 @@
  *
  *   npx tsx bench/nats-throughput.ts [--quick] [--no-pg] [--skip=per-event|batched]
  */
-import { randomUUID } from 'node:crypto';
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import pg from 'pg';
@@ -19,11 +18,11 @@ import type { BatchCommit, BatchOutcome } from '../src/runtime/store/contract.js
 import { startNatsServer, type NatsServer } from '../test/support/nats-server.js';
 import { goal, ms, num, quantile, ratio, sleep, tempFolder, type BenchOptions, type BenchResult, type Row } from './report.js';
 import { rawConnection, seedWaitingFlows } from './seed.js';
+import { pgReachable, tempPgDatabase } from './pg-support.js';
 
 const TOPIC = 'invoice.paid';
 const GOAL_EVENTS_PER_S = 10_000;
 const GOAL_P99_MS = 5;
-const PG_ADMIN_URL = process.env.TASKFLOW_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 interface Sizes {
   /** Events published back to back for the sustained figure (each resumes one waiting flow). */
@@ -65,25 +64,6 @@ function oneCommitPerEvent(store: FlowStore): FlowStore {
   });
 }
 
-/** A PostgreSQL database of its own, dropped by the returned cleanup. */
-async function pgDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `taskflow_bench_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
-  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = PG_ADMIN_URL.replace(/\/[^/]*$/, `/${name}`);
-  return {
-    url,
-    drop: async () => {
-      const again = new pg.Client({ connectionString: PG_ADMIN_URL });
-      await again.connect();
-      await again.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
-      await again.end();
-    },
-  };
-}
-
 /** `count` flows waiting on (invoice.paid, INV-i), in one statement. */
 async function seedPg(url: string, count: number): Promise<void> {
   const client = new pg.Client({ connectionString: url });
@@ -118,7 +98,7 @@ async function run(server: NatsServer, publisher: NatsConnection, dialect: Diale
   const resumedAt = new Map<string, number>();
   const waiters = new Map<string, () => void>();
   const folder = tempFolder('nats-throughput');
-  const database = dialect === 'postgres' ? await pgDatabase() : undefined;
+  const database = dialect === 'postgres' ? await tempPgDatabase('nats') : undefined;
   let tf: Taskflow | undefined;
   let commits = 0;
   try {
@@ -232,17 +212,6 @@ async function rawJetStream(server: NatsServer, publisher: NatsConnection, count
   } finally {
     await jsm.streams.delete('RAW_T').catch(() => false);
     await nc.close();
-  }
-}
-
-async function pgReachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 2_000 });
-  try {
-    await client.connect();
-    await client.end();
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { openTaskflow, silentLogger, type StartFlowInput, type Taskflow } from '../src/index.js';
+import { PG_ADMIN_URL, pgReachable, tempPgDatabase } from './pg-support.js';
 import { goal, num, ratio, tempFolder, type BenchOptions, type BenchResult, type Row } from './report.js';
 
 /**
@@ -10,7 +9,6 @@ import { goal, num, ratio, tempFolder, type BenchOptions, type BenchResult, type
  * path before this change, measured in the same run on the same store.
  */
 
-const PG_ADMIN_URL = process.env.TASKFLOW_BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const GOALS = { sqlite: 5, postgres: 3 } as const;
 const BULK = 500;
 
@@ -61,39 +59,10 @@ async function rate(tf: Taskflow, path: Path, inFlight: number, budgetMs: number
   return (parked * 1000) / (performance.now() - started);
 }
 
-async function tempPgDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `taskflow_bench_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = PG_ADMIN_URL.replace(/\/[^/]*$/, `/${name}`);
-  return {
-    url,
-    drop: async () => {
-      const client = new pg.Client({ connectionString: PG_ADMIN_URL });
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await client.end();
-    },
-  };
-}
-
-async function postgresReachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 2_000 });
-  try {
-    await client.connect();
-    await client.end();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function measure(dialect: Dialect, options: BenchOptions): Promise<Row[]> {
   const budgetMs = options.quick ? 1_000 : 4_000;
   const folder = tempFolder('taskflow-bench-park-');
-  const pgDb = dialect === 'postgres' ? await tempPgDatabase() : undefined;
+  const pgDb = dialect === 'postgres' ? await tempPgDatabase('park') : undefined;
   const tf = await openTaskflow({ database: pgDb?.url ?? folder.path('park.db'), synchronous: 'full', logger: silentLogger });
   const rows: Row[] = [];
   try {
@@ -145,7 +114,7 @@ export async function benchStartPark(options: BenchOptions): Promise<BenchResult
     'Each rate is the mean of two interleaved rounds of each path. SQLite at synchronous FULL (an fsync per commit); PostgreSQL on the machine\'s server (fsync on).',
     `Goals at 32 in flight: ≥ ${GOALS.sqlite}× on SQLite, ≥ ${GOALS.postgres}× on PostgreSQL. "bulk" is createAndStartMany with ${BULK} flows a call, against the three-call path at 32 in flight.`,
   ];
-  if (await postgresReachable()) rows.push(...(await measure('postgres', options)));
+  if (await pgReachable()) rows.push(...(await measure('postgres', options)));
   else notes.push(`PostgreSQL rows skipped: ${PG_ADMIN_URL} is not reachable.`);
   return { title: 'Start and park: one transaction per agent step', rows, notes };
 }
