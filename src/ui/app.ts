@@ -134,7 +134,9 @@ export function inspectorApp(options: InspectorAppOptions): Hono {
   const defaultHints = nearMissHints(tf);
   app.get('/waits', async (c) => {
     const [timers, eventWaits, inbox] = await Promise.all([tf.store.listWaking(WAITS_LIMIT), inspect().eventWaits(WAITS_LIMIT), tf.store.listInbox()]);
-    const hints = await (options.keyHints ?? defaultHints)([...eventWaits, ...inbox.slice(0, WAITS_LIMIT)]);
+    const found = await (options.keyHints ?? defaultHints)([...eventWaits, ...inbox.slice(0, WAITS_LIMIT)]);
+    // The hints column shows only when there is something to say.
+    const hints = found.size > 0 ? found : undefined;
     return c.html(layout('Waits', waitsPage({ timers, eventWaits, inbox, hints, now: tf.clock.now() })));
   });
 
