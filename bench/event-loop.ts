@@ -8,7 +8,7 @@ import { goal, ms, num, quantile, ratio, sleep, tempFolder, type BenchOptions, t
  * The host's event loop while the runtime works flat out: a 1 ms host
  * `setInterval` notes how late each tick comes, on an idle runtime and while the
  * runtime sustains its maximum transition rate, for the SQLite store in a worker
- * thread (default), the SQLite store on the main thread, and PostgreSQL.
+ * thread, the SQLite store on the main thread (the default), and PostgreSQL.
  */
 
 /** Goal: the timer's p99 under load within this of its p99 on the idle runtime. */
@@ -109,7 +109,7 @@ export async function benchEventLoop(options: BenchOptions): Promise<BenchResult
   for (const sync of ['full', 'normal'] as const) {
     for (const thread of ['worker', 'main'] as const) {
       variants.push({
-        store: `SQLite ${sync.toUpperCase()}, ${thread === 'worker' ? 'worker thread (default)' : 'main thread'}`,
+        store: `SQLite ${sync.toUpperCase()}, ${thread === 'worker' ? 'worker thread' : 'main thread (default)'}`,
         open: async () => {
           const settings: TaskflowOptions = { database: folder.path(`${sync}-${thread}.db`), synchronous: sync, sqlite: { thread }, tickInterval: '1h' };
           const tf = await openTaskflow(settings);
@@ -172,13 +172,13 @@ export async function benchEventLoop(options: BenchOptions): Promise<BenchResult
   const notes = [
     `Host timer: setInterval(1 ms); lateness of a tick = gap since the previous tick − 1 ms; the gap from the last tick to the end of the run counts too (a starved timer shows it whole). ${budgetMs} ms per row, engine started, tickInterval 1h.`,
     'Load: flows through tf.manager (create → start → wait → resume → finish, 5 transitions each), either one caller awaiting each call back to back (the tight loop) or 32 such callers at once.',
-    'Worker thread: the better-sqlite3 connection lives in a worker; plans run on the main thread; commits queued while a transaction is open share the next one (group commit). Main thread: the synchronous store of earlier versions (`sqlite: { thread: "main" }`).',
+    'Worker thread: the better-sqlite3 connection lives in a worker; plans run on the main thread; commits queued while a transaction is open share the next one (group commit). Main thread: the synchronous store, the default (`sqlite: { thread: "main" }`).',
     'Measured on a shared 2-core machine under heavy load from other jobs: compare rows of one run, not runs.',
   ];
   for (const sync of ['FULL', 'NORMAL']) {
-    const worker = rates[`SQLite ${sync}, worker thread (default)/tight`];
+    const worker = rates[`SQLite ${sync}, worker thread/tight`];
     const main = rates[`SQLite ${sync}, main thread/tight`];
-    const workerMany = rates[`SQLite ${sync}, worker thread (default)/inflight`];
+    const workerMany = rates[`SQLite ${sync}, worker thread/inflight`];
     const mainMany = rates[`SQLite ${sync}, main thread/inflight`];
     if (worker && main && workerMany && mainMany) {
       notes.push(

@@ -44,7 +44,7 @@ async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
 /** Opens (and migrates) the store of `path` on `url`. */
 export async function openPgStore(url: string, path: PgPath, maxConnections = 10): Promise<FlowStore> {
   // Its 500-flow transactions of 1,500 round trips can pass the default 30 s call limit on a loaded machine: give it room.
-  if (path === 'before') return (await openPostgresStoreBefore({ connectionString: url, maxConnections, queryTimeout: 600_000 })) as unknown as FlowStore;
+  if (path === 'before') return openPostgresStoreBefore({ connectionString: url, maxConnections, queryTimeout: 600_000 });
   return openPostgresStore({ connectionString: url, maxConnections });
 }
 

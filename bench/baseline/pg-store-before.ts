@@ -19,7 +19,7 @@ import { describeServer, errorCode, pgStorageError, type FailureContext } from '
 import { eventInbox, flowEvents, flows, flowSteps, resumeNotifications, seenEvents } from '../../src/runtime/store/postgres/schema.js';
 import { MAX_ERROR_LENGTH, notificationFromRow } from '../../src/runtime/store/notification-rows.js';
 import type { InboxFill } from '../../src/runtime/inbox.js';
-import type { ClaimedNotification, Committed, Decision, EventKey, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from '../../src/runtime/store/contract.js';
+import type { BatchCommit, BatchOutcome, ClaimedNotification, Committed, Decision, EventKey, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from '../../src/runtime/store/contract.js';
 import { wakeAtOf } from '../../src/runtime/wait.js';
 import { WAITING_TOPICS_SQL } from '../../src/runtime/store/waiting-topics-sql.js';
 import { wakeFromJson, wakeToJson } from '../../src/runtime/wake.js';
@@ -141,7 +141,7 @@ interface Lease {
  * resume notification for any engine, `NOTIFY`s {@link COMMITS_CHANNEL} in its
  * transaction: {@link PostgresFlowStore.watchForeignCommits} hears it.
  */
-export class PostgresFlowStoreBefore implements Omit<FlowStore, 'commitBatch'> {
+export class PostgresFlowStoreBefore implements FlowStore {
   readonly dialect = 'postgres' as const;
   // The doctor's reads came after this store; the baseline records no heartbeats.
   async recordHeartbeat(): Promise<void> {}
@@ -231,6 +231,22 @@ export class PostgresFlowStoreBefore implements Omit<FlowStore, 'commitBatch'> {
 
   async commitClaiming<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number, limit = Infinity): Promise<Committed<T>> {
     return this.commitWith(load, plan, leaseUntil, limit);
+  }
+
+  /** The store before batching had no batch: each item in a transaction of its own, in order. */
+  async commitBatch<T>(items: readonly BatchCommit<T>[], claim?: { leaseUntil: number; limit?: number }): Promise<BatchOutcome<T>[]> {
+    const outcomes: BatchOutcome<T>[] = [];
+    let left = claim?.limit ?? Infinity;
+    for (const item of items) {
+      try {
+        const committed = claim ? await this.commitWith(item.load, item.plan, claim.leaseUntil, left) : { result: await this.commit(item.load, item.plan), claimed: [] };
+        left -= committed.claimed.length;
+        outcomes.push({ ok: true, ...committed });
+      } catch (error) {
+        outcomes.push({ ok: false, error });
+      }
+    }
+    return outcomes;
   }
 
   private async commitWith<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number | undefined, limit = Infinity): Promise<Committed<T>> {
