@@ -466,6 +466,8 @@ describe('poison handlers: failures recorded, dead after maxResumeAttempts, re-q
     await until(() => warnings.some((w) => w.includes('still running after its lease')));
     tf.clock.advance(1_000);
     await tf.engine.deliverNotifications();
+    // A delivery pass the engine started on its own may be the one that parks it: wait for the outcome, not for one pass.
+    await until(async () => (await tf.store.listNotifications([flow.id]))[0]?.deadAt instanceof Date);
     expect(calls).toBe(1);
     const [dead] = await tf.store.listNotifications([flow.id]);
     expect(dead!.deadAt).toBeInstanceOf(Date);
