@@ -1,28 +1,14 @@
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { Flow, Taskflow, WaitInput } from '../src/index.js';
-import { startNatsServer, type NatsServer } from './support/nats-server.js';
+import { usePrivateNats } from './support/private-nats.js';
 import { newFlow, openTestTaskflow, T0 } from './support/taskflow.js';
 import { until } from './support/until.js';
 
-let server: NatsServer;
-let nc: NatsConnection;
-let jsm: JetStreamManager;
+const bus = usePrivateNats();
 
-beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
-  jsm = await jetstreamManager(nc);
-});
-
-afterAll(async () => {
-  await nc?.close();
-  await server?.dispose();
-});
 
 beforeEach(async () => {
-  for await (const name of jsm.streams.names()) await jsm.streams.delete(name);
+  for await (const name of bus.jsm.streams.names()) await bus.jsm.streams.delete(name);
 });
 
 /** Paid (a declared subject), refunded (a topic only this wait names), or cancelled by signal, or a deadline. */
@@ -48,12 +34,12 @@ async function lastWake(tf: Taskflow, id: string) {
 
 describe('NATS bridge and any-of waits', () => {
   it('covers every topic of the wait as it parks: an event on its second topic resumes the flow', async () => {
-    const tf = await openTestTaskflow({ nats: { servers: server.url, subjects: ['payments.>'] } });
+    const tf = await openTestTaskflow({ nats: { servers: bus.server.url, subjects: ['payments.>'] } });
     await tf.start();
     const flow = await waitingFlow(tf);
     // setWaiting resolved: both topics are covered already.
     expect(tf.bridge!.coveredSubjects()).toEqual(expect.arrayContaining(['payments.>', 'refunds.issued']));
-    nc.publish('refunds.issued', JSON.stringify({ correlation_id: 'INV-42', payload: { amount: 120 } }));
+    bus.nc.publish('refunds.issued', JSON.stringify({ correlation_id: 'INV-42', payload: { amount: 120 } }));
     await until(async () => (await tf.manager.get(flow.id))?.status === 'running');
     expect((await tf.manager.get(flow.id))!.state.resume_event).toEqual({ amount: 120 });
     expect(await lastWake(tf, flow.id)).toMatchObject({ reason: 'event', topic: 'refunds.issued', condition: { index: 1, kind: 'external_event' } });
@@ -63,10 +49,10 @@ describe('NATS bridge and any-of waits', () => {
     const offline = await openTestTaskflow();
     const flow = await waitingFlow(offline);
     await offline.close();
-    const tf = await openTestTaskflow({ database: offline.path, nats: { servers: server.url, subjects: ['payments.>'] } });
+    const tf = await openTestTaskflow({ database: offline.path, nats: { servers: bus.server.url, subjects: ['payments.>'] } });
     await tf.start();
     expect(tf.bridge!.coveredSubjects()).toEqual(expect.arrayContaining(['payments.>', 'refunds.issued']));
-    nc.publish('refunds.issued', JSON.stringify({ correlation_id: 'INV-42' }));
+    bus.nc.publish('refunds.issued', JSON.stringify({ correlation_id: 'INV-42' }));
     await until(async () => (await tf.manager.get(flow.id))?.status === 'running');
     expect(await lastWake(tf, flow.id)).toMatchObject({ topic: 'refunds.issued', condition: { index: 1 } });
   });

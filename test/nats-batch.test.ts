@@ -4,15 +4,14 @@
  * the ones before it wrote, each refused on its own; JetStream messages are acked
  * only once that transaction committed. On both stores.
  */
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { headers } from '@nats-io/transport-node';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { FlowError, ManualClock, openTaskflow, TELEMETRY_ATTRIBUTES as A, type Flow, type FlowStore, type Taskflow, type TaskflowOptions, type Wake } from '../src/index.js';
 import { openSqliteStore } from '../src/runtime/store/sqlite/store.js';
 import { openPostgresStore } from '../src/runtime/store/postgres/store.js';
 import type { BatchCommit, BatchOutcome, Decision, Loaded } from '../src/runtime/store/contract.js';
-import { startNatsServer, type NatsServer } from './support/nats-server.js';
+import { usePrivateNats } from './support/private-nats.js';
 import { tempPgDatabase } from './support/pg-database.js';
 import { tempDbPath } from './support/temp-db.js';
 import { newFlow, T0 } from './support/taskflow.js';
@@ -20,29 +19,15 @@ import { until } from './support/until.js';
 
 type Dialect = 'sqlite' | 'postgres';
 
-let server: NatsServer;
-let nc: NatsConnection;
-let js: JetStreamClient;
-let jsm: JetStreamManager;
+const bus = usePrivateNats();
 const opened: Taskflow[] = [];
 /** How to open a store again on the database of each runtime this file opened. */
 const databases = new WeakMap<Taskflow, () => Promise<FlowStore>>();
 
-beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
-  js = jetstream(nc);
-  jsm = await jetstreamManager(nc);
-});
-
-afterAll(async () => {
-  await nc?.close();
-  await server?.dispose();
-});
 
 beforeEach(async () => {
   for (const tf of opened.splice(0)) await tf.close().catch(() => undefined);
-  for await (const name of jsm.streams.names()) await jsm.streams.delete(name);
+  for await (const name of bus.jsm.streams.names()) await bus.jsm.streams.delete(name);
 });
 
 /** A fresh database, and how to open a store on it (again). */
@@ -108,7 +93,7 @@ async function resumedCount(tf: Taskflow, id: string): Promise<number> {
 
 async function consumed(stream = 'TASKFLOW', durable = 'taskflow'): Promise<void> {
   await until(async () => {
-    const info = await jsm.consumers.info(stream, durable);
+    const info = await bus.jsm.consumers.info(stream, durable);
     return info.num_pending === 0 && info.num_ack_pending === 0;
   });
 }
@@ -210,13 +195,13 @@ describe.each(['sqlite', 'postgres'] as const)('NATS in batches on %s', (dialect
   it('commits a JetStream backlog in batches: good, malformed, duplicate and same-flow events each get their own outcome', async () => {
     const spy: Spy = { batches: [], failMidBatch: 0 };
     const resumes: string[] = [];
-    const tf = await open(dialect, { spy, onResume: (flow) => void resumes.push(flow.id), nats: { servers: server.url, subjects: ['orders.>'] } });
+    const tf = await open(dialect, { spy, onResume: (flow) => void resumes.push(flow.id), nats: { servers: bus.server.url, subjects: ['orders.>'] } });
     await tf.start();
     const flows: Flow[] = [];
     for (let i = 0; i < 40; i++) flows.push(await waitingFlow(tf, 'orders.paid', `O-${i}`));
     // An event already delivered once: its id is remembered.
     const first = message('O-0', { n: 0 }, 'msg-0');
-    await js.publish('orders.paid', first.data, { headers: first.headers });
+    await bus.js.publish('orders.paid', first.data, { headers: first.headers });
     await until(() => resumes.length === 1);
     await tf.close();
     spy.batches.length = 0;
@@ -224,16 +209,16 @@ describe.each(['sqlite', 'postgres'] as const)('NATS in batches on %s', (dialect
     // While the runtime is away the stream fills: a backlog the next pull brings at once.
     for (let i = 1; i < 40; i++) {
       const m = message(`O-${i}`, { n: i }, `msg-${i}`);
-      await js.publish('orders.paid', m.data, { headers: m.headers });
+      await bus.js.publish('orders.paid', m.data, { headers: m.headers });
     }
-    await js.publish('orders.paid', 'not json, no correlation id');
+    await bus.js.publish('orders.paid', 'not json, no correlation id');
     const again = message('O-5', { n: 'second' }, 'msg-5b'); // the same flow twice: kept, as it no longer waits
-    await js.publish('orders.paid', again.data, { headers: again.headers });
-    await jsm.streams.update('TASKFLOW', { duplicate_window: 1_000_000_000 }); // 1 s, so msg-0 enters the stream again
+    await bus.js.publish('orders.paid', again.data, { headers: again.headers });
+    await bus.jsm.streams.update('TASKFLOW', { duplicate_window: 1_000_000_000 }); // 1 s, so msg-0 enters the stream again
     await new Promise((resolve) => setTimeout(resolve, 1_100));
-    await js.publish('orders.paid', first.data, { headers: first.headers });
+    await bus.js.publish('orders.paid', first.data, { headers: first.headers });
 
-    const reopened = await openTaskflow({ clock: new ManualClock(T0), store: spied(await reopen(dialect, tf), spy), onResume: (flow) => void resumes.push(flow.id), nats: { servers: server.url, subjects: ['orders.>'] } });
+    const reopened = await openTaskflow({ clock: new ManualClock(T0), store: spied(await reopen(dialect, tf), spy), onResume: (flow) => void resumes.push(flow.id), nats: { servers: bus.server.url, subjects: ['orders.>'] } });
     opened.push(reopened);
     await reopened.start();
     await consumed();
@@ -245,24 +230,24 @@ describe.each(['sqlite', 'postgres'] as const)('NATS in batches on %s', (dialect
     // 42 messages (one terminated before any commit), in far fewer transactions.
     expect(spy.batches.reduce((n, size) => n + size, 0)).toBe(41);
     expect(Math.max(...spy.batches)).toBeGreaterThan(1);
-    expect((await jsm.streams.info('TASKFLOW')).state.messages).toBe(0);
+    expect((await bus.jsm.streams.info('TASKFLOW')).state.messages).toBe(0);
   });
 
   it('acks nothing of a batch whose transaction failed: it is redelivered and lands once, with no lost and no double resume', async () => {
     const spy: Spy = { batches: [], failMidBatch: 0 };
     const resumes: string[] = [];
-    const tf = await open(dialect, { spy, onResume: (flow) => void resumes.push(flow.id), nats: { servers: server.url, subjects: ['orders.>'] } });
+    const tf = await open(dialect, { spy, onResume: (flow) => void resumes.push(flow.id), nats: { servers: bus.server.url, subjects: ['orders.>'] } });
     await tf.start();
     const flows: Flow[] = [];
     for (let i = 0; i < 30; i++) flows.push(await waitingFlow(tf, 'orders.paid', `P-${i}`));
     await tf.close();
     for (let i = 0; i < 30; i++) {
       const m = message(`P-${i}`, { n: i });
-      await js.publish('orders.paid', m.data, { headers: m.headers });
+      await bus.js.publish('orders.paid', m.data, { headers: m.headers });
     }
     spy.failMidBatch = 1;
     spy.batches.length = 0;
-    const reopened = await openTaskflow({ clock: new ManualClock(T0), store: spied(await reopen(dialect, tf), spy), onResume: (flow) => void resumes.push(flow.id), nats: { servers: server.url, subjects: ['orders.>'] } });
+    const reopened = await openTaskflow({ clock: new ManualClock(T0), store: spied(await reopen(dialect, tf), spy), onResume: (flow) => void resumes.push(flow.id), nats: { servers: bus.server.url, subjects: ['orders.>'] } });
     opened.push(reopened);
     await reopened.start();
     await until(() => resumes.length === 30, 60_000);

@@ -1,33 +1,20 @@
-import { jetstream, jetstreamManager, RetentionPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { RetentionPolicy } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Flow, Taskflow, TaskflowOptions } from '../src/index.js';
 import { startNatsServer, type NatsServer } from './support/nats-server.js';
+import { usePrivateNats } from './support/private-nats.js';
 import { newFlow, openTestTaskflow } from './support/taskflow.js';
 import { until } from './support/until.js';
 
 type TestTaskflow = Awaited<ReturnType<typeof openTestTaskflow>>;
 
-let server: NatsServer;
-let nc: NatsConnection;
-let js: JetStreamClient;
-let jsm: JetStreamManager;
+const bus = usePrivateNats();
 
-beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 50 });
-  js = jetstream(nc);
-  jsm = await jetstreamManager(nc);
-});
-
-afterAll(async () => {
-  await nc?.close();
-  await server?.dispose();
-});
 
 beforeEach(async () => {
   // Every test starts with no stream, so each creates the default TASKFLOW afresh.
-  for await (const name of jsm.streams.names()) await jsm.streams.delete(name);
+  for await (const name of bus.jsm.streams.names()) await bus.jsm.streams.delete(name);
 });
 
 /** The subjects this suite's runtimes declare (captured by their stream) unless a test says otherwise. */
@@ -35,7 +22,7 @@ const DECLARED = ['invoices.>', 'jobs.>', 'load.>', 'orders.>'];
 
 /** A runtime whose bridge talks to this suite's server, started. */
 async function openBridged(nats: Partial<NonNullable<TaskflowOptions['nats']>> = {}, options: TaskflowOptions = {}): Promise<TestTaskflow> {
-  const tf = await openTestTaskflow({ ...options, nats: { servers: server.url, subjects: DECLARED, connection: { reconnectTimeWait: 50 }, ...nats } });
+  const tf = await openTestTaskflow({ ...options, nats: { servers: bus.server.url, subjects: DECLARED, connection: { reconnectTimeWait: 50 }, ...nats } });
   await tf.start();
   return tf;
 }
@@ -49,7 +36,7 @@ async function waitingFlow(tf: Taskflow, topic: string, correlationId: string): 
 function publish(subject: string, body: unknown, hdrs: Record<string, string> = {}): void {
   const h = headers();
   for (const [k, v] of Object.entries(hdrs)) h.set(k, v);
-  nc.publish(subject, typeof body === 'string' ? body : JSON.stringify(body), { headers: h });
+  bus.nc.publish(subject, typeof body === 'string' ? body : JSON.stringify(body), { headers: h });
 }
 
 async function statusOf(tf: Taskflow, id: string): Promise<string | undefined> {
@@ -63,7 +50,7 @@ async function resumedCount(tf: Taskflow, id: string): Promise<number> {
 /** Every message in the stream was handed to the engine and acked (or terminated). */
 async function consumed(stream = 'TASKFLOW', durable = 'taskflow'): Promise<void> {
   await until(async () => {
-    const info = await jsm.consumers.info(stream, durable);
+    const info = await bus.jsm.consumers.info(stream, durable);
     return info.num_pending === 0 && info.num_ack_pending === 0;
   });
 }
@@ -85,14 +72,14 @@ describe('NATS bridge on JetStream', () => {
   it('reads the correlation id from the JSON body, and without a payload field hands over the whole body', async () => {
     const tf = await openBridged();
     const flow = await waitingFlow(tf, 'invoices.paid', 'INV-43');
-    await js.publish('invoices.paid', JSON.stringify({ correlation_id: 'INV-43', amount: 80 }));
+    await bus.js.publish('invoices.paid', JSON.stringify({ correlation_id: 'INV-43', amount: 80 }));
     await until(async () => (await statusOf(tf, flow.id)) === 'running');
     expect((await tf.manager.get(flow.id))!.state.resume_event).toEqual({ correlation_id: 'INV-43', amount: 80 });
   });
 
   it('keeps an event that arrives before the wait, and resumes the flow the moment it waits', async () => {
     const tf = await openBridged({ subjects: ['payments.>'] });
-    await js.publish('payments.received', JSON.stringify({ correlation_id: 'INV-7', payload: { paid: 50 } }));
+    await bus.js.publish('payments.received', JSON.stringify({ correlation_id: 'INV-7', payload: { paid: 50 } }));
     await consumed();
     const flow = await waitingFlow(tf, 'payments.received', 'INV-7');
     expect(flow.status).toBe('running');
@@ -102,7 +89,7 @@ describe('NATS bridge on JetStream', () => {
   it('honours the reference subject taskflow.resume { flow_id, topic, correlation_id, payload }', async () => {
     const tf = await openBridged();
     const flow = await waitingFlow(tf, 'orders.shipped', 'O-1');
-    await js.publish('taskflow.resume', JSON.stringify({ flow_id: flow.id, topic: 'orders.shipped', correlation_id: 'O-1', payload: { carrier: 'UPS' } }));
+    await bus.js.publish('taskflow.resume', JSON.stringify({ flow_id: flow.id, topic: 'orders.shipped', correlation_id: 'O-1', payload: { carrier: 'UPS' } }));
     await until(async () => (await statusOf(tf, flow.id)) === 'running');
     expect((await tf.manager.get(flow.id))!.state.resume_event).toEqual({ carrier: 'UPS' });
   });
@@ -112,7 +99,7 @@ describe('NATS bridge on JetStream', () => {
     await expect(openBridged({ stream: 'OTHER', durable: 'other' })).rejects.toThrow(/overlap.*stream TASKFLOW.*nats\.resumeSubject/s);
     const own = await openBridged({ stream: 'OTHER', durable: 'other', resumeSubject: 'other.resume', subjects: ['other.orders.>'] });
     const flow = await waitingFlow(own, 'other.orders.shipped', 'O-2');
-    await js.publish('other.resume', JSON.stringify({ topic: 'other.orders.shipped', correlation_id: 'O-2', payload: { ok: true } }));
+    await bus.js.publish('other.resume', JSON.stringify({ topic: 'other.orders.shipped', correlation_id: 'O-2', payload: { ok: true } }));
     await until(async () => (await statusOf(own, flow.id)) === 'running');
     expect(first.bridge).toBeDefined();
   });
@@ -120,7 +107,7 @@ describe('NATS bridge on JetStream', () => {
   it('resumes once for a duplicate message (same Nats-Msg-Id), even when the flow waits again on the same key', async () => {
     const tf = await openBridged();
     const flow = await waitingFlow(tf, 'invoices.paid', 'INV-9');
-    const send = () => js.publish('invoices.paid', JSON.stringify({ correlation_id: 'INV-9' }), { msgID: 'evt-9' });
+    const send = () => bus.js.publish('invoices.paid', JSON.stringify({ correlation_id: 'INV-9' }), { msgID: 'evt-9' });
     await send();
     await until(async () => (await statusOf(tf, flow.id)) === 'running');
     await tf.manager.setWaiting(flow.id, { kind: 'external_event', topic: 'invoices.paid', correlationId: 'INV-9' });
@@ -136,26 +123,26 @@ describe('NATS bridge on JetStream', () => {
     const tf = await openBridged();
     const flow = await waitingFlow(tf, 'invoices.paid', 'INV-1');
     const before = await tf.manager.get(flow.id);
-    await js.publish('invoices.paid', JSON.stringify({ amount: 1 })); // no correlation id
-    await js.publish('invoices.paid', new Uint8Array([0xff, 0xfe, 0x00])); // not UTF-8
-    await js.publish('taskflow.resume', 'not json');
-    await js.publish('taskflow.resume', JSON.stringify({ topic: 'invoices.paid' })); // no correlation_id
+    await bus.js.publish('invoices.paid', JSON.stringify({ amount: 1 })); // no correlation id
+    await bus.js.publish('invoices.paid', new Uint8Array([0xff, 0xfe, 0x00])); // not UTF-8
+    await bus.js.publish('taskflow.resume', 'not json');
+    await bus.js.publish('taskflow.resume', JSON.stringify({ topic: 'invoices.paid' })); // no correlation_id
     await consumed();
-    const info = await jsm.consumers.info('TASKFLOW', 'taskflow');
+    const info = await bus.jsm.consumers.info('TASKFLOW', 'taskflow');
     expect(info.num_redelivered).toBe(0);
     expect(await tf.manager.get(flow.id)).toEqual(before);
-    await js.publish('invoices.paid', JSON.stringify({ correlation_id: 'INV-1' }));
+    await bus.js.publish('invoices.paid', JSON.stringify({ correlation_id: 'INV-1' }));
     await until(async () => (await statusOf(tf, flow.id)) === 'running');
     expect(await resumedCount(tf, flow.id)).toBe(1);
   });
 
   it('publishes lifecycle events on taskflow.flow.<id>.<kind>', async () => {
     const seen: Array<{ subject: string; body: Record<string, unknown> }> = [];
-    const sub = nc.subscribe('taskflow.flow.>', { callback: (_e, m) => void seen.push({ subject: m.subject, body: m.json() }) });
-    await nc.flush();
+    const sub = bus.nc.subscribe('taskflow.flow.>', { callback: (_e, m) => void seen.push({ subject: m.subject, body: m.json() }) });
+    await bus.nc.flush();
     const tf = await openBridged({ publishLifecycle: true });
     const flow = await waitingFlow(tf, 'invoices.paid', 'INV-5');
-    await js.publish('invoices.paid', JSON.stringify({ correlation_id: 'INV-5', payload: { ok: true } }));
+    await bus.js.publish('invoices.paid', JSON.stringify({ correlation_id: 'INV-5', payload: { ok: true } }));
     await until(async () => (await statusOf(tf, flow.id)) === 'running');
     await tf.manager.finish(flow.id);
     await until(() => seen.length >= 3);
@@ -173,7 +160,7 @@ describe('NATS bridge on JetStream', () => {
     await offline.close();
     const tf = await openBridged({ subjects: ['payments.>'] }, { database: offline.path });
     expect(tf.bridge!.coveredSubjects()).toEqual(['taskflow.resume', 'payments.>', 'refunds.issued', 'shipments.delivered']);
-    const stream = await jsm.streams.info('TASKFLOW');
+    const stream = await bus.jsm.streams.info('TASKFLOW');
     expect([...stream.config.subjects!].sort()).toEqual(['payments.>', 'taskflow.resume']);
     publish('shipments.delivered', { correlation_id: 'S-1' });
     await until(async () => (await statusOf(tf, a.id)) === 'running');
@@ -183,11 +170,11 @@ describe('NATS bridge on JetStream', () => {
     const offline = await openTestTaskflow();
     const flow = await waitingFlow(offline, 'shipments.delivered', 'S-9');
     await offline.close();
-    await jsm.streams.add({ name: 'TASKFLOW', subjects: ['taskflow.resume', 'shipments.delivered'], retention: RetentionPolicy.Workqueue });
-    await js.publish('shipments.delivered', JSON.stringify({ correlation_id: 'S-9' }));
+    await bus.jsm.streams.add({ name: 'TASKFLOW', subjects: ['taskflow.resume', 'shipments.delivered'], retention: RetentionPolicy.Workqueue });
+    await bus.js.publish('shipments.delivered', JSON.stringify({ correlation_id: 'S-9' }));
     const tf = await openBridged({ subjects: ['payments.>'] }, { database: offline.path });
     await until(async () => (await statusOf(tf, flow.id)) === 'running');
-    expect([...(await jsm.streams.info('TASKFLOW')).config.subjects!].sort()).toEqual(['payments.>', 'taskflow.resume']);
+    expect([...(await bus.jsm.streams.info('TASKFLOW')).config.subjects!].sort()).toEqual(['payments.>', 'taskflow.resume']);
   });
 
   it('delivers the 100 events published while the runtime was stopped when it starts again', async () => {
@@ -195,7 +182,7 @@ describe('NATS bridge on JetStream', () => {
     const flows: Flow[] = [];
     for (let i = 0; i < 100; i++) flows.push(await waitingFlow(first, 'jobs.done', `job-${i}`));
     await first.close();
-    for (let i = 0; i < 100; i++) await js.publish('jobs.done', JSON.stringify({ correlation_id: `job-${i}`, payload: { i } }), { msgID: `job-${i}` });
+    for (let i = 0; i < 100; i++) await bus.js.publish('jobs.done', JSON.stringify({ correlation_id: `job-${i}`, payload: { i } }), { msgID: `job-${i}` });
     const second = await openTestTaskflow({ database: first.path, synchronous: 'normal' });
     expect(second.bridge).toBeUndefined();
     await second.close();
@@ -210,7 +197,7 @@ describe('NATS bridge on JetStream', () => {
     const first = await openBridged({}, { synchronous: 'normal' });
     const ids: string[] = [];
     for (let i = 0; i < 300; i++) ids.push((await waitingFlow(first, 'jobs.done', `job-${i}`)).id);
-    await Promise.all(ids.map((_, i) => js.publish('jobs.done', JSON.stringify({ correlation_id: `job-${i}` }), { msgID: `close-${i}` })));
+    await Promise.all(ids.map((_, i) => bus.js.publish('jobs.done', JSON.stringify({ correlation_id: `job-${i}` }), { msgID: `close-${i}` })));
     await first.close();
     const started = Date.now();
     const second = await openBridged({}, { database: first.path, synchronous: 'normal' });
@@ -223,9 +210,9 @@ describe('NATS bridge on JetStream', () => {
   it('recreates its stream and consumer when they vanish from the server', async () => {
     const tf = await openBridged();
     const flow = await waitingFlow(tf, 'invoices.paid', 'INV-8');
-    await jsm.streams.delete('TASKFLOW');
-    await until(async () => (await jsm.consumers.info('TASKFLOW', 'taskflow').then(() => true, () => false)), 10_000);
-    await js.publish('invoices.paid', JSON.stringify({ correlation_id: 'INV-8' }));
+    await bus.jsm.streams.delete('TASKFLOW');
+    await until(async () => (await bus.jsm.consumers.info('TASKFLOW', 'taskflow').then(() => true, () => false)), 10_000);
+    await bus.js.publish('invoices.paid', JSON.stringify({ correlation_id: 'INV-8' }));
     await until(async () => (await statusOf(tf, flow.id)) === 'running');
   });
 
@@ -250,24 +237,24 @@ describe('NATS bridge on JetStream', () => {
     const publishUntilStored = async (i: number) => {
       for (;;) {
         try {
-          await js.publish('load.event', JSON.stringify({ correlation_id: `c-${i}`, payload: { i } }), { msgID: `load-${i}`, timeout: 500 });
+          await bus.js.publish('load.event', JSON.stringify({ correlation_id: `c-${i}`, payload: { i } }), { msgID: `load-${i}`, timeout: 500 });
           return;
         } catch {
           await new Promise((r) => setTimeout(r, 20));
         }
       }
     };
-    const killedPid = server.pid;
+    const killedPid = bus.server.pid;
     let restarted: Promise<void> = Promise.resolve();
     for (let i = 0; i < 1000; i++) {
       if (i === 400) {
-        await server.kill();
-        restarted = new Promise((r) => setTimeout(r, 300)).then(() => server.restart());
+        await bus.server.kill();
+        restarted = new Promise((r) => setTimeout(r, 300)).then(() => bus.server.restart());
       }
       await publishUntilStored(i);
     }
     await restarted;
-    expect(server.pid).not.toBe(killedPid);
+    expect(bus.server.pid).not.toBe(killedPid);
     await until(async () => (await tf.manager.listByStatus('waiting')).length === 0, 30_000);
     const counts = await Promise.all(ids.map((id) => resumedCount(tf, id)));
     expect(counts.filter((n) => n === 1)).toHaveLength(1000);

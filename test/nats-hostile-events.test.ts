@@ -1,8 +1,7 @@
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { headers } from '@nats-io/transport-node';
+import { describe, expect, it } from 'vitest';
 import { FlowError, type Flow, type Logger } from '../src/index.js';
-import { startNatsServer, type NatsServer } from './support/nats-server.js';
+import { usePrivateNats } from './support/private-nats.js';
 import { newFlow, openTestTaskflow } from './support/taskflow.js';
 import { until } from './support/until.js';
 
@@ -12,22 +11,8 @@ import { until } from './support/until.js';
  * a padded key matches like any other.
  */
 
-let server: NatsServer;
-let nc: NatsConnection;
-let js: JetStreamClient;
-let jsm: JetStreamManager;
+const bus = usePrivateNats();
 
-beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 50 });
-  js = jetstream(nc);
-  jsm = await jetstreamManager(nc);
-});
-
-afterAll(async () => {
-  await nc?.close();
-  await server?.dispose();
-});
 
 /** A logger that keeps what it is told. */
 function recordingLogger(): Logger & { entries: { level: string; fields: Record<string, unknown> }[] } {
@@ -48,29 +33,29 @@ describe('hostile events over JetStream', () => {
     const tf = await openTestTaskflow({
       stateLimit: 1024,
       logger,
-      nats: { servers: server.url, subjects: ['invoices.>'], connection: { reconnectTimeWait: 50 } },
+      nats: { servers: bus.server.url, subjects: ['invoices.>'], connection: { reconnectTimeWait: 50 } },
     });
     await tf.start();
     // The bridge connects in the background: wait until its stream captures the declared subjects.
-    await until(async () => (await jsm.streams.info('TASKFLOW').catch(() => undefined))?.config.subjects.includes('invoices.>') === true, 30_000);
+    await until(async () => (await bus.jsm.streams.info('TASKFLOW').catch(() => undefined))?.config.subjects.includes('invoices.>') === true, 30_000);
     const flow = await waitingFlow(tf, 'INV-1', { notes: 'n'.repeat(700) });
     const h = headers();
     h.set('Taskflow-Correlation-Id', 'INV-1');
-    await js.publish('invoices.paid', JSON.stringify({ blob: 'x'.repeat(4000) }), { headers: h }); // over the limit by itself
-    await js.publish('invoices.paid', JSON.stringify({ memo: 'm'.repeat(400) }), { headers: h }); // over it with the flow's state
-    await js.publish('invoices.paid', '{"correlation_id":"INV-1","payload":"a\\u0000b"}'); // a NUL in the payload
-    await js.publish('invoices.paid', '{"correlation_id":"INV-\\ud800","payload":1}'); // a lone surrogate in the key
+    await bus.js.publish('invoices.paid', JSON.stringify({ blob: 'x'.repeat(4000) }), { headers: h }); // over the limit by itself
+    await bus.js.publish('invoices.paid', JSON.stringify({ memo: 'm'.repeat(400) }), { headers: h }); // over it with the flow's state
+    await bus.js.publish('invoices.paid', '{"correlation_id":"INV-1","payload":"a\\u0000b"}'); // a NUL in the payload
+    await bus.js.publish('invoices.paid', '{"correlation_id":"INV-\\ud800","payload":1}'); // a lone surrogate in the key
     await until(async () => {
-      const info = await jsm.consumers.info('TASKFLOW', 'taskflow');
+      const info = await bus.jsm.consumers.info('TASKFLOW', 'taskflow');
       return info.num_pending === 0 && info.num_ack_pending === 0;
     }, 30_000);
-    expect((await jsm.consumers.info('TASKFLOW', 'taskflow')).num_redelivered).toBe(0);
+    expect((await bus.jsm.consumers.info('TASKFLOW', 'taskflow')).num_redelivered).toBe(0);
     expect(await tf.manager.get(flow.id)).toEqual(flow);
     const refused = logger.entries.filter(({ fields }) => FlowError.isInstance(fields.err) && fields.err.code === 'invalid_input');
     expect(refused).toHaveLength(4);
     expect(refused.every((entry) => entry.level === 'warn')).toBe(true);
     // The next good event, its key padded, still lands.
-    await js.publish('invoices.paid', JSON.stringify({ correlation_id: ' INV-1 ', payload: { paid: true } }));
+    await bus.js.publish('invoices.paid', JSON.stringify({ correlation_id: ' INV-1 ', payload: { paid: true } }));
     await until(async () => (await tf.manager.get(flow.id))?.status === 'running', 30_000);
     expect((await tf.manager.get(flow.id))!.state).toMatchObject({ resume_event: { paid: true } });
   });
