@@ -525,7 +525,7 @@ export class SqliteFlowStore implements FlowStore {
   }
 
   async waitingTopics(): Promise<string[]> {
-    return this.read(({ sqlite }) => (sqlite.prepare(WAITING_TOPICS_SQL).all() as { topic: string }[]).map((row) => row.topic));
+    return this.read(({ sqlite }) => (cachedStatement(sqlite, WAITING_TOPICS_SQL).all() as { topic: string }[]).map((row) => row.topic));
   }
 
   async claimNotifications(now: number, leaseMs: number, limit: number): Promise<ClaimedNotification[]> {
@@ -588,20 +588,20 @@ export class SqliteFlowStore implements FlowStore {
   async recordHeartbeat(beat: Heartbeat, forgetBefore: number): Promise<void> {
     await this.write(({ sqlite, inTransaction }) =>
       inTransaction.immediate(() => {
-        sqlite.prepare(HEARTBEATS_SQL.upsert).run(beat.id, beat.host, beat.startedAt.getTime(), beat.beatAt.getTime(), bridgeToJson(beat.bridge));
-        sqlite.prepare(HEARTBEATS_SQL.forget).run(forgetBefore);
+        cachedStatement(sqlite, HEARTBEATS_SQL.upsert).run(beat.id, beat.host, beat.startedAt.getTime(), beat.beatAt.getTime(), bridgeToJson(beat.bridge));
+        cachedStatement(sqlite, HEARTBEATS_SQL.forget).run(forgetBefore);
       }),
     );
   }
 
   async listHeartbeats(limit: number): Promise<Heartbeat[]> {
     return this.read(({ sqlite }) =>
-      (sqlite.prepare(HEARTBEATS_SQL.list).all(limit) as { id: string; host: string; startedAt: number; beatAt: number; bridgeJson: string | null }[]).map(heartbeatFromRow),
+      (cachedStatement(sqlite, HEARTBEATS_SQL.list).all(limit) as { id: string; host: string; startedAt: number; beatAt: number; bridgeJson: string | null }[]).map(heartbeatFromRow),
     );
   }
 
   async waitingKeys(topic: string, limit: number): Promise<WaitingKey[]> {
-    return this.read(({ sqlite }) => sqlite.prepare(WAITING_KEYS_SQL).all(topic, limit) as WaitingKey[]);
+    return this.read(({ sqlite }) => cachedStatement(sqlite, WAITING_KEYS_SQL).all(topic, limit) as WaitingKey[]);
   }
 
   async listInbox(): Promise<InboxKeySummary[]> {
