@@ -1,21 +1,10 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { openPgStore, seedPgWaitingFlows, tempPgDatabase } from './pg-support.js';
 import { goal, median, mib, ms, num, type BenchOptions, type BenchResult } from './report.js';
 import { openTaskflow } from '../src/index.js';
+import { child, type ChildResult } from './restart.js';
 
-const CHILD = fileURLToPath(new URL('./restart-child.ts', import.meta.url));
 const GOAL_MS = 300;
 const DAY = 86_400_000;
-const run = promisify(execFile);
-
-interface ChildResult {
-  armedAfter?: number;
-  startedAfter: number;
-  rss: number;
-  nextOk?: boolean;
-}
 
 /** A database with `count` waiting flows (1 in 5 on an event), the first wake a day ahead. */
 async function prepare(count: number): Promise<{ url: string; first: number; drop(): Promise<void> }> {
@@ -38,8 +27,7 @@ export async function benchPgRestart(options: BenchOptions): Promise<BenchResult
       const results: ChildResult[] = [];
       for (let r = 0; r < repeats; r++) {
         // The first wake is the first timer flow's (i = 1: wakeAt + 7919).
-        const { stdout } = await run(process.execPath, ['--import', 'tsx', CHILD, db.url, 'engine', String(db.first + 7919)], { maxBuffer: 1 << 20 });
-        results.push(JSON.parse(stdout.trim().split('\n').pop() ?? '') as ChildResult);
+        results.push(await child(db.url, 'engine', db.first + 7919));
       }
       for (const result of results) {
         if (result.armedAfter === undefined || !result.nextOk) throw new Error('the child never armed its host timer for the first wake time');

@@ -10,7 +10,8 @@ const GOAL_MS = 300;
 const DAY = 86_400_000;
 const run = promisify(execFile);
 
-interface ChildResult {
+/** What bench/restart-child.ts reports of one restart. */
+export interface ChildResult {
   armedAfter?: number;
   startedAfter: number;
   rssBefore: number;
@@ -20,7 +21,8 @@ interface ChildResult {
   loaded?: number;
 }
 
-async function child(path: string, mode: 'engine' | 'fullscan', firstWake: number): Promise<ChildResult> {
+/** Restarts the runtime on `database` (a file or a postgres:// URL) in a fresh process and reports how long it took. */
+export async function child(path: string, mode: 'engine' | 'fullscan', firstWake: number): Promise<ChildResult> {
   const { stdout } = await run(process.execPath, ['--import', 'tsx', CHILD, path, mode, String(firstWake)], { maxBuffer: 1 << 20 });
   const line = stdout.trim().split('\n').pop() ?? '';
   return JSON.parse(line) as ChildResult;
