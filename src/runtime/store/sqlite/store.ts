@@ -31,6 +31,8 @@ export interface Claim {
 
 import type { SqliteStoreOptions } from './options.js';
 import { commitGroupOn, type GroupPlan, type GroupUnit, type ItemOutcome } from './group-commit.js';
+import { CommitQueue, type QueuedUnit } from './commit-queue.js';
+import { nextTurn, SLICE_MS, yieldIfSliceSpent } from '../../event-loop-slice.js';
 
 export type { SqliteStoreOptions };
 
@@ -158,47 +160,53 @@ function migrateSafely(db: BetterSQLite3Database, path: string): void {
   }
 }
 
-// commitBatch (nats helper)
 /**
- * Several commits in one `BEGIN IMMEDIATE` transaction, each in a SAVEPOINT of its
- * own: a plan that throws, or a write refused (a revision mismatch, a constraint),
- * rolls back only its item. Any other failure (the disk) fails the whole batch.
+ * The commits of several callers in one `BEGIN IMMEDIATE` transaction, each item
+ * in a SAVEPOINT of its own: a plan that throws, or a write refused (a revision
+ * mismatch, a constraint), rolls back only its item. Any other failure (the disk)
+ * fails the whole transaction. Takes units in order while the work stays under
+ * `budgetMs` (always the first); returns the outcomes of those it took.
  */
-function commitBatchOnSqlite<T>(
+function commitUnitsOnSqlite(
   c: Connection,
-  items: readonly BatchCommit<T>[],
-  claim: { leaseUntil: number; limit?: number } | undefined,
+  units: readonly QueuedUnit[],
+  budgetMs: number,
   load: (q: SqliteStatements, request: LoadRequest) => Loaded,
-  apply: (q: SqliteStatements, decision: Decision<T>, claim: Claim | undefined) => void,
-): BatchOutcome<T>[] {
-  // A fresh claim per try: a try that found the file locked claimed nothing.
-  const claiming: Claim | undefined = claim ? { leaseUntil: claim.leaseUntil, claimed: [], limit: claim.limit ?? Infinity } : undefined;
+  apply: (q: SqliteStatements, decision: Decision<unknown>, claim: Claim | undefined) => void,
+): BatchOutcome<unknown>[][] {
   return c.inTransaction.immediate(() => {
-    const outcomes: BatchOutcome<T>[] = [];
-    for (const item of items) {
-      const before = claiming?.claimed.length ?? 0;
-      c.sqlite.exec('SAVEPOINT taskflow_batch_item');
-      let decision: Decision<T>;
-      try {
-        decision = item.plan(load(c.q, item.load));
-        apply(c.q, decision, claiming);
-      } catch (error) {
-        if (!FlowError.isInstance(error) && sqliteCode(error) !== undefined && !sqliteCode(error)!.startsWith('SQLITE_CONSTRAINT')) throw error;
-        c.sqlite.exec('ROLLBACK TO taskflow_batch_item');
+    const started = performance.now();
+    const taken: BatchOutcome<unknown>[][] = [];
+    for (const unit of units) {
+      if (taken.length > 0 && performance.now() - started >= budgetMs) break;
+      // A fresh claim per try: a try that found the file locked claimed nothing.
+      const claiming: Claim | undefined = unit.claim ? { leaseUntil: unit.claim.leaseUntil, claimed: [], limit: unit.claim.limit ?? Infinity } : undefined;
+      const outcomes: BatchOutcome<unknown>[] = [];
+      for (const item of unit.items) {
+        const before = claiming?.claimed.length ?? 0;
+        c.sqlite.exec('SAVEPOINT taskflow_batch_item');
+        let decision: Decision<unknown>;
+        try {
+          decision = item.plan(load(c.q, item.load));
+          apply(c.q, decision, claiming);
+        } catch (error) {
+          if (!FlowError.isInstance(error) && sqliteCode(error) !== undefined && !sqliteCode(error)!.startsWith('SQLITE_CONSTRAINT')) throw error;
+          c.sqlite.exec('ROLLBACK TO taskflow_batch_item');
+          c.sqlite.exec('RELEASE taskflow_batch_item');
+          if (claiming) claiming.claimed.length = before;
+          outcomes.push({ ok: false, error });
+          continue;
+        }
         c.sqlite.exec('RELEASE taskflow_batch_item');
-        if (claiming) claiming.claimed.length = before;
-        outcomes.push({ ok: false, error });
-        continue;
+        outcomes.push({ ok: true, result: decision.result, claimed: claiming ? claiming.claimed.slice(before) : [] });
       }
-      c.sqlite.exec('RELEASE taskflow_batch_item');
-      outcomes.push({ ok: true, result: decision.result, claimed: claiming ? claiming.claimed.slice(before) : [] });
+      taken.push(outcomes);
     }
-    return outcomes;
-  }) as BatchOutcome<T>[];
+    return taken;
+  }) as BatchOutcome<unknown>[][];
 }
 
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * The SQLite {@link FlowStore}: drizzle prepared statements over one better-sqlite3
@@ -217,6 +225,7 @@ export class SqliteFlowStore implements FlowStore {
   private closed = false;
   /** Set while a group commit's transaction is open: every other call waits for it. */
   private exclusive: Promise<void> | undefined;
+  private readonly queue = new CommitQueue((units) => this.commitUnits(units));
 
   /** @internal Use {@link openSqliteStore}. */
   constructor(
@@ -238,22 +247,51 @@ export class SqliteFlowStore implements FlowStore {
   }
 
   async commit<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>): Promise<T> {
-    return this.write((c) => this.commitOn(c, load, plan));
+    const outcome = (await this.enqueue([{ load, plan }], undefined))[0]!;
+    if (!outcome.ok) throw storageError(outcome.error, this.settings.path);
+    return outcome.result as T;
   }
 
   async commitClaiming<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number, limit = Infinity): Promise<Committed<T>> {
-    return this.write((c) => {
-      // A fresh claim per try: a try that found the file locked claimed nothing.
-      const claimed: ClaimedNotification[] = [];
-      const result = this.commitOn(c, load, plan, { leaseUntil, claimed, limit });
-      return { result, claimed };
+    const outcome = (await this.enqueue([{ load, plan }], { leaseUntil, limit }))[0]!;
+    if (!outcome.ok) throw storageError(outcome.error, this.settings.path);
+    return { result: outcome.result as T, claimed: outcome.claimed };
+  }
+
+  async commitBatch<T>(items: readonly BatchCommit<T>[], claim?: { leaseUntil: number; limit?: number }): Promise<BatchOutcome<T>[]> {
+    if (items.length === 0) return [];
+    return (await this.enqueue(items, claim)) as BatchOutcome<T>[];
+  }
+
+  /** Queues commits for the next group transaction (see {@link CommitQueue}). */
+  private enqueue<T>(items: readonly BatchCommit<T>[], claim: { leaseUntil: number; limit?: number } | undefined): Promise<BatchOutcome<unknown>[]> {
+    this.assertOpen();
+    return new Promise((settle, fail) => {
+      this.queue.push({ items: items as readonly BatchCommit<unknown>[], ...(claim ? { claim } : {}), settle, fail });
     });
   }
 
-  // commitBatch (nats helper)
-  async commitBatch<T>(items: readonly BatchCommit<T>[], claim?: { leaseUntil: number; limit?: number }): Promise<BatchOutcome<T>[]> {
-    if (items.length === 0) return [];
-    return this.write((c) => commitBatchOnSqlite(c, items, claim, (q, request) => this.load(q, request), (q, decision, on) => this.apply(q, decision, on)));
+  /**
+   * The queue's committer: a lone commit is one plain transaction, as it always
+   * was; several share one, each in a savepoint, up to the slice's worth of work.
+   */
+  private async commitUnits(units: readonly QueuedUnit[]): Promise<number> {
+    const first = units[0]!;
+    if (units.length === 1 && first.items.length === 1) {
+      const item = first.items[0]!;
+      const committed = await this.write((c) => {
+        // A fresh claim per try: a try that found the file locked claimed nothing.
+        const claim: Claim | undefined = first.claim ? { leaseUntil: first.claim.leaseUntil, claimed: [], limit: first.claim.limit ?? Infinity } : undefined;
+        return { result: this.commitOn(c, item.load, item.plan, claim), claimed: claim?.claimed ?? [] };
+      });
+      first.settle([{ ok: true, ...committed }]);
+      return 1;
+    }
+    const outcomes = await this.write((c) =>
+      commitUnitsOnSqlite(c, units, SLICE_MS, (q, request) => this.load(q, request), (q, decision, on) => this.apply(q, decision, on)),
+    );
+    outcomes.forEach((unitOutcomes, index) => units[index]!.settle(unitOutcomes));
+    return outcomes.length;
   }
 
   /**
@@ -316,6 +354,9 @@ export class SqliteFlowStore implements FlowStore {
   private async run<T>(work: (c: Connection) => T | Promise<T>, writes: boolean): Promise<T> {
     const started = performance.now();
     let delay = 1;
+    // Calls that never wait for I/O would otherwise keep the loop from its timers (see event-loop-slice.ts).
+    const turn = yieldIfSliceSpent();
+    if (turn) await turn;
     for (;;) {
       this.assertOpen();
       // A group commit holds the connection inside its transaction while its plans are made elsewhere.
@@ -626,6 +667,8 @@ export class SqliteFlowStore implements FlowStore {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
+    await this.queue.drain(); // commits asked for before the close are written
     if (this.closed) return;
     this.closed = true;
     this.watch.stop();
