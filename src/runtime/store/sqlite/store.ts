@@ -63,6 +63,7 @@ interface ConnectionSettings {
   /** Write nothing on open (`migrate: false` or `readonly`). */
   passive: boolean;
   readonly: boolean;
+  groupCommit: boolean;
 }
 
 /**
@@ -78,7 +79,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteFlowStore {
   const busyTimeout = Math.min(Math.ceil(requested), 2 ** 31 - 1);
   const readonly = options.readonly === true;
   const passive = readonly || options.migrate === false;
-  const settings: ConnectionSettings = { path: options.path, synchronous: options.synchronous ?? 'full', busyTimeout, passive, readonly };
+  const settings: ConnectionSettings = { path: options.path, synchronous: options.synchronous ?? 'full', busyTimeout, passive, readonly, groupCommit: options.groupCommit !== false };
   if (options.path !== ':memory:' && !passive) {
     try {
       mkdirSync(dirname(options.path), { recursive: true });
@@ -267,7 +268,9 @@ export class SqliteFlowStore implements FlowStore {
   private enqueue<T>(items: readonly BatchCommit<T>[], claim: { leaseUntil: number; limit?: number } | undefined): Promise<BatchOutcome<unknown>[]> {
     this.assertOpen();
     return new Promise((settle, fail) => {
-      this.queue.push({ items: items as readonly BatchCommit<unknown>[], ...(claim ? { claim } : {}), settle, fail });
+      const unit: QueuedUnit = { items: items as readonly BatchCommit<unknown>[], ...(claim ? { claim } : {}), settle, fail };
+      if (this.settings.groupCommit) this.queue.push(unit);
+      else this.commitUnits([unit]).catch(fail);
     });
   }
 

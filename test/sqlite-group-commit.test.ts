@@ -1,0 +1,147 @@
+import Database from 'better-sqlite3';
+import { describe, expect, it, vi } from 'vitest';
+import { FlowError, openTaskflow, silentLogger, type Flow } from '../src/index.js';
+import { updateStateMove } from '../src/runtime/moves.js';
+import type { BatchCommit, Decision } from '../src/runtime/store/contract.js';
+import { openSqliteStore, type SqliteFlowStore } from '../src/runtime/store/sqlite/store.js';
+import { newFlow, T0 } from './support/taskflow.js';
+import { tempDbPath } from './support/temp-db.js';
+
+/**
+ * The main-thread SQLite store's group commit: commits asked for in the same turn
+ * of the event loop share one transaction (one fsync), each in a savepoint, and
+ * the store lets the host's event loop turn while callers keep it busy.
+ */
+
+async function openStore(options: { groupCommit?: boolean } = {}): Promise<{ store: SqliteFlowStore; path: string }> {
+  const path = await tempDbPath();
+  return { store: openSqliteStore({ path, ...options }), path };
+}
+
+async function runningFlows(store: SqliteFlowStore, count: number): Promise<Flow[]> {
+  const tf = await openTaskflow({ store, logger: silentLogger });
+  const flows: Flow[] = [];
+  for (let i = 0; i < count; i++) flows.push(await tf.manager.startRunning((await tf.manager.createManaged(newFlow)).id));
+  return flows;
+}
+
+/** Sets `state.n` on a flow, from the revision it loads. */
+function setN(id: string, n: number): BatchCommit<number> {
+  return {
+    load: { flowIds: [id] },
+    plan: (loaded): Decision<number> => {
+      const flow = loaded.flows[0];
+      if (!flow) throw new FlowError('not_found', `no flow ${id}`);
+      const write = updateStateMove(flow, new Date(T0 + n), { n });
+      return { result: write.flow.revision, writes: [write] };
+    },
+  };
+}
+
+/** Counts the savepoints the store opens: each grouped commit takes one. */
+function countSavepoints(store: SqliteFlowStore): { count(): number } {
+  const exec = vi.spyOn(store.sqlite, 'exec');
+  return { count: () => exec.mock.calls.filter(([sql]) => sql.startsWith('SAVEPOINT')).length };
+}
+
+describe('SQLite group commit (main thread)', () => {
+  it('writes the commits of one turn in one transaction, a savepoint each, every caller getting its own result', async () => {
+    const { store, path } = await openStore();
+    const flows = await runningFlows(store, 8);
+    const savepoints = countSavepoints(store);
+    const results = await Promise.all(flows.map((flow, i) => store.commit(setN(flow.id, i).load, setN(flow.id, i).plan)));
+    expect(results).toEqual(flows.map((flow) => flow.revision + 1));
+    expect(savepoints.count()).toBe(8);
+    // Durable for every reader once the callers have their results.
+    const reader = new Database(path, { readonly: true });
+    const states = reader.prepare('SELECT state_json AS s FROM flows ORDER BY created_at').all() as { s: string }[];
+    reader.close();
+    expect(states.map((row) => JSON.parse(row.s))).toEqual(flows.map((_, i) => ({ n: i })));
+    await store.close();
+  });
+
+  it('gives a lone commit a plain transaction of its own (no savepoint)', async () => {
+    const { store } = await openStore();
+    const [flow] = await runningFlows(store, 1);
+    const savepoints = countSavepoints(store);
+    await store.commit(setN(flow!.id, 1).load, setN(flow!.id, 1).plan);
+    expect(savepoints.count()).toBe(0);
+    await store.close();
+  });
+
+  it('fails only the caller whose plan throws or whose write is refused; the others are written', async () => {
+    const { store } = await openStore();
+    const [a, b, c] = await runningFlows(store, 3);
+    const stale: BatchCommit<number> = {
+      load: { flowIds: [b!.id] },
+      plan: (loaded) => {
+        const write = updateStateMove(loaded.flows[0]!, new Date(T0 + 1), { n: 99 });
+        return { result: 0, writes: [{ ...write, fromRevision: write.fromRevision - 1 }] };
+      },
+    };
+    const missing = setN('00000000-0000-4000-8000-000000000000', 5);
+    const settled = await Promise.allSettled([
+      store.commit(setN(a!.id, 1).load, setN(a!.id, 1).plan),
+      store.commit(stale.load, stale.plan),
+      store.commit(missing.load, missing.plan),
+      store.commit(setN(c!.id, 3).load, setN(c!.id, 3).plan),
+    ]);
+    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
+    expect(((settled[1] as PromiseRejectedResult).reason as FlowError).code).toBe('revision_mismatch');
+    expect(((settled[2] as PromiseRejectedResult).reason as FlowError).code).toBe('not_found');
+    expect((await store.getFlow(a!.id))?.state).toEqual({ n: 1 });
+    expect((await store.getFlow(b!.id))?.revision).toBe(b!.revision);
+    expect((await store.listEvents(b!.id)).map((e) => e.kind)).not.toContain('state_updated');
+    expect((await store.getFlow(c!.id))?.state).toEqual({ n: 3 });
+    await store.close();
+  });
+
+  it('lets each plan of a group see what the commits before it wrote', async () => {
+    const { store } = await openStore();
+    const [flow] = await runningFlows(store, 1);
+    const revisions = await Promise.all([1, 2, 3].map((n) => store.commit(setN(flow!.id, n).load, setN(flow!.id, n).plan)));
+    expect(revisions).toEqual([flow!.revision + 1, flow!.revision + 2, flow!.revision + 3]);
+    expect((await store.getFlow(flow!.id))?.state).toEqual({ n: 3 });
+  });
+
+  it('writes what was asked for before close, then refuses new commits', async () => {
+    const { store, path } = await openStore();
+    const [flow] = await runningFlows(store, 1);
+    const pending = store.commit(setN(flow!.id, 7).load, setN(flow!.id, 7).plan);
+    await store.close();
+    await expect(pending).resolves.toBe(flow!.revision + 1);
+    await expect(store.commit(setN(flow!.id, 8).load, setN(flow!.id, 8).plan)).rejects.toThrow(/closed/);
+    const reopened = openSqliteStore({ path });
+    expect((await reopened.getFlow(flow!.id))?.state).toEqual({ n: 7 });
+    await reopened.close();
+  });
+
+  it('with groupCommit: false, gives every commit a transaction of its own', async () => {
+    const { store } = await openStore({ groupCommit: false });
+    const flows = await runningFlows(store, 4);
+    const savepoints = countSavepoints(store);
+    await Promise.all(flows.map((flow, i) => store.commit(setN(flow.id, i).load, setN(flow.id, i).plan)));
+    expect(savepoints.count()).toBe(0);
+    for (const [i, flow] of flows.entries()) expect((await store.getFlow(flow.id))?.state).toEqual({ n: i });
+    await store.close();
+  });
+
+  it("keeps the host's timers running while one caller awaits calls back to back", async () => {
+    const { store } = await openStore();
+    const tf = await openTaskflow({ store, logger: silentLogger });
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    const until = performance.now() + 400;
+    let calls = 0;
+    // Every call completes without I/O: without the slice, this loop never lets the timer run.
+    while (performance.now() < until) {
+      const flow = await tf.manager.createAndStart({ ...newFlow, wait: { kind: 'manual', signal: 'approve' } });
+      await tf.store.getFlow(flow.id);
+      calls++;
+    }
+    clearInterval(timer);
+    expect(calls).toBeGreaterThan(10);
+    expect(ticks).toBeGreaterThan(20);
+    await tf.close();
+  });
+});
