@@ -66,7 +66,7 @@ async function measure(dialect: Dialect, options: BenchOptions): Promise<Row[]> 
   const budgetMs = options.quick ? 1_000 : 4_000;
   const folder = tempFolder('taskflow-bench-park-');
   const pgNow = dialect === 'postgres' ? await tempPgDatabase('park') : undefined;
-  const pgBefore = dialect === 'postgres' ? await tempPgDatabase('park-before') : undefined;
+  const pgBefore = dialect === 'postgres' ? await tempPgDatabase('park_before') : undefined;
   const tf = await openTaskflow({ database: pgNow?.url ?? folder.path('park.db'), synchronous: 'full', logger: silentLogger });
   const before = await openTaskflow({
     store: pgBefore ? await openPgStore(pgBefore.url, 'before') : openSqliteStore({ path: folder.path('before.db'), synchronous: 'full', groupCommit: false }),

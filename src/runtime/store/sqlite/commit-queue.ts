@@ -1,4 +1,4 @@
-import { sliceSpent } from '../../event-loop-slice.js';
+import { nextTurn, SLICE_MS, sliceSpent } from '../../event-loop-slice.js';
 import type { BatchCommit, BatchOutcome } from '../contract.js';
 
 /** One caller's commits waiting for the next transaction: a `commit`, a `commitClaiming` or a whole `commitBatch`. */
@@ -10,11 +10,14 @@ export interface QueuedUnit {
 }
 
 /**
- * Commits the first units of `units` in one transaction and settles them; returns
- * how many it took (at least one), or rejects when the transaction failed whole
- * (then none was written, and the queue fails them all).
+ * Commits the first units of `units` in one transaction; returns the outcomes of
+ * those it took (at least one), in order, or rejects when the transaction failed
+ * whole (then none was written, and the queue fails them all).
  */
-export type UnitsCommitter = (units: readonly QueuedUnit[]) => Promise<number>;
+export type UnitsCommitter = (units: readonly QueuedUnit[]) => Promise<BatchOutcome<unknown>[][]>;
+
+/** A first guess of what one caller does with its result before its next call, in ms. */
+const FIRST_GUESS_CALLER_MS = 0.1;
 
 /**
  * Group commit for the main-thread SQLite store. Commits wait in a queue and are
@@ -28,6 +31,11 @@ export type UnitsCommitter = (units: readonly QueuedUnit[]) => Promise<number>;
  * every caller that is ready into the next one. One transaction is under way at
  * a time, and it stops taking callers once its work passes the slice (the
  * rest go first in the next), so no transaction holds the loop for long.
+ *
+ * The callers of a crowded transaction get their results paced: as many per turn
+ * as fit in a slice, judged by what the callers before them took to go on with
+ * their results (often to ask for their next commit), so thirty-two callers
+ * resolved at once do not hold the loop for thirty-two continuations in a row.
  */
 export class CommitQueue {
   private queue: QueuedUnit[] = [];
@@ -35,6 +43,8 @@ export class CommitQueue {
   private flushing: Promise<void> | undefined;
   /** The last transaction carried more than one caller, or left some for the next. */
   private crowded = false;
+  /** How long a caller takes with its result, in ms (a running average, to pace the results). */
+  private callerMs = FIRST_GUESS_CALLER_MS;
 
   constructor(private readonly commitUnits: UnitsCommitter) {}
 
@@ -77,16 +87,32 @@ export class CommitQueue {
   }
 
   private async commit(units: QueuedUnit[]): Promise<void> {
-    let taken: number;
+    let outcomes: BatchOutcome<unknown>[][];
     try {
-      taken = await this.commitUnits(units);
+      outcomes = await this.commitUnits(units);
     } catch (error) {
       for (const unit of units) unit.fail(error);
       this.crowded = units.length > 1;
       return;
     }
+    const taken = outcomes.length;
     const left = units.slice(taken);
     this.crowded = taken > 1 || left.length > 0;
     if (left.length > 0) this.queue = [...left, ...this.queue];
+    if (taken === 1) units[0]!.settle(outcomes[0]!);
+    else await this.settlePaced(units, outcomes);
+  }
+
+  /** Settles the callers of one transaction a slice's worth per turn (see the class comment). */
+  private async settlePaced(units: readonly QueuedUnit[], outcomes: readonly BatchOutcome<unknown>[][]): Promise<void> {
+    if (sliceSpent()) await nextTurn();
+    for (let next = 0; next < outcomes.length; ) {
+      const count = Math.min(outcomes.length - next, Math.max(1, Math.floor(SLICE_MS / this.callerMs)));
+      const started = performance.now();
+      for (const end = next + count; next < end; next++) units[next]!.settle(outcomes[next]!);
+      if (next === outcomes.length) return;
+      await nextTurn(); // their continuations run first (microtasks), then timers and I/O
+      this.callerMs = (this.callerMs + (performance.now() - started) / count) / 2;
+    }
   }
 }

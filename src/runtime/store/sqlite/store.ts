@@ -32,6 +32,8 @@ export interface Claim {
 import type { SqliteStoreOptions } from './options.js';
 import { commitGroupOn, type GroupPlan, type GroupUnit, type ItemOutcome } from './group-commit.js';
 import { CommitQueue, type QueuedUnit } from './commit-queue.js';
+import { checkpointInThread, INLINE_DEFAULT_FRAMES, INLINE_SAFETY_FRAMES, type CheckpointRegistration } from './checkpointer.js';
+import { isMainThread } from 'node:worker_threads';
 import { nextTurn, SLICE_MS, yieldIfSliceSpent } from '../../event-loop-slice.js';
 
 export type { SqliteStoreOptions };
@@ -43,6 +45,8 @@ const DEFAULT_BUSY_TIMEOUT = 5000;
 const MAX_LOCK_PAUSE_MS = 16;
 /** How often `watchForeignCommits` reads `PRAGMA data_version` while someone listens. */
 const CHANGE_CHECK_MS = 10;
+/** Bytes of write-ahead log kept on disk once it rewinds (SQLite's default keeps its largest size). */
+const WAL_SIZE_LIMIT = 64 * 1024 * 1024;
 /** Terminal flows deleted per transaction by `pruneTerminal`, so no transaction holds the lock for long. */
 const PRUNE_BATCH = 500;
 
@@ -109,7 +113,11 @@ function connect(settings: ConnectionSettings, options: { migrate: boolean }): C
   const sqlite = new Database(settings.path, settings.passive ? { readonly: settings.readonly, fileMustExist: true } : {});
   try {
     sqlite.pragma(`busy_timeout = ${options.migrate || settings.passive ? settings.busyTimeout : 0}`);
-    if (settings.path !== ':memory:' && !settings.passive) sqlite.pragma('journal_mode = WAL');
+    if (settings.path !== ':memory:' && !settings.passive) {
+      sqlite.pragma('journal_mode = WAL');
+      // A log that grew while checkpoints lagged shrinks back to this when it rewinds.
+      sqlite.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
+    }
     sqlite.pragma(`synchronous = ${settings.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
     sqlite.pragma('foreign_keys = ON');
     const db = drizzle(sqlite);
@@ -227,6 +235,10 @@ export class SqliteFlowStore implements FlowStore {
   /** Set while a group commit's transaction is open: every other call waits for it. */
   private exclusive: Promise<void> | undefined;
   private readonly queue = new CommitQueue((units) => this.commitUnits(units));
+  /** The checkpoint thread has this file (see `checkpointer.ts`); undefined while SQLite checkpoints inside commits. */
+  private checkpoints: CheckpointRegistration | undefined;
+  /** Checkpoints are SQLite's own again (the thread failed, or the store is off the main thread). */
+  private inlineCheckpoints: boolean;
 
   /** @internal Use {@link openSqliteStore}. */
   constructor(
@@ -234,6 +246,8 @@ export class SqliteFlowStore implements FlowStore {
     private readonly settings: ConnectionSettings,
   ) {
     this.connection = connection;
+    // Off the main thread (the worker store's own thread) a checkpoint stalls no one.
+    this.inlineCheckpoints = !isMainThread || settings.passive || settings.path === ':memory:';
     this.watch = new SqliteChangeWatch(() => this.readDataVersion(), CHANGE_CHECK_MS);
   }
 
@@ -270,7 +284,7 @@ export class SqliteFlowStore implements FlowStore {
     return new Promise((settle, fail) => {
       const unit: QueuedUnit = { items: items as readonly BatchCommit<unknown>[], ...(claim ? { claim } : {}), settle, fail };
       if (this.settings.groupCommit) this.queue.push(unit);
-      else this.commitUnits([unit]).catch(fail);
+      else this.commitUnits([unit]).then(([outcomes]) => settle(outcomes!), fail);
     });
   }
 
@@ -278,7 +292,7 @@ export class SqliteFlowStore implements FlowStore {
    * The queue's committer: a lone commit is one plain transaction, as it always
    * was; several share one, each in a savepoint, up to the slice's worth of work.
    */
-  private async commitUnits(units: readonly QueuedUnit[]): Promise<number> {
+  private async commitUnits(units: readonly QueuedUnit[]): Promise<BatchOutcome<unknown>[][]> {
     const first = units[0]!;
     if (units.length === 1 && first.items.length === 1) {
       const item = first.items[0]!;
@@ -287,14 +301,9 @@ export class SqliteFlowStore implements FlowStore {
         const claim: Claim | undefined = first.claim ? { leaseUntil: first.claim.leaseUntil, claimed: [], limit: first.claim.limit ?? Infinity } : undefined;
         return { result: this.commitOn(c, item.load, item.plan, claim), claimed: claim?.claimed ?? [] };
       });
-      first.settle([{ ok: true, ...committed }]);
-      return 1;
+      return [[{ ok: true, ...committed }]];
     }
-    const outcomes = await this.write((c) =>
-      commitUnitsOnSqlite(c, units, SLICE_MS, (q, request) => this.load(q, request), (q, decision, on) => this.apply(q, decision, on)),
-    );
-    outcomes.forEach((unitOutcomes, index) => units[index]!.settle(unitOutcomes));
-    return outcomes.length;
+    return this.write((c) => commitUnitsOnSqlite(c, units, SLICE_MS, (q, request) => this.load(q, request), (q, decision, on) => this.apply(q, decision, on)));
   }
 
   /**
@@ -342,7 +351,27 @@ export class SqliteFlowStore implements FlowStore {
 
   /** Runs `work`, which writes, with the lock waits and fault handling of {@link SqliteFlowStore.run}. */
   private write<T>(work: (c: Connection) => T | Promise<T>): Promise<T> {
+    if (!this.inlineCheckpoints && !this.checkpoints) this.checkpointElsewhere();
     return this.run(work, true);
+  }
+
+  /** Hands this file's checkpoints to the checkpoint thread, from the first write on. */
+  private checkpointElsewhere(): void {
+    this.checkpoints = checkpointInThread(this.settings, () => {
+      this.checkpoints = undefined;
+      this.inlineCheckpoints = true;
+      this.setAutoCheckpoint(this.connection);
+    });
+    this.setAutoCheckpoint(this.connection);
+  }
+
+  /** SQLite's own checkpoints every 1,000 pages of log (its default), or only as a safety net while the thread has the file. */
+  private setAutoCheckpoint(c: Connection): void {
+    try {
+      c.sqlite.pragma(`wal_autocheckpoint = ${this.checkpoints ? INLINE_SAFETY_FRAMES : INLINE_DEFAULT_FRAMES}`);
+    } catch {
+      // A closed or failing connection: the next connection gets it set.
+    }
   }
 
   private read<T>(work: (c: Connection) => T): Promise<T> {
@@ -393,6 +422,7 @@ export class SqliteFlowStore implements FlowStore {
   /** Replaces a connection SQLite opened read-only by a new one (the file has become writable). */
   private reconnect(): void {
     const next = connect(this.settings, { migrate: false });
+    this.setAutoCheckpoint(next);
     const previous = this.connection;
     this.connection = next;
     this.readOnlyConnection = false;
@@ -674,6 +704,7 @@ export class SqliteFlowStore implements FlowStore {
     await this.queue.drain(); // commits asked for before the close are written
     if (this.closed) return;
     this.closed = true;
+    await this.checkpoints?.release();
     this.watch.stop();
     this.connection.sqlite.close();
   }
