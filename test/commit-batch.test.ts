@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { FlowError, type Flow } from '../src/index.js';
 import { resumeMove, updateStateMove, waitMove } from '../src/runtime/moves.js';
-import type { BatchCommit, BatchOutcome, Decision } from '../src/runtime/store/contract.js';
+import type { BatchCommit, BatchOutcome } from '../src/runtime/store/contract.js';
 import { dialect, newFlow, openTestTaskflow, T0 } from './support/taskflow.js';
+import { setN } from './support/set-n-commit.js';
 
 /**
  * FlowStore.commitBatch, on the store of this project (SQLite or PostgreSQL):
@@ -18,19 +19,6 @@ async function runningFlows(tf: Tf, count: number): Promise<Flow[]> {
     flows.push(await tf.manager.startRunning(flow.id));
   }
   return flows;
-}
-
-/** A commit that sets `state.n` on one flow, from whatever revision it loads. */
-function setN(id: string, n: number): BatchCommit<number> {
-  return {
-    load: { flowIds: [id] },
-    plan: (loaded): Decision<number> => {
-      const flow = loaded.flows[0];
-      if (!flow) throw new FlowError('not_found', `no flow ${id}`);
-      const write = updateStateMove(flow, new Date(T0 + 1), { n });
-      return { result: write.flow.revision, writes: [write] };
-    },
-  };
 }
 
 function failed<T>(outcome: BatchOutcome<T> | undefined): unknown {

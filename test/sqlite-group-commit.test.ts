@@ -3,9 +3,10 @@ import Database from 'better-sqlite3';
 import { describe, expect, it, vi } from 'vitest';
 import { FlowError, openTaskflow, silentLogger, type Flow } from '../src/index.js';
 import { updateStateMove } from '../src/runtime/moves.js';
-import type { BatchCommit, Decision } from '../src/runtime/store/contract.js';
+import type { BatchCommit } from '../src/runtime/store/contract.js';
 import { openSqliteStore, type SqliteFlowStore } from '../src/runtime/store/sqlite/store.js';
 import { newFlow, T0 } from './support/taskflow.js';
+import { setN } from './support/set-n-commit.js';
 import { tempDbPath } from './support/temp-db.js';
 
 /**
@@ -24,19 +25,6 @@ async function runningFlows(store: SqliteFlowStore, count: number): Promise<Flow
   const flows: Flow[] = [];
   for (let i = 0; i < count; i++) flows.push(await tf.manager.startRunning((await tf.manager.createManaged(newFlow)).id));
   return flows;
-}
-
-/** Sets `state.n` on a flow, from the revision it loads. */
-function setN(id: string, n: number): BatchCommit<number> {
-  return {
-    load: { flowIds: [id] },
-    plan: (loaded): Decision<number> => {
-      const flow = loaded.flows[0];
-      if (!flow) throw new FlowError('not_found', `no flow ${id}`);
-      const write = updateStateMove(flow, new Date(T0 + n), { n });
-      return { result: write.flow.revision, writes: [write] };
-    },
-  };
 }
 
 /** Counts the savepoints the store opens: each grouped commit takes one. */
