@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { describe, expect, it, vi } from 'vitest';
 import { FlowError, openTaskflow, silentLogger, type Flow } from '../src/index.js';
@@ -150,6 +152,26 @@ describe('SQLite checkpoints off the main thread', () => {
     expect(existsSync(`${path}-wal`)).toBe(false);
     const reopened = openSqliteStore({ path });
     expect((await reopened.countByStatus()).waiting).toBe(3_000);
+    await reopened.close();
+  });
+
+  it('lets a process that wrote and never closed its runtime exit by itself', async () => {
+    const path = await tempDbPath();
+    const script = fileURLToPath(new URL('./support/unclosed-writer.ts', import.meta.url));
+    const child = spawn(process.execPath, ['--import', 'tsx', script, path], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      child.on('exit', (exitCode) => {
+        clearTimeout(timer);
+        resolve(exitCode);
+      });
+    });
+    expect(out).toMatch(/^wrote \S+/);
+    expect(code).toBe(0);
+    const reopened = openSqliteStore({ path });
+    expect((await reopened.countByStatus()).created).toBe(1);
     await reopened.close();
   });
 });

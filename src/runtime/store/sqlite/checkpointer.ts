@@ -72,7 +72,6 @@ function startThread(): Thread {
     eval: true,
     workerData: { driver: createRequire(import.meta.url).resolve('better-sqlite3'), everyMs: EVERY_MS },
   });
-  worker.unref(); // never keeps the host alive
   const thread: Thread = { worker, files: new Map(), retired: false };
   const lost = (error: Error) => {
     if (thread.retired) return;
@@ -88,6 +87,7 @@ function startThread(): Thread {
   });
   worker.on('error', lost);
   worker.on('exit', (code) => lost(new Error(`the SQLite checkpoint thread stopped (exit code ${code})`)));
+  worker.unref(); // never keeps the host alive (after the listeners: adding a 'message' listener refs it again)
   return thread;
 }
 

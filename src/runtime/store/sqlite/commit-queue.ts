@@ -46,7 +46,14 @@ export class CommitQueue {
   /** How long a caller takes with its result, in ms (a running average, to pace the results). */
   private callerMs = FIRST_GUESS_CALLER_MS;
 
-  constructor(private readonly commitUnits: UnitsCommitter) {}
+  /** Transactions written and not yet settled (waiting to be durable, or paced). */
+  private readonly settling = new Set<Promise<void>>();
+
+  constructor(
+    private readonly commitUnits: UnitsCommitter,
+    /** Resolves once every transaction written so far is durable (see `wal-sync.ts`); the store's own when it syncs in COMMIT. */
+    private readonly durable: () => Promise<void> | undefined = () => undefined,
+  ) {}
 
   /** Queues `unit` for the next transaction. */
   push(unit: QueuedUnit): void {
@@ -56,9 +63,10 @@ export class CommitQueue {
 
   /** Resolves once everything queued so far is settled (a store closing waits for it). */
   async drain(): Promise<void> {
-    while (this.flushing || this.queue.length > 0) {
+    while (this.flushing || this.queue.length > 0 || this.settling.size > 0) {
       if (this.flushing) await this.flushing;
-      else await this.flush();
+      else if (this.queue.length > 0) await this.flush();
+      else await Promise.all(this.settling);
     }
   }
 
@@ -74,32 +82,51 @@ export class CommitQueue {
     if (!this.flushing) void this.flush();
   };
 
+  /**
+   * Writes the queue in one transaction. The next transaction may start as soon
+   * as this one is written; its callers are settled once it is also durable.
+   */
   private flush(): Promise<void> {
     const units = this.queue;
     this.queue = [];
     if (units.length === 0) return Promise.resolve();
-    const flushing = this.commit(units).finally(() => {
+    const written = this.write(units);
+    const flushing = written.then(() => {
       this.flushing = undefined;
       if (this.queue.length > 0) this.schedule();
     });
     this.flushing = flushing;
+    const settled = written.then((outcomes) => (outcomes ? this.settle(units, outcomes) : undefined));
+    this.settling.add(settled);
+    void settled.finally(() => this.settling.delete(settled));
     return flushing;
   }
 
-  private async commit(units: QueuedUnit[]): Promise<void> {
+  /** The transaction; undefined when it failed whole (its callers have been failed). */
+  private async write(units: QueuedUnit[]): Promise<BatchOutcome<unknown>[][] | undefined> {
     let outcomes: BatchOutcome<unknown>[][];
     try {
       outcomes = await this.commitUnits(units);
     } catch (error) {
       for (const unit of units) unit.fail(error);
       this.crowded = units.length > 1;
+      return undefined;
+    }
+    const left = units.slice(outcomes.length);
+    this.crowded = outcomes.length > 1 || left.length > 0;
+    if (left.length > 0) this.queue = [...left, ...this.queue];
+    return outcomes;
+  }
+
+  /** Once the transaction is durable, tells its callers (paced when there are several). */
+  private async settle(units: readonly QueuedUnit[], outcomes: BatchOutcome<unknown>[][]): Promise<void> {
+    try {
+      await this.durable();
+    } catch (error) {
+      for (const unit of units.slice(0, outcomes.length)) unit.fail(error);
       return;
     }
-    const taken = outcomes.length;
-    const left = units.slice(taken);
-    this.crowded = taken > 1 || left.length > 0;
-    if (left.length > 0) this.queue = [...left, ...this.queue];
-    if (taken === 1) units[0]!.settle(outcomes[0]!);
+    if (outcomes.length === 1) units[0]!.settle(outcomes[0]!);
     else await this.settlePaced(units, outcomes);
   }
 

@@ -32,6 +32,7 @@ export interface Claim {
 import type { SqliteStoreOptions } from './options.js';
 import { commitGroupOn, type GroupPlan, type GroupUnit, type ItemOutcome } from './group-commit.js';
 import { CommitQueue, type QueuedUnit } from './commit-queue.js';
+import { WalSync } from './wal-sync.js';
 import { checkpointInThread, INLINE_DEFAULT_FRAMES, INLINE_SAFETY_FRAMES, type CheckpointRegistration } from './checkpointer.js';
 import { isMainThread } from 'node:worker_threads';
 import { nextTurn, SLICE_MS, yieldIfSliceSpent } from '../../event-loop-slice.js';
@@ -68,6 +69,8 @@ interface ConnectionSettings {
   passive: boolean;
   readonly: boolean;
   groupCommit: boolean;
+  /** `synchronous: 'full'` kept by fsyncing the log off this thread (see `wal-sync.ts`): the connection itself runs at NORMAL. */
+  fsyncOffThread: boolean;
 }
 
 /**
@@ -83,7 +86,17 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteFlowStore {
   const busyTimeout = Math.min(Math.ceil(requested), 2 ** 31 - 1);
   const readonly = options.readonly === true;
   const passive = readonly || options.migrate === false;
-  const settings: ConnectionSettings = { path: options.path, synchronous: options.synchronous ?? 'full', busyTimeout, passive, readonly, groupCommit: options.groupCommit !== false };
+  const synchronous = options.synchronous ?? 'full';
+  const settings: ConnectionSettings = {
+    path: options.path,
+    synchronous,
+    busyTimeout,
+    passive,
+    readonly,
+    groupCommit: options.groupCommit !== false,
+    // Off the main thread (the worker store's own thread) an fsync in COMMIT stalls no one.
+    fsyncOffThread: synchronous === 'full' && isMainThread && !passive && options.path !== ':memory:',
+  };
   if (options.path !== ':memory:' && !passive) {
     try {
       mkdirSync(dirname(options.path), { recursive: true });
@@ -118,7 +131,7 @@ function connect(settings: ConnectionSettings, options: { migrate: boolean }): C
       // A log that grew while checkpoints lagged shrinks back to this when it rewinds.
       sqlite.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
     }
-    sqlite.pragma(`synchronous = ${settings.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+    sqlite.pragma(`synchronous = ${settings.synchronous === 'normal' || settings.fsyncOffThread ? 'NORMAL' : 'FULL'}`);
     sqlite.pragma('foreign_keys = ON');
     const db = drizzle(sqlite);
     if (options.migrate) migrateSafely(db, settings.path);
@@ -234,7 +247,13 @@ export class SqliteFlowStore implements FlowStore {
   private closed = false;
   /** Set while a group commit's transaction is open: every other call waits for it. */
   private exclusive: Promise<void> | undefined;
-  private readonly queue = new CommitQueue((units) => this.commitUnits(units));
+  private readonly queue = new CommitQueue(
+    (units) => this.commitUnits(units),
+    () => this.durable(),
+  );
+  /** Write transactions committed so far: what {@link WalSync} counts durability in. */
+  private written = 0;
+  private readonly walSync: WalSync | undefined;
   /** The checkpoint thread has this file (see `checkpointer.ts`); undefined while SQLite checkpoints inside commits. */
   private checkpoints: CheckpointRegistration | undefined;
   /** Checkpoints are SQLite's own again (the thread failed, or the store is off the main thread). */
@@ -246,6 +265,7 @@ export class SqliteFlowStore implements FlowStore {
     private readonly settings: ConnectionSettings,
   ) {
     this.connection = connection;
+    this.walSync = settings.fsyncOffThread ? new WalSync(settings.path, () => this.written) : undefined;
     // Off the main thread (the worker store's own thread) a checkpoint stalls no one.
     this.inlineCheckpoints = !isMainThread || settings.passive || settings.path === ':memory:';
     this.watch = new SqliteChangeWatch(() => this.readDataVersion(), CHANGE_CHECK_MS);
@@ -284,7 +304,13 @@ export class SqliteFlowStore implements FlowStore {
     return new Promise((settle, fail) => {
       const unit: QueuedUnit = { items: items as readonly BatchCommit<unknown>[], ...(claim ? { claim } : {}), settle, fail };
       if (this.settings.groupCommit) this.queue.push(unit);
-      else this.commitUnits([unit]).then(([outcomes]) => settle(outcomes!), fail);
+      else
+        this.commitUnits([unit])
+          .then(async ([outcomes]) => {
+            await this.durable();
+            settle(outcomes!);
+          })
+          .catch(fail);
     });
   }
 
@@ -296,14 +322,14 @@ export class SqliteFlowStore implements FlowStore {
     const first = units[0]!;
     if (units.length === 1 && first.items.length === 1) {
       const item = first.items[0]!;
-      const committed = await this.write((c) => {
+      const committed = await this.writeNotYetDurable((c) => {
         // A fresh claim per try: a try that found the file locked claimed nothing.
         const claim: Claim | undefined = first.claim ? { leaseUntil: first.claim.leaseUntil, claimed: [], limit: first.claim.limit ?? Infinity } : undefined;
         return { result: this.commitOn(c, item.load, item.plan, claim), claimed: claim?.claimed ?? [] };
       });
       return [[{ ok: true, ...committed }]];
     }
-    return this.write((c) => commitUnitsOnSqlite(c, units, SLICE_MS, (q, request) => this.load(q, request), (q, decision, on) => this.apply(q, decision, on)));
+    return this.writeNotYetDurable((c) => commitUnitsOnSqlite(c, units, SLICE_MS, (q, request) => this.load(q, request), (q, decision, on) => this.apply(q, decision, on)));
   }
 
   /**
@@ -349,10 +375,25 @@ export class SqliteFlowStore implements FlowStore {
     return c.inTransaction(() => this.load(c.q, request)) as Loaded;
   }
 
-  /** Runs `work`, which writes, with the lock waits and fault handling of {@link SqliteFlowStore.run}. */
-  private write<T>(work: (c: Connection) => T | Promise<T>): Promise<T> {
+  /**
+   * Runs `work`, which writes, with the lock waits and fault handling of
+   * {@link SqliteFlowStore.run}; resolves once the write is durable.
+   */
+  private async write<T>(work: (c: Connection) => T | Promise<T>): Promise<T> {
+    const result = await this.writeNotYetDurable(work);
+    await this.durable();
+    return result;
+  }
+
+  /** {@link write}, resolving as soon as the transaction is written; {@link durable} tells when it is on disk. */
+  private writeNotYetDurable<T>(work: (c: Connection) => T | Promise<T>): Promise<T> {
     if (!this.inlineCheckpoints && !this.checkpoints) this.checkpointElsewhere();
     return this.run(work, true);
+  }
+
+  /** Resolves once every write transaction committed so far is on disk (undefined: it already is). */
+  private durable(): Promise<void> | undefined {
+    return this.walSync?.covering(this.written);
   }
 
   /** Hands this file's checkpoints to the checkpoint thread, from the first write on. */
@@ -395,7 +436,9 @@ export class SqliteFlowStore implements FlowStore {
       while (this.exclusive) await this.exclusive;
       try {
         if (writes && this.readOnlyConnection && this.fileLooksWritable()) this.reconnect();
-        return await work(this.connection);
+        const result = await work(this.connection);
+        if (writes) this.written++;
+        return result;
       } catch (error) {
         if (!isSqliteBusy(error)) {
           if (needsNewConnection(error)) this.readOnlyConnection = true;
@@ -705,6 +748,7 @@ export class SqliteFlowStore implements FlowStore {
     if (this.closed) return;
     this.closed = true;
     await this.checkpoints?.release();
+    await this.walSync?.close();
     this.watch.stop();
     this.connection.sqlite.close();
   }

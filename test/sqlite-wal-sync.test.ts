@@ -1,0 +1,110 @@
+import { writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { FlowError, openTaskflow, silentLogger } from '../src/index.js';
+import { openSqliteStore } from '../src/runtime/store/sqlite/store.js';
+import { WalSync } from '../src/runtime/store/sqlite/wal-sync.js';
+import { newFlow } from './support/taskflow.js';
+import { tempDbPath } from './support/temp-db.js';
+
+/**
+ * `synchronous: 'full'` on the main thread: commits are written at NORMAL and the
+ * write-ahead log is fsynced on libuv's thread pool before any caller hears of
+ * its commit; one fsync covers every commit written before it began.
+ */
+
+/** A log file to sync and an fsync that the test releases by hand. */
+function heldFsync() {
+  const path = tempDbPath();
+  writeFileSync(`${path}-wal`, '');
+  const calls: { release(): void; fail(error: Error): void }[] = [];
+  const fsync = () =>
+    new Promise<void>((resolve, reject) => {
+      calls.push({ release: resolve, fail: reject });
+    });
+  return { path, calls, fsync };
+}
+
+/** Waits (a few ms at most) until the held fsync has been asked for `count` times. */
+async function fsyncsAsked(calls: readonly unknown[], count: number): Promise<void> {
+  for (let i = 0; i < 500 && calls.length < count; i++) await new Promise((resolve) => setTimeout(resolve, 2));
+  expect(calls).toHaveLength(count);
+}
+
+const settledYet = async (promise: Promise<unknown>): Promise<boolean> => {
+  let settled = false;
+  void promise.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve));
+  return settled;
+};
+
+describe('WalSync: durable commits with the fsync off the thread', () => {
+  it('covers every commit written before its fsync began with that one fsync', async () => {
+    const { path, calls, fsync } = heldFsync();
+    let written = 3;
+    const sync = new WalSync(path, () => written, fsync);
+    const waits = [sync.covering(1), sync.covering(2), sync.covering(3)];
+    await fsyncsAsked(calls, 1);
+    await expect(settledYet(Promise.all(waits))).resolves.toBe(false);
+    calls[0]!.release();
+    await Promise.all(waits);
+    expect(calls).toHaveLength(1);
+    written = 4;
+    await sync.close();
+  });
+
+  it('makes a commit written while an fsync is under way wait for the next one', async () => {
+    const { path, calls, fsync } = heldFsync();
+    let written = 1;
+    const sync = new WalSync(path, () => written, fsync);
+    const first = sync.covering(1);
+    await fsyncsAsked(calls, 1);
+    written = 2; // written after the first fsync began: not covered by it
+    const second = sync.covering(2);
+    calls[0]!.release();
+    await first;
+    await fsyncsAsked(calls, 2);
+    await expect(settledYet(second)).resolves.toBe(false);
+    calls[1]!.release();
+    await second;
+    await sync.close();
+  });
+
+  it('fails the waits of a failed fsync, and every later one, with storage', async () => {
+    const { path, calls, fsync } = heldFsync();
+    let written = 1;
+    const sync = new WalSync(path, () => written, fsync);
+    const first = sync.covering(1);
+    await fsyncsAsked(calls, 1);
+    calls[0]!.fail(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }));
+    await expect(first).rejects.toSatisfy((error: unknown) => FlowError.isInstance(error) && error.code === 'storage' && /fsync of its write-ahead log failed/.test(error.message));
+    written = 2;
+    await expect(sync.covering(2)).rejects.toThrow(/reopen the store/);
+    expect(calls).toHaveLength(1);
+    await sync.close();
+  });
+});
+
+describe('the main-thread store at synchronous FULL', () => {
+  it('runs its connection at NORMAL and keeps every commit (the log is synced by the store)', async () => {
+    const path = tempDbPath();
+    const store = openSqliteStore({ path, synchronous: 'full' });
+    expect(store.sqlite.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
+    const tf = await openTaskflow({ store, logger: silentLogger });
+    const flows = await Promise.all(Array.from({ length: 20 }, () => tf.manager.createAndStart({ ...newFlow, wait: { kind: 'manual', signal: 'go' } })));
+    await tf.close();
+    const reopened = openSqliteStore({ path });
+    for (const flow of flows) expect((await reopened.getFlow(flow.id))?.status).toBe('waiting');
+    await reopened.close();
+  });
+
+  it('keeps SQLite FULL itself where nothing else would sync: a store opened with migrate: false (the CLI)', async () => {
+    const path = tempDbPath();
+    await (openSqliteStore({ path })).close();
+    const store = openSqliteStore({ path, migrate: false });
+    expect(store.sqlite.pragma('synchronous', { simple: true })).toBe(2); // FULL
+    await store.close();
+  });
+});
