@@ -69,11 +69,14 @@ export async function sendAll(client: pg.ClientBase, statements: readonly Statem
   const was = pipelined.pipeline;
   pipelined.pipeline = true;
   const stream = pipelined.connection.stream;
-  let sent: Promise<pg.QueryResult>[];
+  const sent: Promise<pg.QueryResult>[] = [];
   // One TCP write for all of them.
   stream.cork?.();
   try {
-    sent = statements.map((statement) => client.query(config(statement)));
+    for (const statement of statements) sent.push(client.query(config(statement)));
+  } catch (error) {
+    // Refused before it was sent: those sent before it are still answered first.
+    sent.push(Promise.reject(error));
   } finally {
     stream.uncork?.();
   }
