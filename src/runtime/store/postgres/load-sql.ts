@@ -2,12 +2,14 @@ import pg from 'pg';
 import type { Flow } from '../../flow.js';
 import { flowFromRow, keptEventFromRow, stepFromRow } from '../flow-rows.js';
 import type { EventKey, Loaded, LoadRequest } from '../contract.js';
+import { sendAll, type Statement } from './pipeline.js';
 
 /**
  * A commit's load as ONE round trip: the statements {@link loadSql} returns go
- * to the server as one simple query (their values inlined as escaped literals),
- * so `BEGIN`, the event key's advisory lock and every read of the request cost
- * one round trip, not one each. Under READ COMMITTED each statement still takes
+ * to the server back to back (`pipeline.ts`), so `BEGIN`, the event key's
+ * advisory lock and every read of the request cost one round trip, not one
+ * each, and each statement, a template with its values as parameters, is
+ * planned once per connection. Under READ COMMITTED each statement still takes
  * its own snapshot, so the reads after the lock see every commit made before it
  * was granted (an event and a wait on one key can never miss each other).
  */
@@ -26,96 +28,74 @@ export function flowColumnsOf(t: string): string {
 export const FLOW_COLUMNS = flowColumnsOf('flows');
 
 const lit = (value: string): string => pg.escapeLiteral(value);
-const num = (value: number): string => {
+const num = (value: number): number => {
   if (!Number.isFinite(value)) throw new TypeError(`not a finite number: ${String(value)}`);
-  return String(Math.trunc(value));
+  return Math.trunc(value);
 };
 
 type Part = 'lock' | 'byId' | 'due' | 'waitingOn' | 'waitingAny' | 'inbox' | 'kept' | 'keptAny' | 'seen' | 'idempotent' | 'step';
 
 /** The statements of a load, in order, and which part of {@link Loaded} each answers. */
 export interface LoadSql {
-  text: string;
+  statements: Statement[];
   parts: Part[];
 }
 
+const LOCK_SQL = 'SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))';
+const BY_ID_SQL = `SELECT ${FLOW_COLUMNS} FROM flows WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`;
+const DUE_SQL = `SELECT ${FLOW_COLUMNS} FROM flows WHERE status = 'waiting' AND wake_at <= $1::int8 ORDER BY wake_at LIMIT $2::int8 FOR UPDATE SKIP LOCKED`;
+const ON_KEY = `status = 'waiting' AND wait_topic = $1 AND wait_correlation_id = $2`;
+/** Any-of waits on a key, by flow_wait_keys_key; FOR UPDATE OF f re-checks the status of a flow another commit resumed meanwhile. */
+const ANY_ON_KEY = `FROM flow_wait_keys k JOIN flows f ON f.id = k.flow_id WHERE k.topic = $1 AND k.correlation_id = $2 AND f.status = 'waiting'`;
+const WAITING_ON_SQL = `SELECT ${FLOW_COLUMNS} FROM flows WHERE ${ON_KEY} FOR UPDATE`;
+const WAITING_ANY_SQL = `SELECT ${flowColumnsOf('f')} ${ANY_ON_KEY} ORDER BY f.id FOR UPDATE OF f`;
+/** Answered only when no flow waits on the key (the one case a plan may keep the event). */
+const INBOX_SQL =
+  `SELECT (SELECT count(*) FROM event_inbox WHERE topic = $1 AND correlation_id = $2) AS "forKey", ` +
+  `(SELECT count(*) FROM event_inbox) AS total WHERE NOT EXISTS (SELECT 1 FROM flows WHERE ${ON_KEY}) AND NOT EXISTS (SELECT 1 ${ANY_ON_KEY})`;
+const KEPT_COLUMNS = `id, topic, correlation_id AS "correlationId", event_id AS "eventId", payload_json AS "payloadJson", received_at AS "receivedAt", expires_at AS "expiresAt"`;
+const KEPT_SQL = `SELECT ${KEPT_COLUMNS} FROM event_inbox WHERE topic = $1 AND correlation_id = $2 AND expires_at > $3::int8 ORDER BY id LIMIT 1`;
+const SEEN_SQL = 'SELECT 1 FROM seen_events WHERE event_id = $1 AND expires_at > $2::int8';
+const IDEMPOTENT_SQL = `SELECT ${FLOW_COLUMNS} FROM flows WHERE owner_session_key = $1 AND idempotency_key = $2`;
+const STEP_SQL =
+  `SELECT id, flow_id AS "flowId", runtime, child_session_key AS "childSessionKey", run_id AS "runId", task, status, ` +
+  `result_json AS "resultJson", created_at AS "createdAt", updated_at AS "updatedAt", seq FROM flow_steps WHERE flow_id = $1 AND run_id = $2`;
+
 /** The statements that load (and lock) what `request` names; `prefix` (BEGIN, SAVEPOINT …) goes first. */
 export function loadSql(request: LoadRequest, prefix: readonly string[] = []): LoadSql {
-  const statements: string[] = [...prefix];
+  const statements: Statement[] = prefix.map((text) => ({ text }));
   const parts: Part[] = prefix.map(() => 'lock' as const);
-  const add = (part: Part, sql: string) => {
-    statements.push(sql);
+  const add = (part: Part, text: string, values: unknown[]) => {
+    statements.push({ text, values, prepare: true });
     parts.push(part);
   };
   const key = request.waitingOn ?? request.keptEventFor;
-  if (key) add('lock', lockSql(key));
+  if (key) add('lock', LOCK_SQL, [key.topic, key.correlationId]);
   // An any-of wait parking takes the lock of each of its keys, in one order, against a delivery keeping an event meanwhile.
-  if (request.keptEventForAny) for (const each of sortedKeys(request.keptEventForAny.keys)) add('lock', lockSql(each));
-  if (request.flowIds && request.flowIds.length > 0) {
-    add('byId', `SELECT ${FLOW_COLUMNS} FROM flows WHERE id IN (${request.flowIds.map(lit).join(', ')}) ORDER BY id FOR UPDATE`);
-  }
-  if (request.due) {
-    add(
-      'due',
-      `SELECT ${FLOW_COLUMNS} FROM flows WHERE status = 'waiting' AND wake_at <= ${num(request.due.now)} ` +
-        `ORDER BY wake_at LIMIT ${num(request.due.limit)} FOR UPDATE SKIP LOCKED`,
-    );
-  }
+  if (request.keptEventForAny) for (const each of sortedKeys(request.keptEventForAny.keys)) add('lock', LOCK_SQL, [each.topic, each.correlationId]);
+  if (request.flowIds && request.flowIds.length > 0) add('byId', BY_ID_SQL, [[...request.flowIds]]);
+  if (request.due) add('due', DUE_SQL, [num(request.due.now), num(request.due.limit)]);
   if (request.waitingOn) {
     const { topic, correlationId } = request.waitingOn;
-    const onKey = `status = 'waiting' AND wait_topic = ${lit(topic)} AND wait_correlation_id = ${lit(correlationId)}`;
-    add('waitingOn', `SELECT ${FLOW_COLUMNS} FROM flows WHERE ${onKey} FOR UPDATE`);
-    // Any-of waits on this key, by flow_wait_keys_key; FOR UPDATE OF f re-checks the status of a flow another commit resumed meanwhile.
-    const anyOnKey = `FROM flow_wait_keys k JOIN flows f ON f.id = k.flow_id WHERE k.topic = ${lit(topic)} AND k.correlation_id = ${lit(correlationId)} AND f.status = 'waiting'`;
-    add('waitingAny', `SELECT ${flowColumnsOf('f')} ${anyOnKey} ORDER BY f.id FOR UPDATE OF f`);
-    if (request.inboxFill) {
-      // Answered only when no flow waits on the key (the one case a plan may keep the event).
-      add(
-        'inbox',
-        `SELECT (SELECT count(*) FROM event_inbox WHERE topic = ${lit(topic)} AND correlation_id = ${lit(correlationId)}) AS "forKey", ` +
-          `(SELECT count(*) FROM event_inbox) AS total WHERE NOT EXISTS (SELECT 1 FROM flows WHERE ${onKey}) AND NOT EXISTS (SELECT 1 ${anyOnKey})`,
-      );
-    }
+    add('waitingOn', WAITING_ON_SQL, [topic, correlationId]);
+    add('waitingAny', WAITING_ANY_SQL, [topic, correlationId]);
+    if (request.inboxFill) add('inbox', INBOX_SQL, [topic, correlationId]);
   }
   if (request.keptEventFor) {
     const { topic, correlationId, now } = request.keptEventFor;
-    add(
-      'kept',
-      `SELECT id, topic, correlation_id AS "correlationId", event_id AS "eventId", payload_json AS "payloadJson", received_at AS "receivedAt", ` +
-        `expires_at AS "expiresAt" FROM event_inbox WHERE topic = ${lit(topic)} AND correlation_id = ${lit(correlationId)} ` +
-        `AND expires_at > ${num(now)} ORDER BY id LIMIT 1`,
-    );
+    add('kept', KEPT_SQL, [topic, correlationId, num(now)]);
   }
   if (request.keptEventForAny && request.keptEventForAny.keys.length > 0) {
     const { keys, now } = request.keptEventForAny;
     const matches = keys.map((k) => `(topic = ${lit(k.topic)} AND correlation_id = ${lit(k.correlationId)})`).join(' OR ');
-    // The first received among the keys' kept events: one seek on event_inbox_key per key.
-    add(
-      'keptAny',
-      `SELECT id, topic, correlation_id AS "correlationId", event_id AS "eventId", payload_json AS "payloadJson", received_at AS "receivedAt", ` +
-        `expires_at AS "expiresAt" FROM event_inbox WHERE (${matches}) AND expires_at > ${num(now)} ORDER BY id LIMIT 1`,
-    );
+    // The first received among the keys' kept events: one seek on event_inbox_key per key (its text varies: not prepared).
+    statements.push({ text: `SELECT ${KEPT_COLUMNS} FROM event_inbox WHERE (${matches}) AND expires_at > ${num(now)} ORDER BY id LIMIT 1` });
+    parts.push('keptAny');
   }
-  if (request.eventId) {
-    add('seen', `SELECT 1 FROM seen_events WHERE event_id = ${lit(request.eventId.id)} AND expires_at > ${num(request.eventId.now)}`);
-  }
-  if (request.idempotency) {
-    const { owner, key: idem } = request.idempotency;
-    add('idempotent', `SELECT ${FLOW_COLUMNS} FROM flows WHERE owner_session_key = ${lit(owner)} AND idempotency_key = ${lit(idem)}`);
-  }
-  if (request.step) {
-    add(
-      'step',
-      `SELECT id, flow_id AS "flowId", runtime, child_session_key AS "childSessionKey", run_id AS "runId", task, status, ` +
-        `result_json AS "resultJson", created_at AS "createdAt", updated_at AS "updatedAt", seq FROM flow_steps ` +
-        `WHERE flow_id = ${lit(request.step.flowId)} AND run_id = ${lit(request.step.runId)}`,
-    );
-  }
-  return { text: statements.join(';\n'), parts };
-}
-
-function lockSql(key: EventKey): string {
-  return `SELECT pg_advisory_xact_lock(hashtext(${lit(key.topic)}), hashtext(${lit(key.correlationId)}))`;
+  if (request.eventId) add('seen', SEEN_SQL, [request.eventId.id, num(request.eventId.now)]);
+  if (request.idempotency) add('idempotent', IDEMPOTENT_SQL, [request.idempotency.owner, request.idempotency.key]);
+  if (request.step) add('step', STEP_SQL, [request.step.flowId, request.step.runId]);
+  return { statements, parts };
 }
 
 function sortedKeys(keys: readonly EventKey[]): EventKey[] {
@@ -127,10 +107,9 @@ type FlowRow = Parameters<typeof flowFromRow>[0];
 
 /** Runs a {@link loadSql} on `client` and reads its answers into a {@link Loaded}. */
 export async function runLoad(client: pg.ClientBase, request: LoadRequest, prefix: readonly string[] = []): Promise<Loaded> {
-  const { text, parts } = loadSql(request, prefix);
+  const { statements, parts } = loadSql(request, prefix);
   if (parts.length === 0) return { flows: [], eventSeen: false };
-  const answer = (await client.query(text)) as pg.QueryResult<Row> | pg.QueryResult<Row>[];
-  const results = Array.isArray(answer) ? answer : [answer];
+  const results = (await sendAll(client, statements)) as pg.QueryResult<Row>[];
   const rowsOf = (part: Part): Row[] => {
     const index = parts.indexOf(part);
     return index < 0 ? [] : (results[index]?.rows ?? []);

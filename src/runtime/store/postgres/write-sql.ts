@@ -7,6 +7,7 @@ import { wakeAtOf } from '../../wait.js';
 import { anyOfKeysOf } from '../../any-of.js';
 import { wakeToJson } from '../../wake.js';
 import { COMMITS_CHANNEL } from './commit-watch.js';
+import { sendAll, type Statement } from './pipeline.js';
 
 /**
  * A decision written in ONE statement: one multi-row statement per table (rows
@@ -66,31 +67,17 @@ function flowValues(row: FlowRowValues, idempotencyKey: string | null): Record<s
   };
 }
 
-/** Builds `$n::type[]` parameters, one array per column. */
+/** Builds `$n::type[]` parameters, one array per column: the statement's text depends only on its shape. */
 class Params {
   readonly values: unknown[] = [];
-  /** Inline: values written into the SQL as escaped literals (for a simple query that also COMMITs). */
-  constructor(private readonly inline: boolean) {}
   array(values: unknown[], type: string): string {
-    if (this.inline) return values.length === 0 ? `'{}'::${type}[]` : `ARRAY[${values.map((v) => literal(v)).join(',')}]::${type}[]`;
     this.values.push(values);
     return `$${this.values.length}::${type}[]`;
   }
   one(value: unknown, type: string): string {
-    if (this.inline) return `${literal(value)}::${type}`;
     this.values.push(value);
     return `$${this.values.length}::${type}`;
   }
-}
-
-function literal(value: unknown): string {
-  if (value === null || value === undefined) return 'NULL';
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new TypeError(`not a finite number: ${String(value)}`);
-    return String(value);
-  }
-  if (typeof value === 'string') return pg.escapeLiteral(value);
-  throw new TypeError(`no literal for a ${typeof value}`);
 }
 
 /** Raised by the statement itself when a revision moved, so a `COMMIT` sent behind it never commits the rest. */
@@ -112,16 +99,17 @@ export interface Written {
  * Writes `decision` on `client` (inside the caller's transaction) in one
  * statement. Throws `revision_mismatch` when a flow's revision moved (the caller
  * rolls back). The first `limit` wakes are queued claimed until `leaseUntil`.
- * With `commit`, the statement (its values inlined) and `COMMIT` go as one
- * simple query, one round trip: the server itself refuses a moved revision, so
- * the `COMMIT` is then skipped and the caller rolls back.
+ * The statement's text depends only on the decision's shape (its values are
+ * parameters): it is prepared once per connection. With `commit`, the statement
+ * and `COMMIT` go back to back, one round trip (`pipeline.ts`): the server
+ * itself refuses a moved revision, so the `COMMIT` then rolls back.
  */
 export async function writeDecision(
   client: pg.ClientBase,
   decision: Decision<unknown>,
   options: { leaseUntil: number | undefined; limit: number; storeId: string; commit?: boolean },
 ): Promise<Written> {
-  const params = new Params(options.commit === true);
+  const params = new Params();
   const ctes: string[] = [];
   let schedules = false;
   const events: Record<string, unknown>[] = [];
@@ -247,17 +235,18 @@ export async function writeDecision(
     // Checked by the server, so the COMMIT behind it in the same query is skipped when a revision moved.
     const ids = params.array(writes.map((write) => write.flow.id), 'text');
     select.push(
-      `CASE WHEN (SELECT count(*) FROM upd) = ${writes.length} THEN 0 ELSE CAST('${MISMATCH_MARK}' || ` +
+      `CASE WHEN (SELECT count(*) FROM upd) = ${params.one(writes.length, 'int8')} THEN 0 ELSE CAST('${MISMATCH_MARK}' || ` +
         `coalesce((SELECT w.id FROM unnest(${ids}) AS w(id) WHERE w.id NOT IN (SELECT id FROM upd) LIMIT 1), '') AS int) END AS checked`,
     );
   }
   const statement = `WITH ${ctes.join(',\n')} SELECT ${select.join(', ')}`;
   type Answer = { updated: string[] | null; queued: string[] | null };
   let answer: Answer;
+  const write: Statement = { text: statement, values: params.values, prepare: true };
   if (options.commit) {
     let results: pg.QueryResult<Answer>[];
     try {
-      results = (await client.query(`${statement};\nCOMMIT`)) as unknown as pg.QueryResult<Answer>[];
+      results = (await sendAll(client, [write, { text: 'COMMIT' }])) as pg.QueryResult<Answer>[];
     } catch (error) {
       const message = error instanceof Error ? error.message : '';
       const at = message.indexOf(MISMATCH_MARK);
@@ -267,7 +256,7 @@ export async function writeDecision(
     }
     answer = results[0]!.rows[0]!;
   } else {
-    answer = (await client.query<Answer>(statement, params.values)).rows[0]!;
+    answer = ((await sendAll(client, [write])) as pg.QueryResult<Answer>[])[0]!.rows[0]!;
   }
   const updated = answer.updated ?? [];
   if (updated.length !== writes.length) {
