@@ -7,9 +7,9 @@ import { newFlow } from './support/taskflow.js';
 import { tempDbPath } from './support/temp-db.js';
 
 /**
- * `synchronous: 'full'` on the main thread: commits are written at NORMAL and the
- * write-ahead log is fsynced on libuv's thread pool before any caller hears of
- * its commit; one fsync covers every commit written before it began.
+ * `synchronous: 'full'` on the main thread: a crowded group commit is written at
+ * NORMAL and the write-ahead log fsynced on libuv's thread pool before any of its
+ * callers hears of its commit; one fsync covers every commit written before it began.
  */
 
 /** A log file to sync and an fsync that the test releases by hand. */
@@ -45,7 +45,7 @@ describe('WalSync: durable commits with the fsync off the thread', () => {
     const { path, calls, fsync } = heldFsync();
     let written = 3;
     const sync = new WalSync(path, () => written, fsync);
-    const waits = [sync.covering(1), sync.covering(2), sync.covering(3)];
+    const waits = [sync.covering(1)!, sync.covering(2)!, sync.covering(3)!];
     await fsyncsAsked(calls, 1);
     await expect(settledYet(Promise.all(waits))).resolves.toBe(false);
     calls[0]!.release();
@@ -59,10 +59,10 @@ describe('WalSync: durable commits with the fsync off the thread', () => {
     const { path, calls, fsync } = heldFsync();
     let written = 1;
     const sync = new WalSync(path, () => written, fsync);
-    const first = sync.covering(1);
+    const first = sync.covering(1)!;
     await fsyncsAsked(calls, 1);
     written = 2; // written after the first fsync began: not covered by it
-    const second = sync.covering(2);
+    const second = sync.covering(2)!;
     calls[0]!.release();
     await first;
     await fsyncsAsked(calls, 2);
@@ -76,24 +76,31 @@ describe('WalSync: durable commits with the fsync off the thread', () => {
     const { path, calls, fsync } = heldFsync();
     let written = 1;
     const sync = new WalSync(path, () => written, fsync);
-    const first = sync.covering(1);
+    const first = sync.covering(1)!;
     await fsyncsAsked(calls, 1);
     calls[0]!.fail(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }));
     await expect(first).rejects.toSatisfy((error: unknown) => FlowError.isInstance(error) && error.code === 'storage' && /fsync of its write-ahead log failed/.test(error.message));
     written = 2;
-    await expect(sync.covering(2)).rejects.toThrow(/reopen the store/);
+    await expect(sync.covering(2)!).rejects.toThrow(/reopen the store/);
     expect(calls).toHaveLength(1);
     await sync.close();
   });
 });
 
 describe('the main-thread store at synchronous FULL', () => {
-  it('runs its connection at NORMAL and keeps every commit (the log is synced by the store)', async () => {
+  it('commits a crowded group at NORMAL, syncing the log itself, and is back at FULL for the next lone commit', async () => {
     const path = tempDbPath();
     const store = openSqliteStore({ path, synchronous: 'full' });
-    expect(store.sqlite.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
+    const modes: number[] = [];
     const tf = await openTaskflow({ store, logger: silentLogger });
-    const flows = await Promise.all(Array.from({ length: 20 }, () => tf.manager.createAndStart({ ...newFlow, wait: { kind: 'manual', signal: 'go' } })));
+    const flows = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const flow = await tf.manager.createAndStart({ ...newFlow, wait: { kind: 'manual', signal: 'go' } });
+        modes.push(store.sqlite.pragma('synchronous', { simple: true }) as number);
+        return flow;
+      }),
+    );
+    expect(new Set(modes)).toEqual(new Set([2])); // FULL whenever a caller looks
     await tf.close();
     const reopened = openSqliteStore({ path });
     for (const flow of flows) expect((await reopened.getFlow(flow.id))?.status).toBe('waiting');

@@ -59,6 +59,9 @@ export interface Connection {
   /** One wrapped transaction runner, reused: `db.transaction()` per call costs measurable time. */
   readonly inTransaction: Database.Transaction<(work: () => unknown) => unknown>;
   readonly dataVersion: Database.Statement<[], number>;
+  /** Switch a `synchronous: 'full'` connection to NORMAL for one crowded group commit, and back. */
+  readonly synchronousNormal: Database.Statement;
+  readonly synchronousFull: Database.Statement;
 }
 
 interface ConnectionSettings {
@@ -69,7 +72,7 @@ interface ConnectionSettings {
   passive: boolean;
   readonly: boolean;
   groupCommit: boolean;
-  /** `synchronous: 'full'` kept by fsyncing the log off this thread (see `wal-sync.ts`): the connection itself runs at NORMAL. */
+  /** At `synchronous: 'full'`, a crowded group commit is made at NORMAL and its log fsynced off this thread (see `wal-sync.ts`). */
   fsyncOffThread: boolean;
 }
 
@@ -131,7 +134,7 @@ function connect(settings: ConnectionSettings, options: { migrate: boolean }): C
       // A log that grew while checkpoints lagged shrinks back to this when it rewinds.
       sqlite.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
     }
-    sqlite.pragma(`synchronous = ${settings.synchronous === 'normal' || settings.fsyncOffThread ? 'NORMAL' : 'FULL'}`);
+    sqlite.pragma(`synchronous = ${settings.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
     sqlite.pragma('foreign_keys = ON');
     const db = drizzle(sqlite);
     if (options.migrate) migrateSafely(db, settings.path);
@@ -143,6 +146,8 @@ function connect(settings: ConnectionSettings, options: { migrate: boolean }): C
       q: prepareStatements(db),
       inTransaction: sqlite.transaction((work: () => unknown) => work()),
       dataVersion: sqlite.prepare<[], number>('PRAGMA data_version').pluck(),
+      synchronousNormal: sqlite.prepare('PRAGMA synchronous = NORMAL'),
+      synchronousFull: sqlite.prepare('PRAGMA synchronous = FULL'),
     };
   } catch (error) {
     sqlite.close();
@@ -304,13 +309,7 @@ export class SqliteFlowStore implements FlowStore {
     return new Promise((settle, fail) => {
       const unit: QueuedUnit = { items: items as readonly BatchCommit<unknown>[], ...(claim ? { claim } : {}), settle, fail };
       if (this.settings.groupCommit) this.queue.push(unit);
-      else
-        this.commitUnits([unit])
-          .then(async ([outcomes]) => {
-            await this.durable();
-            settle(outcomes!);
-          })
-          .catch(fail);
+      else this.commitUnits([unit]).then(([outcomes]) => settle(outcomes!), fail);
     });
   }
 
@@ -322,14 +321,14 @@ export class SqliteFlowStore implements FlowStore {
     const first = units[0]!;
     if (units.length === 1 && first.items.length === 1) {
       const item = first.items[0]!;
-      const committed = await this.writeNotYetDurable((c) => {
+      const committed = await this.write((c) => {
         // A fresh claim per try: a try that found the file locked claimed nothing.
         const claim: Claim | undefined = first.claim ? { leaseUntil: first.claim.leaseUntil, claimed: [], limit: first.claim.limit ?? Infinity } : undefined;
         return { result: this.commitOn(c, item.load, item.plan, claim), claimed: claim?.claimed ?? [] };
       });
       return [[{ ok: true, ...committed }]];
     }
-    return this.writeNotYetDurable((c) => commitUnitsOnSqlite(c, units, SLICE_MS, (q, request) => this.load(q, request), (q, decision, on) => this.apply(q, decision, on)));
+    return this.writeSyncingLater((c) => commitUnitsOnSqlite(c, units, SLICE_MS, (q, request) => this.load(q, request), (q, decision, on) => this.apply(q, decision, on)));
   }
 
   /**
@@ -377,18 +376,30 @@ export class SqliteFlowStore implements FlowStore {
 
   /**
    * Runs `work`, which writes, with the lock waits and fault handling of
-   * {@link SqliteFlowStore.run}; resolves once the write is durable.
+   * {@link SqliteFlowStore.run}. Its COMMIT is durable when it returns
+   * (`synchronous` as configured), as is every commit before it.
    */
-  private async write<T>(work: (c: Connection) => T | Promise<T>): Promise<T> {
-    const result = await this.writeNotYetDurable(work);
-    await this.durable();
-    return result;
+  private write<T>(work: (c: Connection) => T | Promise<T>): Promise<T> {
+    if (!this.inlineCheckpoints && !this.checkpoints) this.checkpointElsewhere();
+    return this.run(work, 'write');
   }
 
-  /** {@link write}, resolving as soon as the transaction is written; {@link durable} tells when it is on disk. */
-  private writeNotYetDurable<T>(work: (c: Connection) => T | Promise<T>): Promise<T> {
+  /**
+   * {@link write} for a crowded group commit: at `synchronous: 'full'` its COMMIT
+   * is made at NORMAL and resolves once written; {@link durable} tells when the
+   * log is on disk (see `wal-sync.ts`), while the next transaction goes ahead.
+   */
+  private writeSyncingLater<T>(work: (c: Connection) => T): Promise<T> {
+    if (!this.walSync || !this.settings.groupCommit) return this.write(work);
     if (!this.inlineCheckpoints && !this.checkpoints) this.checkpointElsewhere();
-    return this.run(work, true);
+    return this.run((c) => {
+      c.synchronousNormal.run();
+      try {
+        return work(c);
+      } finally {
+        c.synchronousFull.run();
+      }
+    }, 'write-unsynced');
   }
 
   /** Resolves once every write transaction committed so far is on disk (undefined: it already is). */
@@ -416,7 +427,7 @@ export class SqliteFlowStore implements FlowStore {
   }
 
   private read<T>(work: (c: Connection) => T): Promise<T> {
-    return this.run(work, false);
+    return this.run(work, 'read');
   }
 
   /**
@@ -424,7 +435,8 @@ export class SqliteFlowStore implements FlowStore {
    * SQLite answers at once (busy timeout 0) and the call tries again after a
    * pause, without blocking the event loop, until `busyTimeout` has passed.
    */
-  private async run<T>(work: (c: Connection) => T | Promise<T>, writes: boolean): Promise<T> {
+  private async run<T>(work: (c: Connection) => T | Promise<T>, mode: 'read' | 'write' | 'write-unsynced'): Promise<T> {
+    const writes = mode !== 'read';
     const started = performance.now();
     let delay = 1;
     // Calls that never wait for I/O would otherwise keep the loop from its timers (see event-loop-slice.ts).
@@ -436,8 +448,11 @@ export class SqliteFlowStore implements FlowStore {
       while (this.exclusive) await this.exclusive;
       try {
         if (writes && this.readOnlyConnection && this.fileLooksWritable()) this.reconnect();
-        const result = await work(this.connection);
+        const done = work(this.connection);
+        // Counted as soon as it returns: another transaction may run before an await resumes.
+        const result = done instanceof Promise ? await done : done;
         if (writes) this.written++;
+        if (mode === 'write') this.walSync?.syncedThrough(this.written);
         return result;
       } catch (error) {
         if (!isSqliteBusy(error)) {

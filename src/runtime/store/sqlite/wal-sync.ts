@@ -1,23 +1,26 @@
-import { close, fsync, open } from 'node:fs';
+import { close, fdatasync, fsync, open } from 'node:fs';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { FlowError } from '../../errors.js';
 
 const openFile = promisify(open);
 const fsyncFile = promisify(fsync);
+const fdatasyncFile = promisify(fdatasync);
 const closeFile = promisify(close);
 
 /**
- * Makes commits durable (`synchronous: 'full'`) with the fsync on libuv's thread
- * pool instead of the host's thread.
+ * Makes group commits durable (`synchronous: 'full'`) with the fsync on libuv's
+ * thread pool instead of the host's thread.
  *
  * With `synchronous = FULL`, SQLite fsyncs the write-ahead log inside every
  * COMMIT, on the thread that commits: the host's event loop waits for the disk.
- * The main-thread store commits at `NORMAL` instead (the log is written, not
- * synced) and, before any caller is told its commit happened, fsyncs the log
- * here, asynchronously. One fsync covers every commit written before it began,
- * so commits that finish while one is under way share the next (group commit
- * again, for free), and the next transaction runs while the disk works.
+ * A lone commit keeps that (its caller waits for the disk either way, and a
+ * trip to the thread pool would only add to it). A crowded group commit of the
+ * main-thread store is made at `NORMAL` instead (the log is written, not synced)
+ * and, before any of its callers is told, the log is fsynced here,
+ * asynchronously. One fsync covers every commit written before it began, so
+ * groups that finish while one is under way share the next, and the next
+ * transaction runs while the disk works.
  *
  * What a caller is promised is unchanged: when its call resolves, its write is
  * on disk, as with FULL. The log is a single file written in order, so a later
@@ -43,11 +46,20 @@ export class WalSync {
     /** How many commits the store has written so far (grows with every commit). */
     private readonly written: () => number,
     /** The fsync itself (a test may watch or fail it). */
-    private readonly fsyncLog: (fd: number) => Promise<void> = fsyncFile,
+    private readonly fsyncLog: (fd: number) => Promise<void> = fdatasyncFile,
   ) {}
 
-  /** Resolves once the log is on disk up to commit number `commit` (at least). */
-  async covering(commit: number): Promise<void> {
+  /** Commit number `commit` was made with SQLite's own fsync (FULL): it and every commit before it are on disk. */
+  syncedThrough(commit: number): void {
+    if (commit > this.synced) this.synced = commit;
+  }
+
+  /** Resolves once the log is on disk up to commit number `commit` (at least); undefined when it already is. */
+  covering(commit: number): Promise<void> | undefined {
+    return this.synced >= commit ? undefined : this.waitFor(commit);
+  }
+
+  private async waitFor(commit: number): Promise<void> {
     while (this.synced < commit) {
       if (this.failed) throw this.failed;
       this.running ??= this.syncNow().finally(() => (this.running = undefined));
