@@ -53,6 +53,13 @@ describe(`commitBatch (${dialect})`, () => {
     expect((await tf.store.getFlow(b!.id))?.state).toEqual({ n: 2 });
   });
 
+  it('reports the failure of a batch of one in its outcome, not by rejecting the call', async () => {
+    const tf = await openTestTaskflow();
+    const outcomes = await tf.store.commitBatch([setN('00000000-0000-4000-8000-000000000000', 9)]);
+    expect(outcomes).toHaveLength(1);
+    expect((failed(outcomes[0]) as FlowError).code).toBe('not_found');
+  });
+
   it('rolls back a refused write alone, with revision_mismatch, leaving no audit event of it', async () => {
     const tf = await openTestTaskflow();
     const [a, b] = await runningFlows(tf, 2);

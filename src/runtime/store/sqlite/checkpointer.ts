@@ -13,24 +13,37 @@ import { Worker } from 'node:worker_threads';
  * The main-thread store raises that threshold to {@link INLINE_SAFETY_FRAMES}
  * and registers its file here. One thread per process serves every registered file:
  * a few milliseconds after commits it runs a PASSIVE checkpoint (which never
- * blocks a writer) on a connection of its own, so the pages the store's own
- * checkpoint must copy are few. If the thread dies, every store registered is
- * told and goes back to SQLite's default threshold.
+ * blocks a writer) on a connection of its own. A writer that never pauses keeps
+ * such a checkpoint from ever finishing, and SQLite rewinds the log only once
+ * one has: past {@link CATCH_UP_FRAMES} the thread asks the store to hold its
+ * next transactions back (its callers wait, its event loop does not) while one
+ * more pass copies the rest. If the thread dies, every store registered is told
+ * and goes back to SQLite's default threshold.
  */
 export interface CheckpointRegistration {
   /** Stops checkpointing this file (the store closes; its own close checkpoints what is left). */
   release(): Promise<void>;
 }
 
-/** Registers a database file with the process's checkpoint thread, starting the thread if needed. */
-export function checkpointInThread(
-  file: { path: string; synchronous: 'full' | 'normal' },
+/** What the thread asks of the store that registered a file. */
+export interface CheckpointedStore {
   /** The thread ended on its own (it failed): the store must checkpoint again itself. */
-  onLost: (error: Error) => void,
-): CheckpointRegistration {
+  onLost(error: Error): void;
+  /**
+   * Holds the store's next transactions back (its callers wait; the event loop
+   * does not) once the one under way is written; resolves to the function that
+   * lets them go. Asked for when the log has grown past
+   * {@link CATCH_UP_FRAMES}: with no writer, one checkpoint copies all of it and
+   * the next commit rewinds the log.
+   */
+  pauseWrites(): Promise<() => void>;
+}
+
+/** Registers a database file with the process's checkpoint thread, starting the thread if needed. */
+export function checkpointInThread(file: { path: string; synchronous: 'full' | 'normal' }, store: CheckpointedStore): CheckpointRegistration {
   const id = nextId++;
   const thread = (current ??= startThread());
-  thread.files.set(id, onLost);
+  thread.files.set(id, store);
   thread.worker.postMessage({ t: 'add', id, path: file.path, synchronous: file.synchronous === 'normal' ? 'NORMAL' : 'FULL' } satisfies ToCheckpointer);
   return {
     async release() {
@@ -51,15 +64,25 @@ export function checkpointInThread(
   };
 }
 
-type ToCheckpointer = { t: 'add'; id: number; path: string; synchronous: 'FULL' | 'NORMAL' } | { t: 'remove'; id: number } | { t: 'stop' };
+type ToCheckpointer =
+  | { t: 'add'; id: number; path: string; synchronous: 'FULL' | 'NORMAL' }
+  | { t: 'remove'; id: number }
+  | { t: 'paused'; id: number }
+  | { t: 'stop' };
+type FromCheckpointer = { t: 'lost'; id: number; error: string } | { t: 'catch-up'; id: number } | { t: 'caught-up'; id: number };
+
+/** The longest a store holds its writes back for a catch-up checkpoint, whatever the thread does. */
+const MAX_PAUSE_MS = 250;
 
 /** How long a stopping thread may take to close its connections before it is terminated. */
 const STOP_TIMEOUT_MS = 1_000;
 
 interface Thread {
   worker: Worker;
-  /** The registered files' `onLost`, by registration id. */
-  files: Map<number, (error: Error) => void>;
+  /** The registered files' stores, by registration id. */
+  files: Map<number, CheckpointedStore>;
+  /** Stores holding their writes back for a catch-up checkpoint: the functions that let them go. */
+  paused: Map<number, () => void>;
   /** Terminated on purpose (no file left): its exit is no loss. */
   retired: boolean;
 }
@@ -70,20 +93,36 @@ let nextId = 1;
 function startThread(): Thread {
   const worker = new Worker(CHECKPOINTER_SOURCE, {
     eval: true,
-    workerData: { driver: createRequire(import.meta.url).resolve('better-sqlite3'), everyMs: EVERY_MS },
+    workerData: { driver: createRequire(import.meta.url).resolve('better-sqlite3'), everyMs: EVERY_MS, catchUpFrames: CATCH_UP_FRAMES },
   });
-  const thread: Thread = { worker, files: new Map(), retired: false };
+  const thread: Thread = { worker, files: new Map(), paused: new Map(), retired: false };
+  const letGo = (id: number) => {
+    const resume = thread.paused.get(id);
+    thread.paused.delete(id);
+    resume?.();
+  };
   const lost = (error: Error) => {
     if (thread.retired) return;
     thread.retired = true;
     if (current === thread) current = undefined;
-    for (const onLost of thread.files.values()) onLost(error);
+    for (const id of [...thread.paused.keys()]) letGo(id);
+    for (const store of thread.files.values()) store.onLost(error);
     thread.files.clear();
   };
-  worker.on('message', (message: { t: 'lost'; id: number; error: string }) => {
-    const onLost = thread.files.get(message.id);
-    thread.files.delete(message.id);
-    onLost?.(new Error(`the SQLite checkpoint thread cannot open the file: ${message.error}`));
+  worker.on('message', (message: FromCheckpointer) => {
+    const store = thread.files.get(message.id);
+    if (message.t === 'caught-up') return letGo(message.id);
+    if (message.t === 'lost') {
+      thread.files.delete(message.id);
+      return store?.onLost(new Error(`the SQLite checkpoint thread cannot open the file: ${message.error}`));
+    }
+    if (!store || thread.paused.has(message.id)) return;
+    void store.pauseWrites().then((resume) => {
+      if (thread.retired || !thread.files.has(message.id)) return resume();
+      thread.paused.set(message.id, resume);
+      setTimeout(() => letGo(message.id), MAX_PAUSE_MS).unref();
+      thread.worker.postMessage({ t: 'paused', id: message.id } satisfies ToCheckpointer);
+    });
   });
   worker.on('error', lost);
   worker.on('exit', (code) => lost(new Error(`the SQLite checkpoint thread stopped (exit code ${code})`)));
@@ -95,13 +134,13 @@ function startThread(): Thread {
 const EVERY_MS = 20;
 
 /**
- * The main-thread store's own checkpoint threshold while this thread has its file
- * (16 MiB of log at 4 KiB pages). A PASSIVE checkpoint never catches up with a
- * writer that never pauses, and SQLite rewinds the log only once one has: past
- * this, the writer's own checkpoint finishes the job, copying only the pages
- * written since this thread's last pass, and the log rewinds.
+ * Pages of log (16 MiB at 4 KiB pages) past which the thread asks the store to
+ * hold its writes back for one checkpoint. A PASSIVE checkpoint never catches up
+ * with a writer that never pauses, and SQLite rewinds the log only once one has.
  */
-export const INLINE_SAFETY_FRAMES = 4_000;
+const CATCH_UP_FRAMES = 4_000;
+/** The main-thread store's own checkpoint threshold while this thread has its file: a safety net (64 MiB of log). */
+export const INLINE_SAFETY_FRAMES = 16_000;
 /** SQLite's default threshold, for a store whose file this thread does not have. */
 export const INLINE_DEFAULT_FRAMES = 1_000;
 
@@ -114,6 +153,20 @@ parentPort.on('message', (message) => {
   if (message.t === 'stop') {
     for (const file of files.values()) file.db.close();
     process.exit(0);
+  }
+  if (message.t === 'paused') {
+    // The store holds its writes back: this pass copies the whole log, and the next commit rewinds it.
+    const file = files.get(message.id);
+    if (file) {
+      try {
+        file.passive.get();
+      } catch {
+        // Busy or failing: the store lets its writes go all the same.
+      }
+      file.catchingUp = false;
+    }
+    parentPort.postMessage({ t: 'caught-up', id: message.id });
+    return;
   }
   if (message.t === 'remove') {
     const file = files.get(message.id);
@@ -130,6 +183,7 @@ parentPort.on('message', (message) => {
       dataVersion,
       passive: db.prepare('PRAGMA wal_checkpoint(PASSIVE)'),
       seen: dataVersion.get(),
+      catchingUp: false,
     });
   } catch (error) {
     // A file this thread cannot open: its store checkpoints it itself.
@@ -137,12 +191,17 @@ parentPort.on('message', (message) => {
   }
 });
 setInterval(() => {
-  for (const file of files.values()) {
+  for (const [id, file] of files) {
+    if (file.catchingUp) continue;
     try {
       const now = file.dataVersion.get();
       if (now === file.seen) continue;
-      file.passive.run();
+      const { log } = file.passive.get();
       file.seen = now;
+      if (log > workerData.catchUpFrames) {
+        file.catchingUp = true;
+        parentPort.postMessage({ t: 'catch-up', id });
+      }
     } catch {
       // Busy or failing right now: the next look tries again.
     }

@@ -5,6 +5,8 @@ import type { BatchCommit, BatchOutcome } from '../contract.js';
 export interface QueuedUnit {
   items: readonly BatchCommit<unknown>[];
   claim?: { leaseUntil: number; limit?: number };
+  /** One `commit` or `commitClaiming` (alone, it may fail whole); otherwise a `commitBatch`, whose items fail in its outcomes. */
+  single: boolean;
   settle(outcomes: BatchOutcome<unknown>[]): void;
   fail(error: unknown): void;
 }
@@ -46,6 +48,8 @@ export class CommitQueue {
   /** How long a caller takes with its result, in ms (a running average, to pace the results). */
   private callerMs = FIRST_GUESS_CALLER_MS;
 
+  /** Holders of {@link pause} not yet resumed. */
+  private paused = 0;
   /** Transactions written and not yet settled (waiting to be durable, or paced). */
   private readonly settling = new Set<Promise<void>>();
 
@@ -70,8 +74,24 @@ export class CommitQueue {
     }
   }
 
+  /**
+   * Holds the next transactions back once the one under way is written (commits
+   * keep queueing meanwhile); resolves to the function that lets them go.
+   */
+  async pause(): Promise<() => void> {
+    this.paused++;
+    while (this.flushing) await this.flushing;
+    let resumed = false;
+    return () => {
+      if (resumed) return;
+      resumed = true;
+      this.paused--;
+      if (this.queue.length > 0) this.schedule();
+    };
+  }
+
   private schedule(): void {
-    if (this.scheduled || this.flushing) return;
+    if (this.scheduled || this.flushing || this.paused > 0) return;
     this.scheduled = true;
     if (this.crowded || sliceSpent()) setImmediate(this.flushScheduled);
     else queueMicrotask(this.flushScheduled);
@@ -79,7 +99,7 @@ export class CommitQueue {
 
   private readonly flushScheduled = (): void => {
     this.scheduled = false;
-    if (!this.flushing) void this.flush();
+    if (!this.flushing && this.paused === 0) void this.flush();
   };
 
   /**

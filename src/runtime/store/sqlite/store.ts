@@ -59,9 +59,6 @@ export interface Connection {
   /** One wrapped transaction runner, reused: `db.transaction()` per call costs measurable time. */
   readonly inTransaction: Database.Transaction<(work: () => unknown) => unknown>;
   readonly dataVersion: Database.Statement<[], number>;
-  /** Switch a `synchronous: 'full'` connection to NORMAL for one crowded group commit, and back. */
-  readonly synchronousNormal: Database.Statement;
-  readonly synchronousFull: Database.Statement;
 }
 
 interface ConnectionSettings {
@@ -146,8 +143,6 @@ function connect(settings: ConnectionSettings, options: { migrate: boolean }): C
       q: prepareStatements(db),
       inTransaction: sqlite.transaction((work: () => unknown) => work()),
       dataVersion: sqlite.prepare<[], number>('PRAGMA data_version').pluck(),
-      synchronousNormal: sqlite.prepare('PRAGMA synchronous = NORMAL'),
-      synchronousFull: sqlite.prepare('PRAGMA synchronous = FULL'),
     };
   } catch (error) {
     sqlite.close();
@@ -287,27 +282,32 @@ export class SqliteFlowStore implements FlowStore {
   }
 
   async commit<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>): Promise<T> {
-    const outcome = (await this.enqueue([{ load, plan }], undefined))[0]!;
+    const outcome = (await this.enqueue([{ load, plan }], undefined, true))[0]!;
     if (!outcome.ok) throw storageError(outcome.error, this.settings.path);
     return outcome.result as T;
   }
 
   async commitClaiming<T>(load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, leaseUntil: number, limit = Infinity): Promise<Committed<T>> {
-    const outcome = (await this.enqueue([{ load, plan }], { leaseUntil, limit }))[0]!;
+    const outcome = (await this.enqueue([{ load, plan }], { leaseUntil, limit }, true))[0]!;
     if (!outcome.ok) throw storageError(outcome.error, this.settings.path);
     return { result: outcome.result as T, claimed: outcome.claimed };
   }
 
   async commitBatch<T>(items: readonly BatchCommit<T>[], claim?: { leaseUntil: number; limit?: number }): Promise<BatchOutcome<T>[]> {
     if (items.length === 0) return [];
-    return (await this.enqueue(items, claim)) as BatchOutcome<T>[];
+    return (await this.enqueue(items, claim, false)) as BatchOutcome<T>[];
   }
 
   /** Queues commits for the next group transaction (see {@link CommitQueue}). */
-  private enqueue<T>(items: readonly BatchCommit<T>[], claim: { leaseUntil: number; limit?: number } | undefined): Promise<BatchOutcome<unknown>[]> {
+  private enqueue<T>(
+    items: readonly BatchCommit<T>[],
+    claim: { leaseUntil: number; limit?: number } | undefined,
+    /** A `commit` or `commitClaiming`: its failure is the call's (a batch's items fail in its outcomes). */
+    single: boolean,
+  ): Promise<BatchOutcome<unknown>[]> {
     this.assertOpen();
     return new Promise((settle, fail) => {
-      const unit: QueuedUnit = { items: items as readonly BatchCommit<unknown>[], ...(claim ? { claim } : {}), settle, fail };
+      const unit: QueuedUnit = { items: items as readonly BatchCommit<unknown>[], ...(claim ? { claim } : {}), single, settle, fail };
       if (this.settings.groupCommit) this.queue.push(unit);
       else this.commitUnits([unit]).then(([outcomes]) => settle(outcomes!), fail);
     });
@@ -319,7 +319,7 @@ export class SqliteFlowStore implements FlowStore {
    */
   private async commitUnits(units: readonly QueuedUnit[]): Promise<BatchOutcome<unknown>[][]> {
     const first = units[0]!;
-    if (units.length === 1 && first.items.length === 1) {
+    if (units.length === 1 && first.single) {
       const item = first.items[0]!;
       const committed = await this.write((c) => {
         // A fresh claim per try: a try that found the file locked claimed nothing.
@@ -392,12 +392,13 @@ export class SqliteFlowStore implements FlowStore {
   private writeSyncingLater<T>(work: (c: Connection) => T): Promise<T> {
     if (!this.walSync || !this.settings.groupCommit) return this.write(work);
     if (!this.inlineCheckpoints && !this.checkpoints) this.checkpointElsewhere();
+    // Not prepared statements: SQLite applies `PRAGMA synchronous` when it compiles it.
     return this.run((c) => {
-      c.synchronousNormal.run();
+      c.sqlite.exec('PRAGMA synchronous = NORMAL');
       try {
         return work(c);
       } finally {
-        c.synchronousFull.run();
+        c.sqlite.exec('PRAGMA synchronous = FULL');
       }
     }, 'write-unsynced');
   }
@@ -409,10 +410,13 @@ export class SqliteFlowStore implements FlowStore {
 
   /** Hands this file's checkpoints to the checkpoint thread, from the first write on. */
   private checkpointElsewhere(): void {
-    this.checkpoints = checkpointInThread(this.settings, () => {
-      this.checkpoints = undefined;
-      this.inlineCheckpoints = true;
-      this.setAutoCheckpoint(this.connection);
+    this.checkpoints = checkpointInThread(this.settings, {
+      onLost: () => {
+        this.checkpoints = undefined;
+        this.inlineCheckpoints = true;
+        this.setAutoCheckpoint(this.connection);
+      },
+      pauseWrites: () => this.queue.pause(),
     });
     this.setAutoCheckpoint(this.connection);
   }
