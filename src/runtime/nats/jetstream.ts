@@ -236,7 +236,9 @@ export class JetStreamIntake {
           let timer: NodeJS.Timeout | undefined;
           const lapse = new Promise<'lapsed'>((resolve) => (timer = setTimeout(() => resolve('lapsed'), PULL_EXPIRES_MS + PULL_LAPSE_MS)));
           const first = await Promise.race([drained.then(() => 'ended' as const), lapse]).finally(() => clearTimeout(timer));
-          if (first === 'lapsed' && !this.stopping) {
+          // At most one pull left to end by itself, and none while the commits are behind (a pull then
+          // waits on them, not on the server): the messages held stay bounded.
+          if (first === 'lapsed' && !this.stopping && lapsed.size === 0 && this.held.length < MAX_HELD) {
             logger.debug({}, 'taskflow: a JetStream pull outlived its expiry; pulling again beside it');
             const ending: Promise<void> = drained
               .catch((error: unknown) => logger.debug({ err: error }, 'taskflow: a lapsed JetStream pull ended'))
