@@ -133,6 +133,8 @@ function connect(settings: ConnectionSettings, options: { migrate: boolean }): C
     }
     sqlite.pragma(`synchronous = ${settings.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
     sqlite.pragma('foreign_keys = ON');
+    // Savepoint journals in memory: a batch's savepoint per item otherwise spills them to a temp file that grows all transaction.
+    sqlite.pragma('temp_store = MEMORY');
     const db = drizzle(sqlite);
     if (options.migrate) migrateSafely(db, settings.path);
     else if (settings.passive) assertSchemaCurrent(MIGRATIONS_FOLDER, lastMigration(sqlite), settings.path);
