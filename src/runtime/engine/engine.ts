@@ -428,14 +428,9 @@ export class WaitEngine {
     try {
       committed = planned.length === 0 ? [] : await this.commitWakesBatch(planned.map((p) => p.item));
     } catch (error) {
-      // One event alone: a refusal its plan threw is its own outcome (a store may report a lone item's failure as the call's).
-      if (planned.length === 1 && FlowError.isInstance(error) && error.code !== 'storage') {
-        committed = [{ ok: false, error }];
-      } else {
-        for (const settle of settles) settle.reject(error);
-        await Promise.all(spans);
-        throw error;
-      }
+      for (const settle of settles) settle.reject(error);
+      await Promise.all(spans);
+      throw error;
     }
     for (const [index, error] of refusals) settles[index]!.reject(error);
     planned.forEach(({ index, key }, i) => {
