@@ -119,8 +119,12 @@ function startThread(): Thread {
     if (!store || thread.paused.has(message.id)) return;
     void store.pauseWrites().then((resume) => {
       if (thread.retired || !thread.files.has(message.id)) return resume();
-      thread.paused.set(message.id, resume);
-      setTimeout(() => letGo(message.id), MAX_PAUSE_MS).unref();
+      // Not unref'd: callers are waiting, and the thread's answer must find this process alive.
+      const timeout = setTimeout(() => letGo(message.id), MAX_PAUSE_MS);
+      thread.paused.set(message.id, () => {
+        clearTimeout(timeout);
+        resume();
+      });
       thread.worker.postMessage({ t: 'paused', id: message.id } satisfies ToCheckpointer);
     });
   });
