@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FlowError, openTaskflow, silentLogger, type Flow } from '../src/index.js';
 import { updateStateMove } from '../src/runtime/moves.js';
 import type { BatchCommit } from '../src/runtime/store/contract.js';
@@ -29,11 +29,21 @@ async function runningFlows(store: SqliteFlowStore, count: number): Promise<Flow
   return flows;
 }
 
-/** Counts the savepoints the store opens: each grouped commit takes one. */
+/** Counts the savepoints the store opens (each grouped commit takes one), on every better-sqlite3 statement. */
 function countSavepoints(store: SqliteFlowStore): { count(): number } {
+  const statementPrototype = Object.getPrototypeOf(store.sqlite.prepare('SELECT 1')) as Database.Statement;
+  const run = vi.spyOn(statementPrototype, 'run');
   const exec = vi.spyOn(store.sqlite, 'exec');
-  return { count: () => exec.mock.calls.filter(([sql]) => sql.startsWith('SAVEPOINT')).length };
+  return {
+    count: () =>
+      run.mock.contexts.filter((statement) => (statement as Database.Statement).source.startsWith('SAVEPOINT')).length +
+      exec.mock.calls.filter(([sql]) => sql.startsWith('SAVEPOINT')).length,
+  };
 }
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
 
 describe('SQLite group commit (main thread)', () => {
   it('writes the commits of one turn in one transaction, a savepoint each, every caller getting its own result', async () => {

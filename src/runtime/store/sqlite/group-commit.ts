@@ -1,3 +1,4 @@
+import type Database from 'better-sqlite3';
 import { FlowError } from '../../errors.js';
 import type { ClaimedNotification, Decision, Loaded, LoadRequest } from '../contract.js';
 import { sqliteCode } from './errors.js';
@@ -40,7 +41,7 @@ export async function commitGroupOn(
   load: (q: SqliteStatements, request: LoadRequest) => Loaded,
   apply: (q: SqliteStatements, decision: Decision<unknown>, claim: Claim | undefined) => void,
 ): Promise<ItemOutcome[][]> {
-  const sql = statementsOf(c);
+  const sql = transactionStatements(c);
   // A lone item needs no savepoint: its failure rolls back the transaction, which holds nothing else.
   const lone = units.length === 1 && units[0]!.loads.length === 1;
   sql.begin.run();
@@ -85,10 +86,20 @@ export async function commitGroupOn(
   }
 }
 
-/** The transaction statements, prepared once per connection. */
-const prepared = new WeakMap<Connection, ReturnType<typeof prepareTransactionStatements>>();
+/** The transaction and savepoint statements of a connection. */
+export interface TransactionStatements {
+  begin: Database.Statement;
+  commit: Database.Statement;
+  rollback: Database.Statement;
+  savepoint: Database.Statement;
+  rollbackToSavepoint: Database.Statement;
+  release: Database.Statement;
+}
 
-function prepareTransactionStatements(c: Connection) {
+/** The transaction statements, prepared once per connection. */
+const prepared = new WeakMap<Connection, TransactionStatements>();
+
+function prepareTransactionStatements(c: Connection): TransactionStatements {
   return {
     begin: c.sqlite.prepare('BEGIN IMMEDIATE'),
     commit: c.sqlite.prepare('COMMIT'),
@@ -99,7 +110,8 @@ function prepareTransactionStatements(c: Connection) {
   };
 }
 
-function statementsOf(c: Connection): ReturnType<typeof prepareTransactionStatements> {
+/** The transaction and savepoint statements of a connection, prepared once. */
+export function transactionStatements(c: Connection): TransactionStatements {
   let statements = prepared.get(c);
   if (!statements) {
     statements = prepareTransactionStatements(c);

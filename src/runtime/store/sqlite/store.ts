@@ -30,7 +30,7 @@ export interface Claim {
 }
 
 import type { SqliteStoreOptions } from './options.js';
-import { commitGroupOn, type GroupPlan, type GroupUnit, type ItemOutcome } from './group-commit.js';
+import { commitGroupOn, transactionStatements, type GroupPlan, type GroupUnit, type ItemOutcome } from './group-commit.js';
 import { CommitQueue, type QueuedUnit } from './commit-queue.js';
 import { WalSync } from './wal-sync.js';
 import { checkpointInThread, INLINE_DEFAULT_FRAMES, INLINE_SAFETY_FRAMES, type CheckpointRegistration } from './checkpointer.js';
@@ -198,6 +198,7 @@ function commitUnitsOnSqlite(
   load: (q: SqliteStatements, request: LoadRequest) => Loaded,
   apply: (q: SqliteStatements, decision: Decision<unknown>, claim: Claim | undefined) => void,
 ): BatchOutcome<unknown>[][] {
+  const sql = transactionStatements(c);
   return c.inTransaction.immediate(() => {
     const started = performance.now();
     const taken: BatchOutcome<unknown>[][] = [];
@@ -208,20 +209,20 @@ function commitUnitsOnSqlite(
       const outcomes: BatchOutcome<unknown>[] = [];
       for (const item of unit.items) {
         const before = claiming?.claimed.length ?? 0;
-        c.sqlite.exec('SAVEPOINT taskflow_batch_item');
+        sql.savepoint.run();
         let decision: Decision<unknown>;
         try {
           decision = item.plan(load(c.q, item.load));
           apply(c.q, decision, claiming);
         } catch (error) {
           if (!FlowError.isInstance(error) && sqliteCode(error) !== undefined && !sqliteCode(error)!.startsWith('SQLITE_CONSTRAINT')) throw error;
-          c.sqlite.exec('ROLLBACK TO taskflow_batch_item');
-          c.sqlite.exec('RELEASE taskflow_batch_item');
+          sql.rollbackToSavepoint.run();
+          sql.release.run();
           if (claiming) claiming.claimed.length = before;
           outcomes.push({ ok: false, error });
           continue;
         }
-        c.sqlite.exec('RELEASE taskflow_batch_item');
+        sql.release.run();
         outcomes.push({ ok: true, result: decision.result, claimed: claiming ? claiming.claimed.slice(before) : [] });
       }
       taken.push(outcomes);
@@ -330,7 +331,9 @@ export class SqliteFlowStore implements FlowStore {
       });
       return [[{ ok: true, ...committed }]];
     }
-    return this.writeSyncingLater((c) => commitUnitsOnSqlite(c, units, SLICE_MS, (q, request) => this.load(q, request), (q, decision, on) => this.apply(q, decision, on)));
+    // One item alone is as latency-bound as a lone commit: SQLite's own fsync; several, off the thread.
+    const several = units.length > 1 || first.items.length > 1;
+    return (several ? this.writeSyncingLater.bind(this) : this.write.bind(this))((c: Connection) => commitUnitsOnSqlite(c, units, SLICE_MS, (q, request) => this.load(q, request), (q, decision, on) => this.apply(q, decision, on)));
   }
 
   /**
