@@ -42,15 +42,6 @@ const COMMIT_BATCH = 256;
 const MAX_HELD = 4 * COMMIT_BATCH;
 /** The shortest expiry a pull request may have; also the longest a close waits for the last one. */
 const PULL_EXPIRES_MS = 1_000;
-/**
- * How long past its expiry a pull may stay open before the next one is asked for
- * beside it. nats-server 2.9 now and then lets a partly filled pull request lapse
- * without its 408: the client sees it end only once two idle heartbeats are
- * missed, a second later, and meanwhile nothing is delivered (measured: 1.5 s of
- * events held up at 100 events/s). The lapsed pull is left to end by itself;
- * whatever it still brings is committed as usual.
- */
-const PULL_LAPSE_MS = 25;
 const PULL_RETRY_MS = 100;
 const RECOVER_DELAY_MS = 500;
 
@@ -74,8 +65,7 @@ export class JetStreamIntake {
   private readonly jsm: JetStreamManager;
   private readonly options: JetStreamIntakeOptions;
   private consuming: Promise<void> | undefined;
-  /** The pulls open now: the current one, and any left to end by themselves (see {@link PULL_LAPSE_MS}). */
-  private readonly batches = new Set<ConsumerMessages>();
+  private batch: ConsumerMessages | undefined;
   private stopping = false;
   /** Messages pulled and not yet handed to a commit. */
   private held: JsMsg[] = [];
@@ -121,10 +111,10 @@ export class JetStreamIntake {
     this.stopping = true;
     const consuming = this.consuming;
     if (!consuming) return;
-    if (!this.options.isConnected()) await this.closeBatches();
+    if (!this.options.isConnected()) await this.batch?.close().catch(() => undefined);
     const ended = await Promise.race([consuming.then(() => true), sleep(PULL_EXPIRES_MS + 1_000).then(() => false)]);
     if (!ended) {
-      await this.closeBatches();
+      await this.batch?.close().catch(() => undefined);
       await Promise.race([consuming, sleep(1_000)]);
     }
   }
@@ -208,8 +198,6 @@ export class JetStreamIntake {
   private async pullLoop(): Promise<void> {
     const { stream, durable, logger } = this.options;
     let consumer: Consumer | undefined;
-    /** Pulls that outlived their expiry, each until it ends by itself. */
-    const lapsed = new Set<Promise<void>>();
     try {
       while (!this.stopping && !this.nc.isClosed()) {
         const began = Date.now();
@@ -218,35 +206,14 @@ export class JetStreamIntake {
         try {
           consumer ??= await jetstream(this.nc).consumers.get(stream, durable);
           const batch = await consumer.fetch({ max_messages: PULL_BATCH, expires: PULL_EXPIRES_MS });
-          this.batches.add(batch);
-          const drained = (async () => {
-            try {
-              for await (const msg of batch) {
-                this.held.push(msg);
-                handled++;
-                // Nothing more arrived yet (or enough for a batch): commit what is held.
-                if (batch.getPending() === 0 || this.held.length >= COMMIT_BATCH) this.commitHeld();
-                if (this.held.length >= MAX_HELD) await this.committing;
-              }
-            } finally {
-              this.batches.delete(batch);
-              this.commitHeld();
-            }
-          })();
-          let timer: NodeJS.Timeout | undefined;
-          const lapse = new Promise<'lapsed'>((resolve) => (timer = setTimeout(() => resolve('lapsed'), PULL_EXPIRES_MS + PULL_LAPSE_MS)));
-          const first = await Promise.race([drained.then(() => 'ended' as const), lapse]).finally(() => clearTimeout(timer));
-          // At most one pull left to end by itself, and none while the commits are behind (a pull then
-          // waits on them, not on the server): the messages held stay bounded.
-          if (first === 'lapsed' && !this.stopping && lapsed.size === 0 && this.held.length < MAX_HELD) {
-            logger.debug({}, 'taskflow: a JetStream pull outlived its expiry; pulling again beside it');
-            const ending: Promise<void> = drained
-              .catch((error: unknown) => logger.debug({ err: error }, 'taskflow: a lapsed JetStream pull ended'))
-              .finally(() => lapsed.delete(ending));
-            lapsed.add(ending);
-            continue;
+          this.batch = batch;
+          for await (const msg of batch) {
+            this.held.push(msg);
+            handled++;
+            // Nothing more arrived yet (or enough for a batch): commit what is held.
+            if (batch.getPending() === 0 || this.held.length >= COMMIT_BATCH) this.commitHeld();
+            if (this.held.length >= MAX_HELD) await this.committing;
           }
-          await drained;
         } catch (error) {
           if (this.stopping) break;
           failed = true;
@@ -266,15 +233,10 @@ export class JetStreamIntake {
         if (handled === 0 && Date.now() - began < PULL_EXPIRES_MS / 2) await sleep(PULL_RETRY_MS);
       }
     } finally {
-      await Promise.all(lapsed);
       // Every message pulled is committed and acked (or nak'd) before the loop ends.
       this.commitHeld();
       await this.committing;
     }
-  }
-
-  private async closeBatches(): Promise<void> {
-    await Promise.all([...this.batches].map((batch) => batch.close().catch(() => undefined)));
   }
 
   /** Starts the commit loop unless it runs: it takes the held messages, a batch at a time, until none is left. */
@@ -294,22 +256,8 @@ export class JetStreamIntake {
     })();
   }
 
-  /** Whether the stream and the durable consumer both exist now (false when that cannot be told). */
-  private async consumerPresent(): Promise<boolean> {
-    if (!this.options.isConnected() || this.stopping) return false;
-    try {
-      await this.jsm.consumers.info(this.options.stream, this.options.durable);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
   /** After a failed pull: the stream or consumer may be gone (deleted, or a server that lost its store). Recreates them. */
   private async recover(): Promise<boolean> {
-    // Both still there (measured on nats-server 2.9: a partly filled pull request that lapsed without its
-    // 408, seen as heartbeats missed a second after): pull again at once rather than after the delay below.
-    if (await this.consumerPresent()) return true;
     // Not at once: a server still removing a deleted stream's files can corrupt one recreated under the same name.
     await sleep(RECOVER_DELAY_MS);
     if (!this.options.isConnected() || this.stopping) return false;
