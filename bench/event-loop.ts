@@ -172,8 +172,8 @@ export async function benchEventLoop(options: BenchOptions): Promise<BenchResult
   const notes = [
     `Host timer: setInterval(1 ms); lateness of a tick = gap since the previous tick − 1 ms; the gap from the last tick to the end of the run counts too (a starved timer shows it whole). ${budgetMs} ms per row, engine started, tickInterval 1h.`,
     'Load: flows through tf.manager (create → start → wait → resume → finish, 5 transitions each), either one caller awaiting each call back to back (the tight loop) or 32 such callers at once.',
-    'Worker thread: the better-sqlite3 connection lives in a worker; plans run on the main thread; commits queued while a transaction is open share the next one (group commit). Main thread: the synchronous store, the default (`sqlite: { thread: "main" }`).',
-    'Measured on a shared 2-core machine under heavy load from other jobs: compare rows of one run, not runs.',
+    'Worker thread: the better-sqlite3 connection lives in a worker; plans run on the main thread; commits queued while a transaction is open share the next one (group commit). Main thread: the default store (`sqlite: { thread: "main" }`): statements on this thread, in slices of at most 1 ms of work per turn of the event loop, group commit, checkpoints on a thread of their own.',
+    'Measured on a shared 2-core machine: compare rows of one run, not runs.',
   ];
   for (const sync of ['FULL', 'NORMAL']) {
     const worker = rates[`SQLite ${sync}, worker thread/tight`];
