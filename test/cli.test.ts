@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FLOW_STATUSES, type FlowStatus } from '../src/index.js';
 import {
   OWNER_1,
   OWNER_2,
@@ -52,8 +53,10 @@ describe.concurrent('taskflow CLI, reading', () => {
     expect(result.code).toBe(0);
     const lines = result.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^ID\s+STATUS\s+STEP\s+WAIT\s+OWNER\s+UPDATED\s+GOAL$/);
+    // Flows updated in the same millisecond come in status order, then creation order (LIST_ORDER).
+    const rank = (status: FlowStatus) => FLOW_STATUSES.indexOf(status);
     const ids = Object.values(flows)
-      .sort((a, b) => a.updatedAt.getTime() - b.updatedAt.getTime())
+      .sort((a, b) => a.updatedAt.getTime() - b.updatedAt.getTime() || rank(a.status) - rank(b.status) || a.createdAt.getTime() - b.createdAt.getTime())
       .map((f) => f.id);
     expect(lines.slice(1, 6).map((line) => line.split(/\s+/)[0])).toEqual(ids);
     expect(result.stdout).toContain('event payments.received/INV-42');
