@@ -331,9 +331,9 @@ export class SqliteFlowStore implements FlowStore {
       });
       return [[{ ok: true, ...committed }]];
     }
+    const work = (c: Connection) => commitUnitsOnSqlite(c, units, SLICE_MS, (q, request) => this.load(q, request), (q, decision, on) => this.apply(q, decision, on));
     // One item alone is as latency-bound as a lone commit: SQLite's own fsync; several, off the thread.
-    const several = units.length > 1 || first.items.length > 1;
-    return (several ? this.writeSyncingLater.bind(this) : this.write.bind(this))((c: Connection) => commitUnitsOnSqlite(c, units, SLICE_MS, (q, request) => this.load(q, request), (q, decision, on) => this.apply(q, decision, on)));
+    return units.length > 1 || first.items.length > 1 ? this.writeSyncingLater(work) : this.write(work);
   }
 
   /**
@@ -403,7 +403,11 @@ export class SqliteFlowStore implements FlowStore {
       try {
         return work(c);
       } finally {
-        c.sqlite.exec('PRAGMA synchronous = FULL');
+        try {
+          c.sqlite.exec('PRAGMA synchronous = FULL');
+        } catch {
+          // A connection that fails here failed the work too: its error is the one to report.
+        }
       }
     }, 'write-unsynced');
   }
