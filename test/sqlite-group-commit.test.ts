@@ -6,10 +6,12 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FlowError, openTaskflow, silentLogger, type Flow } from '../src/index.js';
 import { updateStateMove } from '../src/runtime/moves.js';
 import type { BatchCommit } from '../src/runtime/store/contract.js';
+import { checkpointThread } from '../src/runtime/store/sqlite/checkpointer.js';
 import { openSqliteStore, type SqliteFlowStore } from '../src/runtime/store/sqlite/store.js';
 import { newFlow, T0 } from './support/taskflow.js';
 import { setN } from './support/set-n-commit.js';
 import { tempDbPath } from './support/temp-db.js';
+import { until } from './support/until.js';
 
 /**
  * The main-thread SQLite store's group commit: commits asked for in the same turn
@@ -183,5 +185,25 @@ describe('SQLite checkpoints off the main thread', () => {
     const reopened = openSqliteStore({ path });
     expect((await reopened.countByStatus()).waiting).toBe(4_500);
     await reopened.close();
+  });
+});
+
+describe('SQLite checkpoints when the checkpoint thread dies', () => {
+  it('goes back to checkpointing in its own commits: every write lands and the log stays small', async () => {
+    const { store, path } = await openStore({});
+    const tf = await openTaskflow({ store, logger: silentLogger });
+    await tf.manager.createAndStart({ ...newFlow, wait: { kind: 'manual', signal: 'approve' } });
+    const thread = checkpointThread();
+    expect(thread).toBeDefined();
+    await thread!.terminate();
+    await until(() => store.sqlite.pragma('wal_autocheckpoint', { simple: true }) === 1000, 5_000);
+    let largest = 0;
+    for (let i = 0; i < 1_000; i++) {
+      await Promise.all([1, 2, 3].map(() => tf.manager.createAndStart({ ...newFlow, wait: { kind: 'manual', signal: 'approve' } })));
+      if (i % 50 === 0) largest = Math.max(largest, statSync(`${path}-wal`).size);
+    }
+    expect(largest).toBeLessThan(40 * 1024 * 1024);
+    expect((await store.countByStatus()).waiting).toBe(3_001);
+    await tf.close();
   });
 });

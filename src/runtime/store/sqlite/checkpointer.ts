@@ -90,6 +90,11 @@ interface Thread {
 let current: Thread | undefined;
 let nextId = 1;
 
+/** @internal The process's checkpoint thread while it runs (tests end it to check the stores' fallback). */
+export function checkpointThread(): Worker | undefined {
+  return current?.worker;
+}
+
 function startThread(): Thread {
   const worker = new Worker(CHECKPOINTER_SOURCE, {
     eval: true,
