@@ -99,6 +99,26 @@ describe('SQLite group commit (main thread)', () => {
     await store.close();
   });
 
+  it('waits out another process holding the write lock without stalling the loop, then writes the whole group', async () => {
+    const { store, path } = await openStore();
+    const flows = await runningFlows(store, 4);
+    const other = new Database(path);
+    other.pragma('busy_timeout = 0');
+    other.exec('BEGIN IMMEDIATE');
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 5);
+    const pending = Promise.all(flows.map((flow, i) => store.commit(setN(flow.id, i).load, setN(flow.id, i).plan)));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    other.exec('COMMIT');
+    other.close();
+    const revisions = await pending;
+    clearInterval(timer);
+    expect(revisions).toEqual(flows.map((flow) => flow.revision + 1));
+    expect(ticks).toBeGreaterThan(5);
+    for (const [i, flow] of flows.entries()) expect((await store.getFlow(flow.id))?.state).toEqual({ n: i });
+    await store.close();
+  });
+
   it('lets each plan of a group see what the commits before it wrote', async () => {
     const { store } = await openStore();
     const [flow] = await runningFlows(store, 1);

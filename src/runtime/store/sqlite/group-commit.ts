@@ -48,8 +48,7 @@ export async function commitGroupOn(
   try {
     const outcomes: ItemOutcome[][] = [];
     for (const [u, unit] of units.entries()) {
-      // A fresh claim per try: a try that found the file locked claimed nothing.
-      const claiming: Claim | undefined = unit.claim ? { leaseUntil: unit.claim.leaseUntil, claimed: [], limit: unit.claim.limit ?? Infinity } : undefined;
+      const claiming = freshClaim(unit.claim);
       const unitOutcomes: ItemOutcome[] = [];
       for (const [i, request] of unit.loads.entries()) {
         const before = claiming?.claimed.length ?? 0;
@@ -121,8 +120,16 @@ export function transactionStatements(c: Connection): TransactionStatements {
 }
 
 /** A plan's throw, a refused decision (`FlowError`) or a constraint: the item's own fault, not the transaction's. */
-function refusesOnlyItsItem(error: unknown): boolean {
+export function refusesOnlyItsItem(error: unknown): boolean {
   if (error === PLAN_FAILED || FlowError.isInstance(error)) return true;
   const code = sqliteCode(error);
   return code === undefined || code.startsWith('SQLITE_CONSTRAINT');
+}
+
+/**
+ * Where one try of a commit puts the wakes it claims: fresh per try, since a try
+ * that found the file locked claimed nothing. Undefined when nothing is claimed.
+ */
+export function freshClaim(claim: { leaseUntil: number; limit?: number } | undefined): Claim | undefined {
+  return claim ? { leaseUntil: claim.leaseUntil, claimed: [], limit: claim.limit ?? Infinity } : undefined;
 }

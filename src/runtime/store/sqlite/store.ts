@@ -30,7 +30,7 @@ export interface Claim {
 }
 
 import type { SqliteStoreOptions } from './options.js';
-import { commitGroupOn, transactionStatements, type GroupPlan, type GroupUnit, type ItemOutcome } from './group-commit.js';
+import { commitGroupOn, freshClaim, refusesOnlyItsItem, transactionStatements, type GroupPlan, type GroupUnit, type ItemOutcome } from './group-commit.js';
 import { CommitQueue, type QueuedUnit } from './commit-queue.js';
 import { WalSync } from './wal-sync.js';
 import { checkpointInThread, INLINE_DEFAULT_FRAMES, INLINE_SAFETY_FRAMES, type CheckpointRegistration } from './checkpointer.js';
@@ -204,8 +204,7 @@ function commitUnitsOnSqlite(
     const taken: BatchOutcome<unknown>[][] = [];
     for (const unit of units) {
       if (taken.length > 0 && performance.now() - started >= budgetMs) break;
-      // A fresh claim per try: a try that found the file locked claimed nothing.
-      const claiming: Claim | undefined = unit.claim ? { leaseUntil: unit.claim.leaseUntil, claimed: [], limit: unit.claim.limit ?? Infinity } : undefined;
+      const claiming = freshClaim(unit.claim);
       const outcomes: BatchOutcome<unknown>[] = [];
       for (const item of unit.items) {
         const before = claiming?.claimed.length ?? 0;
@@ -215,7 +214,7 @@ function commitUnitsOnSqlite(
           decision = item.plan(load(c.q, item.load));
           apply(c.q, decision, claiming);
         } catch (error) {
-          if (!FlowError.isInstance(error) && sqliteCode(error) !== undefined && !sqliteCode(error)!.startsWith('SQLITE_CONSTRAINT')) throw error;
+          if (!refusesOnlyItsItem(error)) throw error;
           sql.rollbackToSavepoint.run();
           sql.release.run();
           if (claiming) claiming.claimed.length = before;
@@ -325,8 +324,7 @@ export class SqliteFlowStore implements FlowStore {
     if (units.length === 1 && first.single) {
       const item = first.items[0]!;
       const committed = await this.write((c) => {
-        // A fresh claim per try: a try that found the file locked claimed nothing.
-        const claim: Claim | undefined = first.claim ? { leaseUntil: first.claim.leaseUntil, claimed: [], limit: first.claim.limit ?? Infinity } : undefined;
+        const claim = freshClaim(first.claim);
         return { result: this.commitOn(c, item.load, item.plan, claim), claimed: claim?.claimed ?? [] };
       });
       return [[{ ok: true, ...committed }]];
