@@ -11,11 +11,12 @@ import { FlowError, ManualClock, openTaskflow, TELEMETRY_ATTRIBUTES as A, type F
 import { openSqliteStore } from '../src/runtime/store/sqlite/store.js';
 import { openPostgresStore } from '../src/runtime/store/postgres/store.js';
 import type { BatchCommit, BatchOutcome, Decision, Loaded } from '../src/runtime/store/contract.js';
-import { usePrivateNats } from './support/private-nats.js';
+import { consumed, usePrivateNats } from './support/private-nats.js';
 import { tempPgDatabase } from './support/pg-database.js';
 import { tempDbPath } from './support/temp-db.js';
 import { newFlow, T0 } from './support/taskflow.js';
 import { until } from './support/until.js';
+import { resumedCount, waitingOnEvent } from './support/event-flows.js';
 
 type Dialect = 'sqlite' | 'postgres';
 
@@ -82,23 +83,6 @@ async function open(dialect: Dialect, options: TaskflowOptions & { spy?: Spy } =
   return tf;
 }
 
-async function waitingFlow(tf: Taskflow, topic: string, correlationId: string): Promise<Flow> {
-  const flow = await tf.manager.createManaged(newFlow);
-  await tf.manager.startRunning(flow.id);
-  return tf.manager.setWaiting(flow.id, { kind: 'external_event', topic, correlationId });
-}
-
-async function resumedCount(tf: Taskflow, id: string): Promise<number> {
-  return (await tf.manager.listEvents(id)).filter((e) => e.kind === 'resumed').length;
-}
-
-async function consumed(stream = 'TASKFLOW', durable = 'taskflow'): Promise<void> {
-  await until(async () => {
-    const info = await bus.jsm.consumers.info(stream, durable);
-    return info.num_pending === 0 && info.num_ack_pending === 0;
-  });
-}
-
 function message(correlationId: string, payload: unknown, msgId?: string): { data: string; headers: ReturnType<typeof headers> } {
   const h = headers();
   h.set('Taskflow-Correlation-Id', correlationId);
@@ -111,8 +95,8 @@ describe.each(['sqlite', 'postgres'] as const)('NATS in batches on %s', (dialect
     const resumes: string[] = [];
     const tf = await open(dialect, { onResume: (flow) => void resumes.push(flow.id) });
     await tf.start();
-    const a = await waitingFlow(tf, 'orders.a', 'A-1');
-    const b = await waitingFlow(tf, 'orders.b', 'B-1');
+    const a = await waitingOnEvent(tf, 'orders.a', 'A-1');
+    const b = await waitingOnEvent(tf, 'orders.b', 'B-1');
     const outcomes = await tf.engine.deliverBatch([
       { topic: 'orders.a', correlationId: 'A-1', eventId: 'e-1', payload: { n: 1 } },
       { topic: '', correlationId: 'X' }, // a bad key: refused alone
@@ -199,7 +183,7 @@ describe.each(['sqlite', 'postgres'] as const)('NATS in batches on %s', (dialect
     const tf = await open(dialect, { spy, onResume: (flow) => void resumes.push(flow.id), nats: { servers: bus.server.url, subjects: ['orders.>'] } });
     await tf.start();
     const flows: Flow[] = [];
-    for (let i = 0; i < 40; i++) flows.push(await waitingFlow(tf, 'orders.paid', `O-${i}`));
+    for (let i = 0; i < 40; i++) flows.push(await waitingOnEvent(tf, 'orders.paid', `O-${i}`));
     // An event already delivered once: its id is remembered.
     const first = message('O-0', { n: 0 }, 'msg-0');
     await bus.js.publish('orders.paid', first.data, { headers: first.headers });
@@ -222,7 +206,7 @@ describe.each(['sqlite', 'postgres'] as const)('NATS in batches on %s', (dialect
     const reopened = await openTaskflow({ clock: new ManualClock(T0), store: spied(await reopen(dialect, tf), spy), onResume: (flow) => void resumes.push(flow.id), nats: { servers: bus.server.url, subjects: ['orders.>'] } });
     opened.push(reopened);
     await reopened.start();
-    await consumed();
+    await consumed(bus);
     await until(() => resumes.length === 40);
     expect(new Set(resumes).size).toBe(40);
     for (const flow of flows) expect(await resumedCount(reopened, flow.id)).toBe(1);
@@ -240,7 +224,7 @@ describe.each(['sqlite', 'postgres'] as const)('NATS in batches on %s', (dialect
     const tf = await open(dialect, { spy, onResume: (flow) => void resumes.push(flow.id), nats: { servers: bus.server.url, subjects: ['orders.>'] } });
     await tf.start();
     const flows: Flow[] = [];
-    for (let i = 0; i < 30; i++) flows.push(await waitingFlow(tf, 'orders.paid', `P-${i}`));
+    for (let i = 0; i < 30; i++) flows.push(await waitingOnEvent(tf, 'orders.paid', `P-${i}`));
     await tf.close();
     for (let i = 0; i < 30; i++) {
       const m = message(`P-${i}`, { n: i });
@@ -252,7 +236,7 @@ describe.each(['sqlite', 'postgres'] as const)('NATS in batches on %s', (dialect
     opened.push(reopened);
     await reopened.start();
     await until(() => resumes.length === 30, 60_000);
-    await consumed();
+    await consumed(bus);
     expect(spy.failMidBatch).toBe(0); // a batch did fail in the middle of its transaction
     expect(new Set(resumes).size).toBe(30);
     for (const flow of flows) {
@@ -268,7 +252,7 @@ describe('NATS in batches, telemetry', () => {
     const exporter = new InMemorySpanExporter();
     const tracer = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] }).getTracer('test');
     const tf = await open('sqlite', { telemetry: { tracer } });
-    const flow = await waitingFlow(tf, 'payments.received', 'INV-42');
+    const flow = await waitingOnEvent(tf, 'payments.received', 'INV-42');
     await tf.engine.deliverBatch([
       { topic: 'payments.received', correlationId: 'INV-42' },
       { topic: 'payments.received', correlationId: 'INV-43' },

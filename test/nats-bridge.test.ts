@@ -3,9 +3,10 @@ import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Flow, Taskflow, TaskflowOptions } from '../src/index.js';
 import { startNatsServer, type NatsServer } from './support/nats-server.js';
-import { usePrivateNats } from './support/private-nats.js';
-import { newFlow, openTestTaskflow } from './support/taskflow.js';
+import { consumed, usePrivateNats } from './support/private-nats.js';
+import { openTestTaskflow } from './support/taskflow.js';
 import { until } from './support/until.js';
+import { resumedCount, waitingOnEvent } from './support/event-flows.js';
 
 type TestTaskflow = Awaited<ReturnType<typeof openTestTaskflow>>;
 
@@ -27,12 +28,6 @@ async function openBridged(nats: Partial<NonNullable<TaskflowOptions['nats']>> =
   return tf;
 }
 
-async function waitingFlow(tf: Taskflow, topic: string, correlationId: string): Promise<Flow> {
-  const flow = await tf.manager.createManaged(newFlow);
-  await tf.manager.startRunning(flow.id);
-  return tf.manager.setWaiting(flow.id, { kind: 'external_event', topic, correlationId });
-}
-
 function publish(subject: string, body: unknown, hdrs: Record<string, string> = {}): void {
   const h = headers();
   for (const [k, v] of Object.entries(hdrs)) h.set(k, v);
@@ -43,23 +38,11 @@ async function statusOf(tf: Taskflow, id: string): Promise<string | undefined> {
   return (await tf.manager.get(id))?.status;
 }
 
-async function resumedCount(tf: Taskflow, id: string): Promise<number> {
-  return (await tf.manager.listEvents(id)).filter((e) => e.kind === 'resumed').length;
-}
-
-/** Every message in the stream was handed to the engine and acked (or terminated). */
-async function consumed(stream = 'TASKFLOW', durable = 'taskflow'): Promise<void> {
-  await until(async () => {
-    const info = await bus.jsm.consumers.info(stream, durable);
-    return info.num_pending === 0 && info.num_ack_pending === 0;
-  });
-}
-
 describe('NATS bridge on JetStream', () => {
   it('an event on the topic a wait declared resumes the flow with the payload', async () => {
     const tf = await openBridged();
     expect(tf.bridge!.mode).toBe('jetstream');
-    const flow = await waitingFlow(tf, 'invoices.paid', 'INV-42');
+    const flow = await waitingOnEvent(tf, 'invoices.paid', 'INV-42');
     // setWaiting resolved: the topic is covered already, even for a plain core publish.
     publish('invoices.paid', { payload: { amount: 120 } }, { 'Taskflow-Correlation-Id': 'INV-42' });
     await until(async () => (await statusOf(tf, flow.id)) === 'running');
@@ -71,7 +54,7 @@ describe('NATS bridge on JetStream', () => {
 
   it('reads the correlation id from the JSON body, and without a payload field hands over the whole body', async () => {
     const tf = await openBridged();
-    const flow = await waitingFlow(tf, 'invoices.paid', 'INV-43');
+    const flow = await waitingOnEvent(tf, 'invoices.paid', 'INV-43');
     await bus.js.publish('invoices.paid', JSON.stringify({ correlation_id: 'INV-43', amount: 80 }));
     await until(async () => (await statusOf(tf, flow.id)) === 'running');
     expect((await tf.manager.get(flow.id))!.state.resume_event).toEqual({ correlation_id: 'INV-43', amount: 80 });
@@ -80,15 +63,15 @@ describe('NATS bridge on JetStream', () => {
   it('keeps an event that arrives before the wait, and resumes the flow the moment it waits', async () => {
     const tf = await openBridged({ subjects: ['payments.>'] });
     await bus.js.publish('payments.received', JSON.stringify({ correlation_id: 'INV-7', payload: { paid: 50 } }));
-    await consumed();
-    const flow = await waitingFlow(tf, 'payments.received', 'INV-7');
+    await consumed(bus);
+    const flow = await waitingOnEvent(tf, 'payments.received', 'INV-7');
     expect(flow.status).toBe('running');
     expect(flow.state.resume_event).toEqual({ paid: 50 });
   });
 
   it('honours the reference subject taskflow.resume { flow_id, topic, correlation_id, payload }', async () => {
     const tf = await openBridged();
-    const flow = await waitingFlow(tf, 'orders.shipped', 'O-1');
+    const flow = await waitingOnEvent(tf, 'orders.shipped', 'O-1');
     await bus.js.publish('taskflow.resume', JSON.stringify({ flow_id: flow.id, topic: 'orders.shipped', correlation_id: 'O-1', payload: { carrier: 'UPS' } }));
     await until(async () => (await statusOf(tf, flow.id)) === 'running');
     expect((await tf.manager.get(flow.id))!.state.resume_event).toEqual({ carrier: 'UPS' });
@@ -98,7 +81,7 @@ describe('NATS bridge on JetStream', () => {
     const first = await openBridged();
     await expect(openBridged({ stream: 'OTHER', durable: 'other' })).rejects.toThrow(/overlap.*stream TASKFLOW.*nats\.resumeSubject/s);
     const own = await openBridged({ stream: 'OTHER', durable: 'other', resumeSubject: 'other.resume', subjects: ['other.orders.>'] });
-    const flow = await waitingFlow(own, 'other.orders.shipped', 'O-2');
+    const flow = await waitingOnEvent(own, 'other.orders.shipped', 'O-2');
     await bus.js.publish('other.resume', JSON.stringify({ topic: 'other.orders.shipped', correlation_id: 'O-2', payload: { ok: true } }));
     await until(async () => (await statusOf(own, flow.id)) === 'running');
     expect(first.bridge).toBeDefined();
@@ -106,7 +89,7 @@ describe('NATS bridge on JetStream', () => {
 
   it('resumes once for a duplicate message (same Nats-Msg-Id), even when the flow waits again on the same key', async () => {
     const tf = await openBridged();
-    const flow = await waitingFlow(tf, 'invoices.paid', 'INV-9');
+    const flow = await waitingOnEvent(tf, 'invoices.paid', 'INV-9');
     const send = () => bus.js.publish('invoices.paid', JSON.stringify({ correlation_id: 'INV-9' }), { msgID: 'evt-9' });
     await send();
     await until(async () => (await statusOf(tf, flow.id)) === 'running');
@@ -114,20 +97,20 @@ describe('NATS bridge on JetStream', () => {
     await send();
     // A plain publish bypasses the stream's duplicate window; the engine still knows the id.
     publish('invoices.paid', { correlation_id: 'INV-9' }, { 'Nats-Msg-Id': 'evt-9' });
-    await consumed();
+    await consumed(bus);
     expect(await statusOf(tf, flow.id)).toBe('waiting');
     expect(await resumedCount(tf, flow.id)).toBe(1);
   });
 
   it('terminates a malformed message and changes nothing; the next good event still lands', async () => {
     const tf = await openBridged();
-    const flow = await waitingFlow(tf, 'invoices.paid', 'INV-1');
+    const flow = await waitingOnEvent(tf, 'invoices.paid', 'INV-1');
     const before = await tf.manager.get(flow.id);
     await bus.js.publish('invoices.paid', JSON.stringify({ amount: 1 })); // no correlation id
     await bus.js.publish('invoices.paid', new Uint8Array([0xff, 0xfe, 0x00])); // not UTF-8
     await bus.js.publish('taskflow.resume', 'not json');
     await bus.js.publish('taskflow.resume', JSON.stringify({ topic: 'invoices.paid' })); // no correlation_id
-    await consumed();
+    await consumed(bus);
     const info = await bus.jsm.consumers.info('TASKFLOW', 'taskflow');
     expect(info.num_redelivered).toBe(0);
     expect(await tf.manager.get(flow.id)).toEqual(before);
@@ -141,7 +124,7 @@ describe('NATS bridge on JetStream', () => {
     const sub = bus.nc.subscribe('taskflow.flow.>', { callback: (_e, m) => void seen.push({ subject: m.subject, body: m.json() }) });
     await bus.nc.flush();
     const tf = await openBridged({ publishLifecycle: true });
-    const flow = await waitingFlow(tf, 'invoices.paid', 'INV-5');
+    const flow = await waitingOnEvent(tf, 'invoices.paid', 'INV-5');
     await bus.js.publish('invoices.paid', JSON.stringify({ correlation_id: 'INV-5', payload: { ok: true } }));
     await until(async () => (await statusOf(tf, flow.id)) === 'running');
     await tf.manager.finish(flow.id);
@@ -153,10 +136,10 @@ describe('NATS bridge on JetStream', () => {
 
   it('on start subscribes the topics that waiting flows declared before, read from the database; the stream keeps to the declared subjects', async () => {
     const offline = await openTestTaskflow();
-    const a = await waitingFlow(offline, 'shipments.delivered', 'S-1');
-    await waitingFlow(offline, 'shipments.delivered', 'S-2');
-    await waitingFlow(offline, 'refunds.issued', 'R-1');
-    await waitingFlow(offline, 'payments.received', 'P-1');
+    const a = await waitingOnEvent(offline, 'shipments.delivered', 'S-1');
+    await waitingOnEvent(offline, 'shipments.delivered', 'S-2');
+    await waitingOnEvent(offline, 'refunds.issued', 'R-1');
+    await waitingOnEvent(offline, 'payments.received', 'P-1');
     await offline.close();
     const tf = await openBridged({ subjects: ['payments.>'] }, { database: offline.path });
     expect(tf.bridge!.coveredSubjects()).toEqual(['taskflow.resume', 'payments.>', 'refunds.issued', 'shipments.delivered']);
@@ -168,7 +151,7 @@ describe('NATS bridge on JetStream', () => {
 
   it('an older stream holding wait topics one by one is brought back to the declared subjects, and its stored events still land', async () => {
     const offline = await openTestTaskflow();
-    const flow = await waitingFlow(offline, 'shipments.delivered', 'S-9');
+    const flow = await waitingOnEvent(offline, 'shipments.delivered', 'S-9');
     await offline.close();
     await bus.jsm.streams.add({ name: 'TASKFLOW', subjects: ['taskflow.resume', 'shipments.delivered'], retention: RetentionPolicy.Workqueue });
     await bus.js.publish('shipments.delivered', JSON.stringify({ correlation_id: 'S-9' }));
@@ -180,7 +163,7 @@ describe('NATS bridge on JetStream', () => {
   it('delivers the 100 events published while the runtime was stopped when it starts again', async () => {
     const first = await openBridged({}, { synchronous: 'normal' });
     const flows: Flow[] = [];
-    for (let i = 0; i < 100; i++) flows.push(await waitingFlow(first, 'jobs.done', `job-${i}`));
+    for (let i = 0; i < 100; i++) flows.push(await waitingOnEvent(first, 'jobs.done', `job-${i}`));
     await first.close();
     for (let i = 0; i < 100; i++) await bus.js.publish('jobs.done', JSON.stringify({ correlation_id: `job-${i}`, payload: { i } }), { msgID: `job-${i}` });
     const second = await openTestTaskflow({ database: first.path, synchronous: 'normal' });
@@ -196,7 +179,7 @@ describe('NATS bridge on JetStream', () => {
   it('closes cleanly in the middle of a stream of events; a new runtime takes the rest at once, none twice', async () => {
     const first = await openBridged({}, { synchronous: 'normal' });
     const ids: string[] = [];
-    for (let i = 0; i < 300; i++) ids.push((await waitingFlow(first, 'jobs.done', `job-${i}`)).id);
+    for (let i = 0; i < 300; i++) ids.push((await waitingOnEvent(first, 'jobs.done', `job-${i}`)).id);
     await Promise.all(ids.map((_, i) => bus.js.publish('jobs.done', JSON.stringify({ correlation_id: `job-${i}` }), { msgID: `close-${i}` })));
     await first.close();
     const started = Date.now();
@@ -209,7 +192,7 @@ describe('NATS bridge on JetStream', () => {
 
   it('recreates its stream and consumer when they vanish from the server', async () => {
     const tf = await openBridged();
-    const flow = await waitingFlow(tf, 'invoices.paid', 'INV-8');
+    const flow = await waitingOnEvent(tf, 'invoices.paid', 'INV-8');
     await bus.jsm.streams.delete('TASKFLOW');
     await until(async () => (await bus.jsm.consumers.info('TASKFLOW', 'taskflow').then(() => true, () => false)), 10_000);
     await bus.js.publish('invoices.paid', JSON.stringify({ correlation_id: 'INV-8' }));
@@ -233,7 +216,7 @@ describe('NATS bridge on JetStream', () => {
   it('survives the server being killed and restarted in the middle of 1,000 events: 1,000 resumes, none twice', async () => {
     const tf = await openBridged({}, { synchronous: 'normal' });
     const ids: string[] = [];
-    for (let i = 0; i < 1000; i++) ids.push((await waitingFlow(tf, 'load.event', `c-${i}`)).id);
+    for (let i = 0; i < 1000; i++) ids.push((await waitingOnEvent(tf, 'load.event', `c-${i}`)).id);
     const publishUntilStored = async (i: number) => {
       for (;;) {
         try {
@@ -279,8 +262,8 @@ describe('NATS bridge on core NATS', () => {
     const tf = await openTestTaskflow({ nats: { servers: core.url } });
     await tf.start();
     expect(tf.bridge!.mode).toBe('core');
-    const flow = await waitingFlow(tf, 'invoices.paid', 'INV-3');
-    const other = await waitingFlow(tf, 'invoices.paid', 'INV-4');
+    const flow = await waitingOnEvent(tf, 'invoices.paid', 'INV-3');
+    const other = await waitingOnEvent(tf, 'invoices.paid', 'INV-4');
     const h = headers();
     h.set('Taskflow-Correlation-Id', 'INV-3');
     h.set('Nats-Msg-Id', 'evt-3');

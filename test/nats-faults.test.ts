@@ -6,6 +6,7 @@ import { redeliveryDelay } from '../src/runtime/nats/bridge.js';
 import { startNatsServer, type NatsServer } from './support/nats-server.js';
 import { newFlow, openTestTaskflow } from './support/taskflow.js';
 import { until } from './support/until.js';
+import { resumedCount, waitingOnEvent } from './support/event-flows.js';
 
 const servers: NatsServer[] = [];
 const clients: NatsConnection[] = [];
@@ -39,16 +40,6 @@ function natsOf(server: NatsServer, more: Partial<NonNullable<TaskflowOptions['n
   return { servers: server.url, subjects: ['jobs.>'], connection: { reconnectTimeWait: 50 }, ...more };
 }
 
-async function waitingFlow(tf: Taskflow, topic: string, correlationId: string): Promise<Flow> {
-  const flow = await tf.manager.createManaged(newFlow);
-  await tf.manager.startRunning(flow.id);
-  return tf.manager.setWaiting(flow.id, { kind: 'external_event', topic, correlationId });
-}
-
-async function resumedCount(tf: Taskflow, id: string): Promise<number> {
-  return (await tf.manager.listEvents(id)).filter((e) => e.kind === 'resumed').length;
-}
-
 async function publishStored(nc: NatsConnection, subject: string, body: unknown, msgID: string): Promise<void> {
   const js = jetstream(nc);
   for (;;) {
@@ -68,7 +59,7 @@ describe('NATS down at start', () => {
     const first = await openTestTaskflow({ nats: natsOf(server) });
     await first.start();
     const flows: Flow[] = [];
-    for (let i = 0; i < 10; i++) flows.push(await waitingFlow(first, 'jobs.done', `job-${i}`));
+    for (let i = 0; i < 10; i++) flows.push(await waitingOnEvent(first, 'jobs.done', `job-${i}`));
     await first.close();
     // Five events reach the stream while no runtime runs; then the bus goes down.
     const publisher = await client(server);
@@ -106,7 +97,7 @@ describe('NATS down at start', () => {
     await server.stop();
     const tf = await openTestTaskflow({ nats: natsOf(server) });
     await tf.start();
-    const flow = await waitingFlow(tf, 'shipments.delivered', 'S-1');
+    const flow = await waitingOnEvent(tf, 'shipments.delivered', 'S-1');
     expect(flow.status).toBe('waiting');
     await server.start();
     await until(() => tf.bridge!.state === 'connected', 30_000);
@@ -125,7 +116,7 @@ describe('NATS server restarts mid-run', () => {
     tf.bridge!.on('state', (state) => states.push(state));
     await tf.start();
     const flows: Flow[] = [];
-    for (let i = 0; i < 20; i++) flows.push(await waitingFlow(tf, 'jobs.done', `job-${i}`));
+    for (let i = 0; i < 20; i++) flows.push(await waitingOnEvent(tf, 'jobs.done', `job-${i}`));
     const publisher = await client(server);
     for (let i = 0; i < 10; i++) await publishStored(publisher, 'jobs.done', { correlation_id: `job-${i}` }, `before-${i}`);
     const killed = server.pid;
@@ -144,8 +135,8 @@ describe('NATS server restarts mid-run', () => {
     const server = await ownServer();
     const tf = await openTestTaskflow({ nats: natsOf(server) });
     await tf.start();
-    const declared = await waitingFlow(tf, 'jobs.done', 'J-1');
-    const plain = await waitingFlow(tf, 'shipments.delivered', 'S-1');
+    const declared = await waitingOnEvent(tf, 'jobs.done', 'J-1');
+    const plain = await waitingOnEvent(tf, 'shipments.delivered', 'S-1');
     await server.kill();
     const { rmSync } = await import('node:fs');
     rmSync(server.storeDir, { recursive: true, force: true });
@@ -200,7 +191,7 @@ describe('close() is bounded in every state', () => {
     const server = await ownServer();
     const tf = await openTestTaskflow({ nats: natsOf(server) });
     await tf.start();
-    await waitingFlow(tf, 'shipments.delivered', 'S-1');
+    await waitingOnEvent(tf, 'shipments.delivered', 'S-1');
     await server.kill();
     await until(() => tf.bridge!.state === 'reconnecting');
     expect(await timedClose(tf)).toBeLessThan(bound);
@@ -214,7 +205,7 @@ describe('events the engine cannot take', () => {
     const logger = recordingLogger();
     const tf = await openTestTaskflow({ logger, nats: natsOf(server) });
     await tf.start();
-    const flow = await waitingFlow(tf, 'jobs.done', 'J-1');
+    const flow = await waitingOnEvent(tf, 'jobs.done', 'J-1');
     const publisher = await client(server);
     // A blank flow_id passes the message format; the engine refuses it (invalid_input).
     await jetstream(publisher).publish('taskflow.resume', JSON.stringify({ flow_id: ' ', topic: 'jobs.done', correlation_id: 'J-1' }));
@@ -237,7 +228,7 @@ describe('events the engine cannot take', () => {
     const logger = recordingLogger();
     const tf = await openTestTaskflow({ logger, nats: natsOf(server) });
     await tf.start();
-    const flow = await waitingFlow(tf, 'jobs.done', 'J-1');
+    const flow = await waitingOnEvent(tf, 'jobs.done', 'J-1');
     // The database goes away under the running bridge: every delivery fails with FlowError('storage').
     await tf.store.close();
     const publisher = await client(server);

@@ -2,6 +2,7 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll } from 'vitest';
 import { startNatsServer, type NatsServer } from './nats-server.js';
+import { until } from './until.js';
 
 /** A suite's own nats-server and a client of it (reconnecting, so a test may kill and restart the server). */
 export interface PrivateNats {
@@ -25,4 +26,12 @@ export function usePrivateNats(): PrivateNats {
     await bus.server?.dispose();
   });
   return bus;
+}
+
+/** Waits until every message in the stream was handed to the engine and acked (or terminated). */
+export async function consumed(bus: PrivateNats, stream = 'TASKFLOW', durable = 'taskflow'): Promise<void> {
+  await until(async () => {
+    const info = await bus.jsm.consumers.info(stream, durable);
+    return info.num_pending === 0 && info.num_ack_pending === 0;
+  });
 }
