@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { timeOrderedId } from './time-ordered-id.js';
 import { systemClock, type Clock } from './clock.js';
 import { parseDuration, type Duration } from './duration.js';
 import { FlowError } from './errors.js';
@@ -247,7 +247,7 @@ export class FlowManager {
     checkStateSchema(this.stateSchemas, controllerId, state);
     const now = new Date(this.clock.now());
     const flow: Flow = {
-      id: randomUUID(),
+      id: timeOrderedId(),
       controllerId,
       goal,
       ownerSessionKey: owner,
@@ -417,7 +417,7 @@ export class FlowManager {
       const write = observeStepMove(flow, now, { runId, task, status });
       const earlier = loaded.step;
       const step: FlowStep = {
-        id: earlier?.id ?? randomUUID(),
+        id: earlier?.id ?? timeOrderedId(),
         flowId,
         runtime,
         childSessionKey: childSessionKey ?? earlier?.childSessionKey ?? null,
