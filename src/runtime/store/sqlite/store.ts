@@ -12,7 +12,7 @@ import { SqliteChangeWatch } from './change-watch.js';
 import { isSqliteBusy, lockedError, needsNewConnection, sqliteCode, storageError } from './errors.js';
 import { prepareStatements, type SqliteStatements } from './statements.js';
 import { WAITING_TOPICS_SQL } from '../waiting-topics-sql.js';
-import type { BatchCommit, BatchOutcome, ClaimedNotification, Committed, Decision, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from '../contract.js';
+import type { BatchCommit, BatchOutcome, ClaimedNotification, Committed, Decision, FlowPageRequest, FlowWrite, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from '../contract.js';
 import { MAX_ERROR_LENGTH, notificationFromRow } from '../notification-rows.js';
 import { inspectQueries, type InspectQueries } from '../inspect.js';
 import { cachedStatement } from './cached-statements.js';
@@ -231,6 +231,20 @@ function commitUnitsOnSqlite(
 }
 
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The writes of a decision that move on a flow the same decision inserts (the
+ * only write of that flow, from the revision it is inserted at), by flow id.
+ */
+function bornAndWritten(decision: Decision<unknown>): Map<string, FlowWrite> {
+  const found = new Map<string, FlowWrite>();
+  if (!decision.inserts?.length || !decision.writes?.length) return found;
+  for (const insert of decision.inserts) {
+    const writes = decision.writes.filter((write) => write.flow.id === insert.flow.id);
+    if (writes.length === 1 && writes[0]!.fromRevision === insert.flow.revision) found.set(insert.flow.id, writes[0]!);
+  }
+  return found;
+}
 
 /**
  * The SQLite {@link FlowStore}: drizzle prepared statements over one better-sqlite3
@@ -553,20 +567,26 @@ export class SqliteFlowStore implements FlowStore {
   }
 
   private apply<T>(q: SqliteStatements, decision: Decision<T>, claim: Claim | undefined): void {
+    const bornWritten = bornAndWritten(decision);
     for (const insert of decision.inserts ?? []) {
-      q.insertFlow.run({ ...flowToRow(insert.flow, insert.stateJson), idempotencyKey: insert.idempotencyKey ?? null });
-      if (insert.flow.status === 'waiting') for (const key of anyOfKeysOf(insert.flow.wait)) q.insertWaitKey.run({ flowId: insert.flow.id, ...key });
+      // A flow created and moved on in the same decision (start and park) is inserted as it ends: one row written, not a row and its update.
+      const last = bornWritten.get(insert.flow.id);
+      const flow = last?.flow ?? insert.flow;
+      q.insertFlow.run({ ...flowToRow(flow, last ? last.stateJson : insert.stateJson), idempotencyKey: insert.idempotencyKey ?? null });
+      if (flow.status === 'waiting') for (const key of anyOfKeysOf(flow.wait)) q.insertWaitKey.run({ flowId: flow.id, ...key });
       appendEvent(q, insert.flow.id, insert.event.kind, insert.event.payload, insert.flow.updatedAt.getTime());
     }
     for (const write of decision.writes ?? []) {
       const { flow } = write;
-      const result = q.updateFlow.run({ ...flowToRow(flow, write.stateJson), fromRevision: write.fromRevision });
-      if (result.changes !== 1) {
-        throw new FlowError('revision_mismatch', `flow ${flow.id} changed while it was being written; retry`);
-      }
-      if (write.rekeys) {
-        q.clearWaitKeys.run({ flowId: flow.id });
-        if (flow.status === 'waiting') for (const key of anyOfKeysOf(flow.wait)) q.insertWaitKey.run({ flowId: flow.id, ...key });
+      if (bornWritten.get(flow.id) !== write) {
+        const result = q.updateFlow.run({ ...flowToRow(flow, write.stateJson), fromRevision: write.fromRevision });
+        if (result.changes !== 1) {
+          throw new FlowError('revision_mismatch', `flow ${flow.id} changed while it was being written; retry`);
+        }
+        if (write.rekeys) {
+          q.clearWaitKeys.run({ flowId: flow.id });
+          if (flow.status === 'waiting') for (const key of anyOfKeysOf(flow.wait)) q.insertWaitKey.run({ flowId: flow.id, ...key });
+        }
       }
       const at = flow.updatedAt.getTime();
       for (const event of write.events) appendEvent(q, flow.id, event.kind, event.payload, at);
