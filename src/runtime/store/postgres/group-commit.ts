@@ -1,4 +1,5 @@
 import type { Loaded, LoadRequest, Decision, BatchOutcome } from '../contract.js';
+import { PacedSettlement } from '../../paced-settlement.js';
 
 /** One commit in a group: its load, its plan, and how many of its wakes it claims (until `leaseUntil`). */
 export interface GroupItem<T> {
@@ -23,12 +24,14 @@ const MAX_GROUP = 64;
  * time waits for nothing). Beyond that, commits queue, and each commit that
  * finishes takes the whole queue (up to {@link MAX_GROUP}) into ONE transaction
  * with a savepoint per commit: one BEGIN, one COMMIT, one WAL flush for all.
- * Each caller resolves after that COMMIT; a commit whose plan throws or whose
- * write is refused fails alone.
+ * Each caller resolves after that COMMIT, a slice's worth of callers per turn
+ * of the event loop (see `paced-settlement.ts`); a commit whose plan throws or
+ * whose write is refused fails alone.
  */
 export class GroupCommitter {
   private inFlight = 0;
   private readonly queue: Waiting[] = [];
+  private readonly pacing = new PacedSettlement();
 
   constructor(
     private readonly direct: number,
@@ -65,7 +68,7 @@ export class GroupCommitter {
       return;
     }
     void this.track(() => this.runBatch(group.map((waiting) => waiting.item))).then(
-      (outcomes) => group.forEach((waiting, i) => waiting.resolve(outcomes[i]!)),
+      (outcomes) => this.pacing.settle(group.length, (i) => group[i]!.resolve(outcomes[i]!)),
       (error: unknown) => group.forEach((waiting) => waiting.reject(error)),
     );
   }

@@ -1,4 +1,5 @@
-import { nextTurn, SLICE_MS, sliceSpent } from '../../event-loop-slice.js';
+import { sliceSpent } from '../../event-loop-slice.js';
+import { PacedSettlement } from '../../paced-settlement.js';
 import type { BatchCommit, BatchOutcome } from '../contract.js';
 
 /** One caller's commits waiting for the next transaction: a `commit`, a `commitClaiming` or a whole `commitBatch`. */
@@ -18,9 +19,6 @@ export interface QueuedUnit {
  */
 export type UnitsCommitter = (units: readonly QueuedUnit[]) => Promise<BatchOutcome<unknown>[][]>;
 
-/** A first guess of what one caller does with its result before its next call, in ms. */
-const FIRST_GUESS_CALLER_MS = 0.1;
-
 /**
  * Group commit for the main-thread SQLite store. Commits wait in a queue and are
  * written together, one transaction (one fsync) for all the callers that asked
@@ -34,10 +32,8 @@ const FIRST_GUESS_CALLER_MS = 0.1;
  * a time, and it stops taking callers once its work passes the slice (the
  * rest go first in the next), so no transaction holds the loop for long.
  *
- * The callers of a crowded transaction get their results paced: as many per turn
- * as fit in a slice, judged by what the callers before them took to go on with
- * their results (often to ask for their next commit), so thirty-two callers
- * resolved at once do not hold the loop for thirty-two continuations in a row.
+ * The callers of a crowded transaction get their results paced (see
+ * `paced-settlement.ts`).
  */
 export class CommitQueue {
   private queue: QueuedUnit[] = [];
@@ -45,8 +41,7 @@ export class CommitQueue {
   private flushing: Promise<void> | undefined;
   /** The last transaction carried more than one caller, or left some for the next. */
   private crowded = false;
-  /** How long a caller takes with its result, in ms (a running average, to pace the results). */
-  private callerMs = FIRST_GUESS_CALLER_MS;
+  private readonly pacing = new PacedSettlement();
 
   /** Holders of {@link pause} not yet resumed. */
   private paused = 0;
@@ -146,20 +141,6 @@ export class CommitQueue {
       for (const unit of units.slice(0, outcomes.length)) unit.fail(error);
       return;
     }
-    if (outcomes.length === 1) units[0]!.settle(outcomes[0]!);
-    else await this.settlePaced(units, outcomes);
-  }
-
-  /** Settles the callers of one transaction a slice's worth per turn (see the class comment). */
-  private async settlePaced(units: readonly QueuedUnit[], outcomes: readonly BatchOutcome<unknown>[][]): Promise<void> {
-    if (sliceSpent()) await nextTurn();
-    for (let next = 0; next < outcomes.length; ) {
-      const count = Math.min(outcomes.length - next, Math.max(1, Math.floor(SLICE_MS / this.callerMs)));
-      const started = performance.now();
-      for (const end = next + count; next < end; next++) units[next]!.settle(outcomes[next]!);
-      if (next === outcomes.length) return;
-      await nextTurn(); // their continuations run first (microtasks), then timers and I/O
-      this.callerMs = (this.callerMs + (performance.now() - started) / count) / 2;
-    }
+    await this.pacing.settle(outcomes.length, (i) => units[i]!.settle(outcomes[i]!));
   }
 }
