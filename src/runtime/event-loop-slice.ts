@@ -12,7 +12,7 @@
  */
 
 /** The longest the runtime keeps the loop busy before it lets timers and I/O run. */
-export const SLICE_MS = 1;
+export const SLICE_MS = 0.5;
 
 let sliceStartedAt: number | undefined;
 
