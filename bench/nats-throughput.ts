@@ -281,8 +281,9 @@ export async function benchNatsThroughput(options: Partial<BenchOptions> = {}): 
           'CPU per event': `${num(result.cpuPerEvent)} µs`,
           [`p50 at ${size.rate}/s`]: ms(result.p50),
           [`p99 at ${size.rate}/s`]: ms(result.p99),
+          // The goal is set for SQLite at FULL; the PostgreSQL row is shown for comparison.
           goal:
-            path === 'batched'
+            path === 'batched' && dialect === 'sqlite'
               ? `≥ ${num(GOAL_EVENTS_PER_S)}/s: ${goal(result.perSecond >= GOAL_EVENTS_PER_S)}; p99 < ${GOAL_P99_MS} ms: ${goal(result.p99 < GOAL_P99_MS)}`
               : '',
         });
@@ -302,7 +303,7 @@ export async function benchNatsThroughput(options: Partial<BenchOptions> = {}): 
       'CPU per event: user + system time of the benchmark process (publisher, bridge, engine, SQLite or the pg client; not nats-server nor PostgreSQL) over the burst, ÷ events: what the work costs whatever the machine\'s load, unlike events/s. On the ceiling row: the publisher, the pull, a JSON.parse and an ack an event.',
       `Latency: then ${num(size.paced)} events paced at ${size.rate}/s, each timed from its publish to onResume.`,
       'Batched: what arrived while the previous transaction committed goes into the next one (at most 256), so batches grow with the load and a lone event commits alone. Baseline: the same runtime with each item in a transaction of its own (one fsync per event), the path the bridge had before.',
-      'SQLite at synchronous FULL (fsync per commit, the default). PostgreSQL: the shared server of the machine, a fresh database per run (its fsync settings are the server\'s), a smaller burst: its commitBatch here is the simple one (a SAVEPOINT and a round trip per statement per event), which the multi-row PostgreSQL store replaces.',
+      'SQLite at synchronous FULL (fsync per commit, the default); the goals are set for it. PostgreSQL, for comparison: the shared server of the machine, a fresh database per run (its fsync settings are the server\'s), a smaller burst; its commitBatch takes a savepoint and two round trips (load, then write) per event inside the batch\'s one transaction.',
     ],
   };
 }

@@ -63,15 +63,15 @@ describe('PostgreSQL group commit', () => {
   it("resolves a group's callers paced: the loop turns before the last of 32 is told", async () => {
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
-    const ok = (): BatchOutcome<unknown> => ({ ok: true, result: undefined, claimed: [] });
+    const ok = <T>(): BatchOutcome<T> => ({ ok: true, result: undefined as T, claimed: [] });
     // One slot: the first commit holds it, the next 32 queue and go as one group.
     const group = new GroupCommitter(
       1,
-      async () => {
+      async <T>() => {
         await held;
-        return ok();
+        return ok<T>();
       },
-      async (items) => items.map(ok),
+      async (items) => items.map(() => ok()),
     );
     const item = { load: {}, plan: () => ({ result: undefined }), limit: 0 };
     const first = group.commit(item);
