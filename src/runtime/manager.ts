@@ -1,4 +1,3 @@
-import { timeOrderedId } from './time-ordered-id.js';
 import { systemClock, type Clock } from './clock.js';
 import { parseDuration, type Duration } from './duration.js';
 import { FlowError } from './errors.js';
@@ -43,6 +42,7 @@ import { anyOfKeysOf, eventWakeFor } from './any-of.js';
 import { nextOccurrenceMove, scheduleMove } from './recurring/moves.js';
 import { isRecurringInput, parseRecurring } from './recurring/parse.js';
 import { createInsert, type PreparedFlow } from './prepared-flow.js';
+import { timeOrderedId } from './time-ordered-id.js';
 import type { Wake } from './wake.js';
 
 /** Input of {@link FlowManager.createManaged} and {@link FlowManager.createMirrored}. */

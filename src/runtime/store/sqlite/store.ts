@@ -239,9 +239,12 @@ const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 function bornAndWritten(decision: Decision<unknown>): Map<string, FlowWrite> {
   const found = new Map<string, FlowWrite>();
   if (!decision.inserts?.length || !decision.writes?.length) return found;
+  // null: the flow has more than one write
+  const onlyWrite = new Map<string, FlowWrite | null>();
+  for (const write of decision.writes) onlyWrite.set(write.flow.id, onlyWrite.has(write.flow.id) ? null : write);
   for (const insert of decision.inserts) {
-    const writes = decision.writes.filter((write) => write.flow.id === insert.flow.id);
-    if (writes.length === 1 && writes[0]!.fromRevision === insert.flow.revision) found.set(insert.flow.id, writes[0]!);
+    const write = onlyWrite.get(insert.flow.id);
+    if (write && write.fromRevision === insert.flow.revision) found.set(insert.flow.id, write);
   }
   return found;
 }
@@ -569,7 +572,8 @@ export class SqliteFlowStore implements FlowStore {
   private apply<T>(q: SqliteStatements, decision: Decision<T>, claim: Claim | undefined): void {
     const bornWritten = bornAndWritten(decision);
     for (const insert of decision.inserts ?? []) {
-      // A flow created and moved on in the same decision (start and park) is inserted as it ends: one row written, not a row and its update.
+      // A flow created and moved on in the same decision (start and park) is
+      // inserted as it ends: one row written, not a row and then its update.
       const last = bornWritten.get(insert.flow.id);
       const flow = last?.flow ?? insert.flow;
       q.insertFlow.run({ ...flowToRow(flow, last ? last.stateJson : insert.stateJson), idempotencyKey: insert.idempotencyKey ?? null });
