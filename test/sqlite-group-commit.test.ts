@@ -139,6 +139,15 @@ describe('SQLite group commit (main thread)', () => {
     await reopened.close();
   });
 
+  it('resolves every one of several closes at once only when the file is closed', async () => {
+    const { store } = await openStore();
+    const [flow] = await runningFlows(store, 1);
+    const pending = store.commit(setN(flow!.id, 7).load, setN(flow!.id, 7).plan);
+    const openWhenResolved = await Promise.all([store.close(), store.close(), store.close()].map((close) => close.then(() => store.sqlite.open)));
+    expect(openWhenResolved).toEqual([false, false, false]);
+    await expect(pending).resolves.toBe(flow!.revision + 1);
+  });
+
   it('with groupCommit: false, gives every commit a transaction of its own', async () => {
     const { store } = await openStore({ groupCommit: false });
     const flows = await runningFlows(store, 4);

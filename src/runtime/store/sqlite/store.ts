@@ -264,6 +264,7 @@ export class SqliteFlowStore implements FlowStore {
   private readOnlyConnection = false;
   private readonly watch: SqliteChangeWatch;
   private closed = false;
+  private closing: Promise<void> | undefined;
   /** Set while a group commit's transaction is open: every other call waits for it. */
   private exclusive: Promise<void> | undefined;
   private readonly queue = new CommitQueue(
@@ -792,15 +793,17 @@ export class SqliteFlowStore implements FlowStore {
     return inspectQueries('sqlite', (text, params) => this.read(({ sqlite }) => cachedStatement(sqlite, text).all(...params) as Record<string, unknown>[]));
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    await this.queue.drain(); // commits asked for before the close are written
-    if (this.closed) return;
-    this.closed = true;
-    await this.checkpoints?.release();
-    await this.walSync?.close();
-    this.watch.stop();
-    this.connection.sqlite.close();
+  /** Writes what was asked for, then closes; every call resolves once the file is closed. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.queue.drain(); // commits asked for before the close are written
+      this.closed = true;
+      await this.checkpoints?.release();
+      await this.walSync?.close();
+      this.watch.stop();
+      this.connection.sqlite.close();
+    })();
+    return this.closing;
   }
 
   private assertOpen(): void {
