@@ -232,13 +232,15 @@ function commitUnitsOnSqlite(
 
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+const NONE_BORN_AND_WRITTEN: ReadonlyMap<string, FlowWrite> = new Map();
+
 /**
  * The writes of a decision that move on a flow the same decision inserts (the
  * only write of that flow, from the revision it is inserted at), by flow id.
  */
-function bornAndWritten(decision: Decision<unknown>): Map<string, FlowWrite> {
+function bornAndWritten(decision: Decision<unknown>): ReadonlyMap<string, FlowWrite> {
+  if (!decision.inserts?.length || !decision.writes?.length) return NONE_BORN_AND_WRITTEN;
   const found = new Map<string, FlowWrite>();
-  if (!decision.inserts?.length || !decision.writes?.length) return found;
   // null: the flow has more than one write
   const onlyWrite = new Map<string, FlowWrite | null>();
   for (const write of decision.writes) onlyWrite.set(write.flow.id, onlyWrite.has(write.flow.id) ? null : write);
@@ -401,7 +403,6 @@ export class SqliteFlowStore implements FlowStore {
    * (`synchronous` as configured), as is every commit before it.
    */
   private write<T>(work: (c: Connection) => T | Promise<T>): Promise<T> {
-    if (!this.inlineCheckpoints && !this.checkpoints) this.checkpointElsewhere();
     return this.run(work, 'write');
   }
 
@@ -412,7 +413,6 @@ export class SqliteFlowStore implements FlowStore {
    */
   private writeSyncingLater<T>(work: (c: Connection) => T): Promise<T> {
     if (!this.walSync || !this.settings.groupCommit) return this.write(work);
-    if (!this.inlineCheckpoints && !this.checkpoints) this.checkpointElsewhere();
     // Not prepared statements: SQLite applies `PRAGMA synchronous` when it compiles it.
     return this.run((c) => {
       c.sqlite.exec('PRAGMA synchronous = NORMAL');
@@ -473,6 +473,8 @@ export class SqliteFlowStore implements FlowStore {
     if (turn) await turn;
     for (;;) {
       this.assertOpen();
+      // From the first write on, this file's checkpoints are the checkpoint thread's.
+      if (writes && !this.inlineCheckpoints && !this.checkpoints) this.checkpointElsewhere();
       // A group commit holds the connection inside its transaction while its plans are made elsewhere.
       while (this.exclusive) await this.exclusive;
       try {
