@@ -12,8 +12,11 @@ import { tempDbPath } from './support/temp-db.js';
  * callers hears of its commit; one fsync covers every commit written before it began.
  */
 
-/** A log file to sync and an fsync that the test releases by hand. */
-function heldFsync() {
+/**
+ * A WalSync on a log file of its own, whose fsync the test releases (or fails)
+ * by hand; `log.written` is the count of commits the store has written.
+ */
+function heldWalSync(written: number) {
   const path = tempDbPath();
   writeFileSync(`${path}-wal`, '');
   const calls: { release(): void; fail(error: Error): void }[] = [];
@@ -21,7 +24,8 @@ function heldFsync() {
     new Promise<void>((resolve, reject) => {
       calls.push({ release: resolve, fail: reject });
     });
-  return { path, calls, fsync };
+  const log = { written };
+  return { sync: new WalSync(path, () => log.written, fsync), calls, log };
 }
 
 /** Waits (a few ms at most) until the held fsync has been asked for `count` times. */
@@ -42,26 +46,21 @@ const settledYet = async (promise: Promise<unknown>): Promise<boolean> => {
 
 describe('WalSync: durable commits with the fsync off the thread', () => {
   it('covers every commit written before its fsync began with that one fsync', async () => {
-    const { path, calls, fsync } = heldFsync();
-    let written = 3;
-    const sync = new WalSync(path, () => written, fsync);
+    const { sync, calls } = heldWalSync(3);
     const waits = [sync.covering(1)!, sync.covering(2)!, sync.covering(3)!];
     await fsyncsAsked(calls, 1);
     await expect(settledYet(Promise.all(waits))).resolves.toBe(false);
     calls[0]!.release();
     await Promise.all(waits);
     expect(calls).toHaveLength(1);
-    written = 4;
     await sync.close();
   });
 
   it('makes a commit written while an fsync is under way wait for the next one', async () => {
-    const { path, calls, fsync } = heldFsync();
-    let written = 1;
-    const sync = new WalSync(path, () => written, fsync);
+    const { sync, calls, log } = heldWalSync(1);
     const first = sync.covering(1)!;
     await fsyncsAsked(calls, 1);
-    written = 2; // written after the first fsync began: not covered by it
+    log.written = 2; // written after the first fsync began: not covered by it
     const second = sync.covering(2)!;
     calls[0]!.release();
     await first;
@@ -73,14 +72,12 @@ describe('WalSync: durable commits with the fsync off the thread', () => {
   });
 
   it('fails the waits of a failed fsync, and every later one, with storage', async () => {
-    const { path, calls, fsync } = heldFsync();
-    let written = 1;
-    const sync = new WalSync(path, () => written, fsync);
+    const { sync, calls, log } = heldWalSync(1);
     const first = sync.covering(1)!;
     await fsyncsAsked(calls, 1);
     calls[0]!.fail(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }));
     await expect(first).rejects.toSatisfy((error: unknown) => FlowError.isInstance(error) && error.code === 'storage' && /fsync of its write-ahead log failed/.test(error.message));
-    written = 2;
+    log.written = 2;
     await expect(sync.covering(2)!).rejects.toThrow(/reopen the store/);
     expect(calls).toHaveLength(1);
     await sync.close();
