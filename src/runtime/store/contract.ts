@@ -99,8 +99,8 @@ export interface Decision<T> {
   keepEvent?: { key: EventKey; eventId?: string; payload: unknown; receivedAt: Date; expiresAt: Date };
   consumeKeptEvent?: number;
   rememberEventId?: { id: string; expiresAt: Date };
-  /** Delivered notifications to remove in the same transaction (saves a commit of their own). */
-  completeNotifications?: readonly number[];
+  /** Delivered notifications to remove in the same transaction (saves a commit of their own); only those still held by their claim go. */
+  completeNotifications?: readonly NotificationClaim[];
 }
 
 /** What {@link FlowStore.commitClaiming} returns: the plan's result and the wakes it queued, already claimed. */
@@ -118,9 +118,20 @@ export interface BatchCommit<T> {
 /** What became of one commit of a {@link FlowStore.commitBatch}, in input order. */
 export type BatchOutcome<T> = { ok: true; result: T; claimed: ClaimedNotification[] } | { ok: false; error: unknown };
 
-/** A resume notification claimed for delivery until its lease ends. */
-export interface ClaimedNotification {
+/**
+ * The claim an engine holds on a notification: its id and the lease end it was
+ * claimed until. A later claim (after the lease ended) always has a later lease
+ * end, so the pair names one claim: completing, retrying, parking or releasing
+ * it acts only while the notification is still held by that claim, never on a
+ * claim another engine took since.
+ */
+export interface NotificationClaim {
   id: number;
+  leaseUntil: number;
+}
+
+/** A resume notification claimed for delivery until its lease ends. */
+export interface ClaimedNotification extends NotificationClaim {
   flowId: string;
   /** The flow as it is now; undefined when it was pruned meanwhile. */
   flow: Flow | undefined;
@@ -215,14 +226,23 @@ export interface FlowStore extends DiagnosticStore {
    */
   waitingTopics(): Promise<string[]>;
 
-  /** Claims up to `limit` due notifications that are not dead, pushing their due time to `now + lease`. */
+  /**
+   * Claims up to `limit` due notifications that are not dead, pushing their due
+   * time to `now + lease` (the claim's `leaseUntil`) and counting an attempt.
+   */
   claimNotifications(now: number, leaseMs: number, limit: number): Promise<ClaimedNotification[]>;
-  /** Removes delivered notifications, in one transaction. */
-  completeNotifications(ids: readonly number[]): Promise<void>;
-  /** Reschedules a failed delivery at `dueAt`, recording its error. */
-  retryNotification(id: number, dueAt: number, error: string): Promise<void>;
-  /** Parks a notification as dead at `at` with its last error: it is no longer claimed until requeued. */
-  parkNotification(id: number, at: number, error: string): Promise<void>;
+  /** Removes delivered notifications still held by these claims, in one transaction. */
+  completeNotifications(claims: readonly NotificationClaim[]): Promise<void>;
+  /** Reschedules a failed delivery at `dueAt`, recording its error, if the claim still holds it; false when it does not. */
+  retryNotification(claim: NotificationClaim, dueAt: number, error: string): Promise<boolean>;
+  /** Parks a notification as dead at `at` with its last error, if the claim still holds it: it is no longer claimed until requeued. */
+  parkNotification(claim: NotificationClaim, at: number, error: string): Promise<boolean>;
+  /**
+   * Gives back claims whose handler never started (claimed ahead, then the engine
+   * stopped or the lease ran short): each still held is due again at `now`, and
+   * the attempt its claim counted is taken back. One transaction.
+   */
+  releaseNotifications(claims: readonly NotificationClaim[], now: number): Promise<void>;
   /**
    * Puts a flow's dead notifications (or only the one with `notificationId`) back
    * in the queue, due at `now`, with their attempts reset; returns how many.
