@@ -25,6 +25,7 @@ const contractSuites = [
   'test/doctor.test.ts',
   'test/commit-batch.test.ts',
   'test/engine-claim-ahead.test.ts',
+  'test/engine-seams.test.ts',
 ];
 
 export default defineConfig({
