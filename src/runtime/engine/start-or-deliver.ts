@@ -8,7 +8,7 @@ import { sizedWrite } from '../validate.js';
 import type { WaitCondition } from '../wait.js';
 import type { Wake } from '../wake.js';
 import { eventWakeFor } from '../any-of.js';
-import type { DeliveryResult } from './engine.js';
+import type { DeliveryResult } from './types.js';
 
 /** A checked event, as {@link planStartOrDeliver} takes it. */
 export interface CheckedEvent extends EventKey {
