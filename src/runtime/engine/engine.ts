@@ -66,7 +66,7 @@ export class WaitEngine {
     this.foreign = new RunCoalescer(
       () => this.readForeignCommit(),
       async () => undefined,
-      () => this.lifecycle.running,
+      () => this.lifecycle.running && !this.storage.backingOff,
     );
     this.inbox = new InboxPressure(settings.inbox, settings.logger);
     this.rules = { stateLimit: settings.stateLimit, retention: settings.eventRetention, inbox: settings.inbox };
