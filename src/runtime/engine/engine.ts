@@ -6,7 +6,7 @@ import { defaultLogger, errorText, type Logger } from '../logger.js';
 import type { CommitInfo } from '../store/commit-observer.js';
 import { cancelMove, resumeMove } from '../moves.js';
 import { recurringResumeMove } from '../recurring/moves.js';
-import type { BatchCommit, BatchOutcome, ClaimedNotification, Committed, Decision, EventKey, FlowStore, FlowWrite, Loaded, LoadRequest } from '../store/contract.js';
+import type { BatchCommit, BatchOutcome, ClaimedNotification, Committed, Decision, EventKey, FlowStore, FlowWrite, Loaded, LoadRequest, NotificationClaim } from '../store/contract.js';
 import { NO_TELEMETRY, type EngineTelemetry } from '../telemetry.js';
 import { parseInstant } from '../instant.js';
 import { normaliseKey, optionalKey, readInput } from '../text.js';
@@ -186,8 +186,8 @@ export class WaitEngine {
   /**
    * Notifications claimed ahead of a free slot (see `prefetchRoom`), in claim order:
    * a burst is claimed in the commits that resume it, not in one commit per slot.
-   * Each starts when a slot frees, unless half its lease is gone (it is then left
-   * to be redelivered when the lease ends).
+   * Each starts when a slot frees, unless half its lease is gone (it is then
+   * released: due again at once, its attempt given back).
    */
   private readonly pending: { notification: ClaimedNotification; leaseEnd: number; settle: () => void }[] = [];
   private readonly prefetch: number;
@@ -196,7 +196,7 @@ export class WaitEngine {
   /** Due notifications were left unclaimed for want of a slot: a finishing handler claims again. */
   private backlog = false;
   /** Delivered notifications not yet removed: they ride along with the next commit, or a flush. */
-  private readonly delivered: number[] = [];
+  private readonly delivered: NotificationClaim[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
   /** Storage state of the background work, as logged: failing since the first failure, until a whole sweep succeeds. */
   private failing = false;
@@ -279,8 +279,8 @@ export class WaitEngine {
     for (const timer of [this.wakeTimer, this.notifyTimer, this.retryTimer]) clearTimeout(timer);
     this.sweepTimer = this.wakeTimer = this.notifyTimer = this.retryTimer = undefined;
     this.armedAt = this.notifyArmedAt = undefined;
-    // Claimed but not started: redelivered when their lease ends.
-    for (const waiting of this.pending.splice(0)) waiting.settle();
+    // Claimed but not started: given back below, due at once for whichever engine runs next.
+    const unstarted = this.unstartedPending();
     let leaseTimer: NodeJS.Timeout | undefined;
     const leaseEnd = new Promise<void>((resolve) => {
       leaseTimer = setTimeout(resolve, this.resumeLease);
@@ -289,6 +289,13 @@ export class WaitEngine {
     const atMostOneLease = (work: Promise<unknown>) => Promise.race([work.then(() => undefined), leaseEnd]);
     try {
       await atMostOneLease(Promise.allSettled([this.sweeping, this.ticking, this.delivering, this.refreshing]));
+      // Claims that work in flight made meanwhile and that never started go back too.
+      unstarted.push(...this.unstartedPending());
+      await atMostOneLease(
+        this.store
+          .releaseNotifications(unstarted, this.clock.now())
+          .catch((error: unknown) => this.logger.warn({ err: error }, 'taskflow: giving back unstarted notifications failed; they will be delivered when their lease ends')),
+      );
       await atMostOneLease(Promise.allSettled([...this.active.values()]));
       await atMostOneLease(
         this.flushDelivered().catch((error: unknown) => this.logger.warn({ err: error }, 'taskflow: removing delivered notifications failed; they will be delivered again')),
@@ -650,10 +657,12 @@ export class WaitEngine {
 
   /** Starts claimed-ahead notifications while slots are free. */
   private startPending(): void {
+    const stale: NotificationClaim[] = [];
     while (this.active.size < this.resumeConcurrency && this.pending.length > 0) {
       const { notification, leaseEnd, settle } = this.pending.shift()!;
-      // Half its lease gone while it waited: leave it to the redelivery after the lease.
+      // Half its lease gone while it waited (or stopping): given back, to be claimed afresh with a whole lease.
       if (!this.running || this.clock.now() > leaseEnd - this.resumeLease / 2) {
+        stale.push(claimOf(notification));
         settle();
         continue;
       }
@@ -661,6 +670,23 @@ export class WaitEngine {
       if (handler) void handler.then(settle);
       else settle();
     }
+    if (stale.length > 0) this.release(stale);
+  }
+
+  /** Empties the claimed-ahead queue, settling its waiters: the claims of those that never started. */
+  private unstartedPending(): NotificationClaim[] {
+    return this.pending.splice(0).map(({ notification, settle }) => {
+      settle();
+      return claimOf(notification);
+    });
+  }
+
+  /** Gives back claims whose handler never started: due at once, their attempt not counted; claimed again here while running. */
+  private release(claims: readonly NotificationClaim[]): void {
+    void this.store
+      .releaseNotifications(claims, this.clock.now())
+      .then(() => this.kickNotifications())
+      .catch((error: unknown) => this.storageFailed(error, 'giving back unstarted notifications'));
   }
 
   /**
@@ -758,7 +784,7 @@ export class WaitEngine {
     // Still running here within its lease (a clock moved by hand made it due again).
     if (this.active.has(id)) return undefined;
     if (!flow) {
-      this.complete(id);
+      this.complete(notification);
       return undefined;
     }
     if (attempts > this.maxResumeAttempts) {
@@ -774,7 +800,7 @@ export class WaitEngine {
       try {
         await this.telemetry.resume({ ...notification, flow }, () => this.onResume!(flow, wake));
         this.handlerTook(performance.now() - began);
-        this.complete(id);
+        this.complete(notification);
       } catch (error) {
         await this.handlerFailed(notification, error);
       } finally {
@@ -809,7 +835,7 @@ export class WaitEngine {
     );
     const dueAt = this.clock.now() + delay;
     try {
-      await this.store.retryNotification(id, dueAt, text);
+      await this.store.retryNotification(notification, dueAt, text);
     } catch (failure) {
       // Unrecorded, the notification is redelivered when its lease ends.
       this.storageFailed(failure, 'recording a failed delivery');
@@ -827,14 +853,14 @@ export class WaitEngine {
     );
     this.telemetry.dead(notification);
     try {
-      await this.store.parkNotification(id, this.clock.now(), text);
+      await this.store.parkNotification(notification, this.clock.now(), text);
     } catch (failure) {
       this.storageFailed(failure, 'parking a dead notification');
     }
   }
 
-  private complete(id: number): void {
-    this.delivered.push(id);
+  private complete(notification: ClaimedNotification): void {
+    this.delivered.push(claimOf(notification));
     this.scheduleFlush();
   }
 
@@ -1096,4 +1122,9 @@ function hostDelay(ms: number): number {
 function positiveInteger(value: number, name: string): number {
   if (!Number.isSafeInteger(value) || value < 1) throw new FlowError('invalid_input', `${name} must be a positive integer, not ${String(value)}`);
   return value;
+}
+
+/** The claim alone (a delivered one waits in memory for its removal, and may cross to a worker thread). */
+function claimOf({ id, leaseUntil }: NotificationClaim): NotificationClaim {
+  return { id, leaseUntil };
 }
