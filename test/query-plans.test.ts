@@ -78,6 +78,16 @@ const hotQueries: Expected[] = [
     table: 'resume_notifications',
     uses: 'INDEX resume_notifications_due (dead_at>?)',
   },
+  // What a claim does with its notification: by primary key, checked against the claim's lease end.
+  { statement: 'completeNotification', values: { id: 7, leaseUntil: NOW }, table: 'resume_notifications', uses: 'INTEGER PRIMARY KEY (rowid=?)' },
+  {
+    statement: 'retryNotification',
+    values: { id: 7, leaseUntil: NOW, dueAt: NOW + 1000, error: 'boom' },
+    table: 'resume_notifications',
+    uses: 'INTEGER PRIMARY KEY (rowid=?)',
+  },
+  { statement: 'parkNotification', values: { id: 7, leaseUntil: NOW, at: NOW, error: 'boom' }, table: 'resume_notifications', uses: 'INTEGER PRIMARY KEY (rowid=?)' },
+  { statement: 'releaseNotification', values: { id: 7, leaseUntil: NOW, now: NOW }, table: 'resume_notifications', uses: 'INTEGER PRIMARY KEY (rowid=?)' },
   // The inspector: timers due soon, and the flow list's keyset pages (as fast at page 10,000 as at page 1).
   { statement: 'wakingFlows', values: { limit: 20 }, table: 'flows', uses: 'INDEX flows_status_wake_at (status=? AND wake_at>?)' },
   { statement: 'flowsPageFirst', values: { status: 'waiting', limit: 50 }, table: 'flows', uses: 'INDEX flows_status_updated (status=?)' },

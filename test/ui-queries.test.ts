@@ -92,8 +92,8 @@ describe.each(stores)('inspector queries on $dialect', ({ database }) => {
       const claimed = await tf.store.claimNotifications(T0, 1_000, 10);
       expect(claimed).toHaveLength(3);
       const [retried, parked] = claimed.filter((n) => n.flowId !== ids[2]);
-      await tf.store.retryNotification(retried!.id, T0 + 5_000, 'handler threw: boom');
-      await tf.store.parkNotification(parked!.id, T0, 'gave up');
+      await tf.store.retryNotification(retried!, T0 + 5_000, 'handler threw: boom');
+      await tf.store.parkNotification(parked!, T0, 'gave up');
       const retrying = await q.retryingNotifications(10);
       expect(retrying.map((n) => [n.flowId, n.attempts, n.lastError])).toEqual([[retried!.flowId, 1, 'handler threw: boom']]);
     } finally {

@@ -235,7 +235,7 @@ describe('the web inspector over HTTP', () => {
     tf.clock.set(T0 + 1_400);
     await tf.engine.tick();
     const [claimed] = await tf.store.claimNotifications(tf.clock.now(), 1_000, 1);
-    await tf.store.retryNotification(claimed!.id, tf.clock.now() + 5_000, 'onResume threw: payment API down');
+    await tf.store.retryNotification(claimed!, tf.clock.now() + 5_000, 'onResume threw: payment API down');
     const inspector = await startInspector({ taskflow: tf });
     try {
       const page = await (await fetch(inspector.url)).text();

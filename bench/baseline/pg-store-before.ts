@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { and, asc, desc, eq, gt, inArray, isNotNull, isNull, lte, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, isNotNull, isNull, lte, or, sql } from 'drizzle-orm';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
@@ -19,7 +19,7 @@ import { describeServer, errorCode, pgStorageError, type FailureContext } from '
 import { eventInbox, flowEvents, flows, flowSteps, resumeNotifications, seenEvents } from '../../src/runtime/store/postgres/schema.js';
 import { MAX_ERROR_LENGTH, notificationFromRow } from '../../src/runtime/store/notification-rows.js';
 import type { InboxFill } from '../../src/runtime/inbox.js';
-import type { BatchCommit, BatchOutcome, ClaimedNotification, Committed, Decision, EventKey, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from '../../src/runtime/store/contract.js';
+import type { BatchCommit, BatchOutcome, ClaimedNotification, Committed, Decision, EventKey, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, NotificationClaim, ResumeNotification } from '../../src/runtime/store/contract.js';
 import { wakeAtOf } from '../../src/runtime/wait.js';
 import { WAITING_TOPICS_SQL } from '../../src/runtime/store/waiting-topics-sql.js';
 import { wakeFromJson, wakeToJson } from '../../src/runtime/wake.js';
@@ -364,7 +364,7 @@ export class PostgresFlowStoreBefore implements FlowStore {
             createdAt: at,
           })
           .returning({ id: resumeNotifications.id });
-        if (claiming) claimed.push({ id: queued!.id, flowId: flow.id, flow, wake: write.wake, attempts: 1 });
+        if (claiming) claimed.push({ id: queued!.id, leaseUntil, flowId: flow.id, flow, wake: write.wake, attempts: 1 });
       }
     }
     if (decision.upsertStep) {
@@ -390,7 +390,7 @@ export class PostgresFlowStoreBefore implements FlowStore {
         .onConflictDoUpdate({ target: seenEvents.eventId, set: { expiresAt: expiresAt.getTime() } });
     }
     const done = decision.completeNotifications ?? [];
-    if (done.length > 0) await tx.delete(resumeNotifications).where(inArray(resumeNotifications.id, [...done]));
+    if (done.length > 0) await tx.delete(resumeNotifications).where(heldBy(done));
     // Sent at COMMIT, and only if it commits.
     if (schedules) await this.announce(tx);
     return claimed;
@@ -556,6 +556,7 @@ export class PostgresFlowStoreBefore implements FlowStore {
         .sort((a, b) => a.dueAt - b.dueAt || a.id - b.id)
         .map((row) => ({
           id: row.id,
+          leaseUntil: now + leaseMs,
           flowId: row.flowId,
           flow: byId.get(row.flowId),
           wake: wakeFromJson(JSON.parse(row.wakeJson) as JsonObject),
@@ -564,23 +565,44 @@ export class PostgresFlowStoreBefore implements FlowStore {
     });
   }
 
-  async completeNotifications(ids: readonly number[]): Promise<void> {
+  async completeNotifications(claims: readonly NotificationClaim[]): Promise<void> {
     this.assertOpen();
-    if (ids.length === 0) return;
+    if (claims.length === 0) return;
     await this.run('completeNotifications', async (db) => {
-      await db.delete(resumeNotifications).where(inArray(resumeNotifications.id, [...ids]));
+      await db.delete(resumeNotifications).where(heldBy(claims));
     });
   }
 
-  async retryNotification(id: number, dueAt: number, error: string): Promise<void> {
-    await this.run('retryNotification', async (db) => {
-      await db.update(resumeNotifications).set({ dueAt, lastError: error.slice(0, MAX_ERROR_LENGTH) }).where(eq(resumeNotifications.id, id));
+  async retryNotification(claim: NotificationClaim, dueAt: number, error: string): Promise<boolean> {
+    return this.run('retryNotification', async (db) => {
+      const updated = await db
+        .update(resumeNotifications)
+        .set({ dueAt, lastError: error.slice(0, MAX_ERROR_LENGTH) })
+        .where(heldBy([claim]))
+        .returning({ id: resumeNotifications.id });
+      return updated.length === 1;
     });
   }
 
-  async parkNotification(id: number, at: number, error: string): Promise<void> {
-    await this.run('parkNotification', async (db) => {
-      await db.update(resumeNotifications).set({ deadAt: at, lastError: error.slice(0, MAX_ERROR_LENGTH) }).where(eq(resumeNotifications.id, id));
+  async parkNotification(claim: NotificationClaim, at: number, error: string): Promise<boolean> {
+    return this.run('parkNotification', async (db) => {
+      const updated = await db
+        .update(resumeNotifications)
+        .set({ deadAt: at, lastError: error.slice(0, MAX_ERROR_LENGTH) })
+        .where(heldBy([claim]))
+        .returning({ id: resumeNotifications.id });
+      return updated.length === 1;
+    });
+  }
+
+  async releaseNotifications(claims: readonly NotificationClaim[], now: number): Promise<void> {
+    this.assertOpen();
+    if (claims.length === 0) return;
+    await this.run('releaseNotifications', async (db) => {
+      await db
+        .update(resumeNotifications)
+        .set({ dueAt: now, attempts: sql`greatest(${resumeNotifications.attempts} - 1, 0)` })
+        .where(heldBy(claims));
     });
   }
 
@@ -907,4 +929,9 @@ async function lockEventKey(tx: Tx, key: EventKey): Promise<void> {
 async function appendEvents(tx: Tx, flowId: string, events: readonly { kind: string; payload: JsonObject }[], at: number): Promise<void> {
   if (events.length === 0) return;
   await tx.insert(flowEvents).values(events.map((e) => ({ flowId, kind: e.kind, payloadJson: JSON.stringify(e.payload), at })));
+}
+
+/** The notifications still held by these claims (the contract arrived after this baseline; kept as plain as the rest). */
+function heldBy(claims: readonly NotificationClaim[]) {
+  return and(isNull(resumeNotifications.deadAt), or(...claims.map((c) => and(eq(resumeNotifications.id, c.id), eq(resumeNotifications.dueAt, c.leaseUntil)))));
 }

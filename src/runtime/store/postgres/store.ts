@@ -14,7 +14,8 @@ import { COMMITS_CHANNEL, PgCommitWatch } from './commit-watch.js';
 import { describeServer, errorCode, pgStorageError, type FailureContext } from './errors.js';
 import { eventInbox, flowEvents, flows, flowSteps, resumeNotifications, seenEvents } from './schema.js';
 import { MAX_ERROR_LENGTH, notificationFromRow } from '../notification-rows.js';
-import type { BatchCommit, BatchOutcome, ClaimedNotification, Committed, Decision, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from '../contract.js';
+import type { BatchCommit, BatchOutcome, ClaimedNotification, Committed, Decision, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, NotificationClaim, ResumeNotification } from '../contract.js';
+import { NOTIFICATION_SQL } from './notification-sql.js';
 import { GroupCommitter, type GroupItem } from './group-commit.js';
 import { flowColumnsOf, runLoad } from './load-sql.js';
 import { writeDecision } from './write-sql.js';
@@ -510,6 +511,7 @@ export class PostgresFlowStore implements FlowStore {
   }
 
   async claimNotifications(now: number, leaseMs: number, limit: number): Promise<ClaimedNotification[]> {
+    const leaseUntil = now + leaseMs;
     // One statement, one round trip (its own transaction): pick the due ones (SKIP LOCKED), push their lease, read their flows.
     return this.run('claimNotifications', async (_db, client) => {
       const { rows } = await client.query<Record<string, unknown> & { n_id: string; n_flow_id: string; n_wake_json: string; n_attempts: number; n_due_at: string }>(
@@ -517,10 +519,11 @@ export class PostgresFlowStore implements FlowStore {
          claimed AS (UPDATE resume_notifications n SET due_at = $2, attempts = n.attempts + 1 FROM due WHERE n.id = due.id
            RETURNING n.id AS n_id, n.flow_id AS n_flow_id, n.wake_json AS n_wake_json, n.attempts AS n_attempts)
          SELECT claimed.*, ${flowColumnsOf('f')} FROM claimed LEFT JOIN flows f ON f.id = claimed.n_flow_id ORDER BY claimed.n_id`,
-        [now, now + leaseMs, limit],
+        [now, leaseUntil, limit],
       );
       return rows.map((row) => ({
         id: Number(row.n_id),
+        leaseUntil,
         flowId: row.n_flow_id,
         flow: row.id === null ? undefined : flowFromRow(row as unknown as Parameters<typeof flowFromRow>[0]),
         wake: wakeFromJson(JSON.parse(row.n_wake_json) as JsonObject),
@@ -529,24 +532,34 @@ export class PostgresFlowStore implements FlowStore {
     });
   }
 
-  async completeNotifications(ids: readonly number[]): Promise<void> {
+  async completeNotifications(claims: readonly NotificationClaim[]): Promise<void> {
     this.assertOpen();
-    if (ids.length === 0) return;
-    // One array parameter, however many ids: one plan, no statement as long as the list.
+    if (claims.length === 0) return;
+    // Two array parameters, however many claims: one plan, no statement as long as the list.
     await this.run('completeNotifications', async (_db, client) => {
-      await client.query('DELETE FROM resume_notifications WHERE id = ANY($1::bigint[])', [[...ids]]);
+      await client.query(NOTIFICATION_SQL.complete, [claims.map((claim) => claim.id), claims.map((claim) => claim.leaseUntil)]);
     });
   }
 
-  async retryNotification(id: number, dueAt: number, error: string): Promise<void> {
-    await this.run('retryNotification', async (db) => {
-      await db.update(resumeNotifications).set({ dueAt, lastError: error.slice(0, MAX_ERROR_LENGTH) }).where(eq(resumeNotifications.id, id));
+  async retryNotification(claim: NotificationClaim, dueAt: number, error: string): Promise<boolean> {
+    return this.run('retryNotification', async (_db, client) => {
+      const { rowCount } = await client.query(NOTIFICATION_SQL.retry, [claim.id, claim.leaseUntil, dueAt, error.slice(0, MAX_ERROR_LENGTH)]);
+      return rowCount === 1;
     });
   }
 
-  async parkNotification(id: number, at: number, error: string): Promise<void> {
-    await this.run('parkNotification', async (db) => {
-      await db.update(resumeNotifications).set({ deadAt: at, lastError: error.slice(0, MAX_ERROR_LENGTH) }).where(eq(resumeNotifications.id, id));
+  async parkNotification(claim: NotificationClaim, at: number, error: string): Promise<boolean> {
+    return this.run('parkNotification', async (_db, client) => {
+      const { rowCount } = await client.query(NOTIFICATION_SQL.park, [claim.id, claim.leaseUntil, at, error.slice(0, MAX_ERROR_LENGTH)]);
+      return rowCount === 1;
+    });
+  }
+
+  async releaseNotifications(claims: readonly NotificationClaim[], now: number): Promise<void> {
+    this.assertOpen();
+    if (claims.length === 0) return;
+    await this.run('releaseNotifications', async (_db, client) => {
+      await client.query(NOTIFICATION_SQL.release, [claims.map((claim) => claim.id), claims.map((claim) => claim.leaseUntil), now, COMMITS_CHANNEL, this.id]);
     });
   }
 

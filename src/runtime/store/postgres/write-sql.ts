@@ -8,6 +8,7 @@ import { anyOfKeysOf } from '../../any-of.js';
 import { wakeToJson } from '../../wake.js';
 import { COMMITS_CHANNEL } from './commit-watch.js';
 import { sendAll, type Statement } from './pipeline.js';
+import { heldByClaims } from './notification-sql.js';
 
 /**
  * A decision written in ONE statement: one multi-row statement per table (rows
@@ -219,7 +220,10 @@ export async function writeDecision(
     );
   }
   const done = decision.completeNotifications ?? [];
-  if (done.length > 0) ctes.push(`done AS (DELETE FROM resume_notifications WHERE id = ANY(${params.array([...done], 'int8')}))`);
+  if (done.length > 0) {
+    const held = heldByClaims(params.array(done.map((claim) => claim.id), 'int8'), params.array(done.map((claim) => claim.leaseUntil), 'int8'));
+    ctes.push(`done AS (DELETE FROM resume_notifications WHERE ${held})`);
+  }
   // Sent at COMMIT, and only if it commits.
   if (schedules) ctes.push(`ann AS (SELECT pg_notify(${params.one(COMMITS_CHANNEL, 'text')}, ${params.one(options.storeId, 'text')}))`);
   if (ctes.length === 0) {
@@ -268,7 +272,7 @@ export async function writeDecision(
   const ids = (answer.queued ?? []).map(Number);
   const claimed: ClaimedNotification[] = [];
   wakes.forEach((wake, i) => {
-    if (wake.claiming) claimed.push({ id: ids[i]!, flowId: wake.flow.id, flow: wake.flow, wake: wake.wake, attempts: 1 });
+    if (wake.claiming) claimed.push({ id: ids[i]!, leaseUntil: options.leaseUntil!, flowId: wake.flow.id, flow: wake.flow, wake: wake.wake, attempts: 1 });
   });
   return { claimed, announced: schedules };
 }

@@ -6,6 +6,12 @@ import { TERMINAL_STATUSES } from '../../flow.js';
 const p = sql.placeholder;
 
 /**
+ * The notification is still held by the claim `(id, leaseUntil)`: its due time is
+ * that claim's lease end and it was not parked. A later claim has a later lease end.
+ */
+const heldBy = and(eq(resumeNotifications.id, p('id')), eq(resumeNotifications.dueAt, p('leaseUntil')), isNull(resumeNotifications.deadAt));
+
+/**
  * Every statement the SQLite store sends, prepared once per connection and named
  * for what it does. The index each relies on is named beside it.
  */
@@ -246,16 +252,25 @@ export function prepareStatements(db: BetterSQLite3Database) {
       .set({ dueAt: sql`${p('dueAt')}`, attempts: sql`${resumeNotifications.attempts} + 1` })
       .where(eq(resumeNotifications.id, p('id')))
       .prepare(),
-    completeNotification: db.delete(resumeNotifications).where(eq(resumeNotifications.id, p('id'))).prepare(),
+    /** primary key; only while the claim (id, lease end) still holds it */
+    completeNotification: db.delete(resumeNotifications).where(heldBy).prepare(),
+    /** primary key; only while the claim still holds it */
     retryNotification: db
       .update(resumeNotifications)
       .set({ dueAt: sql`${p('dueAt')}`, lastError: sql`${p('error')}` })
-      .where(eq(resumeNotifications.id, p('id')))
+      .where(heldBy)
       .prepare(),
+    /** primary key; only while the claim still holds it */
     parkNotification: db
       .update(resumeNotifications)
       .set({ deadAt: sql`${p('at')}`, lastError: sql`${p('error')}` })
-      .where(eq(resumeNotifications.id, p('id')))
+      .where(heldBy)
+      .prepare(),
+    /** primary key; only while the claim still holds it: due now, the attempt its claim counted taken back */
+    releaseNotification: db
+      .update(resumeNotifications)
+      .set({ dueAt: sql`${p('now')}`, attempts: sql`max(${resumeNotifications.attempts} - 1, 0)` })
+      .where(heldBy)
       .prepare(),
     /** resume_notifications_flow */
     requeueDeadOfFlow: db

@@ -12,7 +12,7 @@ import { SqliteChangeWatch } from './change-watch.js';
 import { isSqliteBusy, lockedError, needsNewConnection, sqliteCode, storageError } from './errors.js';
 import { prepareStatements, type SqliteStatements } from './statements.js';
 import { WAITING_TOPICS_SQL } from '../waiting-topics-sql.js';
-import type { BatchCommit, BatchOutcome, ClaimedNotification, Committed, Decision, FlowPageRequest, FlowWrite, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from '../contract.js';
+import type { BatchCommit, BatchOutcome, ClaimedNotification, Committed, Decision, FlowPageRequest, FlowWrite, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, NotificationClaim, ResumeNotification } from '../contract.js';
 import { MAX_ERROR_LENGTH, notificationFromRow } from '../notification-rows.js';
 import { inspectQueries, type InspectQueries } from '../inspect.js';
 import { cachedStatement } from './cached-statements.js';
@@ -607,11 +607,13 @@ export class SqliteFlowStore implements FlowStore {
           attempts: claiming ? 1 : 0,
           createdAt: at,
         });
-        if (claiming) claim.claimed.push({ id: Number(queued.lastInsertRowid), flowId: flow.id, flow, wake: write.wake, attempts: 1 });
+        if (claiming) {
+          claim.claimed.push({ id: Number(queued.lastInsertRowid), leaseUntil: claim.leaseUntil, flowId: flow.id, flow, wake: write.wake, attempts: 1 });
+        }
       }
     }
     if (decision.upsertStep) q.upsertStep.run(stepToRow(decision.upsertStep));
-    for (const id of decision.completeNotifications ?? []) q.completeNotification.run({ id });
+    for (const { id, leaseUntil } of decision.completeNotifications ?? []) q.completeNotification.run({ id, leaseUntil });
     if (decision.keepEvent) {
       q.keepEvent.run(keptEventToRow(decision.keepEvent));
     }
@@ -699,14 +701,16 @@ export class SqliteFlowStore implements FlowStore {
   }
 
   async claimNotifications(now: number, leaseMs: number, limit: number): Promise<ClaimedNotification[]> {
+    const leaseUntil = now + leaseMs;
     return this.write(
       ({ q, inTransaction }) =>
         inTransaction.immediate(() =>
           q.dueNotifications.all({ now, limit }).map((row) => {
-            q.leaseNotification.run({ id: row.id, dueAt: now + leaseMs });
+            q.leaseNotification.run({ id: row.id, dueAt: leaseUntil });
             const flow = q.flowById.get({ id: row.flowId });
             return {
               id: row.id,
+              leaseUntil,
               flowId: row.flowId,
               flow: flow ? flowFromRow(flow) : undefined,
               wake: wakeFromJson(JSON.parse(row.wakeJson) as JsonObject),
@@ -717,22 +721,34 @@ export class SqliteFlowStore implements FlowStore {
     );
   }
 
-  async completeNotifications(ids: readonly number[]): Promise<void> {
+  async completeNotifications(claims: readonly NotificationClaim[]): Promise<void> {
     this.assertOpen();
-    if (ids.length === 0) return;
+    if (claims.length === 0) return;
     await this.write(({ q, inTransaction }) =>
       inTransaction.immediate(() => {
-        for (const id of ids) q.completeNotification.run({ id });
+        for (const { id, leaseUntil } of claims) q.completeNotification.run({ id, leaseUntil });
       }),
     );
   }
 
-  async retryNotification(id: number, dueAt: number, error: string): Promise<void> {
-    await this.write(({ q }) => q.retryNotification.run({ id, dueAt, error: error.slice(0, MAX_ERROR_LENGTH) }));
+  async retryNotification(claim: NotificationClaim, dueAt: number, error: string): Promise<boolean> {
+    const { id, leaseUntil } = claim;
+    return this.write(({ q }) => q.retryNotification.run({ id, leaseUntil, dueAt, error: error.slice(0, MAX_ERROR_LENGTH) }).changes === 1);
   }
 
-  async parkNotification(id: number, at: number, error: string): Promise<void> {
-    await this.write(({ q }) => q.parkNotification.run({ id, at, error: error.slice(0, MAX_ERROR_LENGTH) }));
+  async parkNotification(claim: NotificationClaim, at: number, error: string): Promise<boolean> {
+    const { id, leaseUntil } = claim;
+    return this.write(({ q }) => q.parkNotification.run({ id, leaseUntil, at, error: error.slice(0, MAX_ERROR_LENGTH) }).changes === 1);
+  }
+
+  async releaseNotifications(claims: readonly NotificationClaim[], now: number): Promise<void> {
+    this.assertOpen();
+    if (claims.length === 0) return;
+    await this.write(({ q, inTransaction }) =>
+      inTransaction.immediate(() => {
+        for (const { id, leaseUntil } of claims) q.releaseNotification.run({ id, leaseUntil, now });
+      }),
+    );
   }
 
   async requeueDead(flowId: string, now: number, notificationId?: number): Promise<number> {

@@ -26,6 +26,7 @@ export const FORWARDED_CALLS = [
   'completeNotifications',
   'retryNotification',
   'parkNotification',
+  'releaseNotifications',
   'requeueDead',
   'listNotifications',
   'listDeadNotifications',

@@ -19,11 +19,15 @@ import type {
   ListOptions,
   Loaded,
   LoadRequest,
+  NotificationClaim,
   ResumeNotification,
 } from '../contract.js';
 import type { SqliteStoreOptions } from './options.js';
 import { openSqliteStore, type SqliteFlowStore } from './store.js';
 import { fromWire, type ForwardedCall, type FromWorker, type PlanGuess, type ToWorker, type WireDecision, type WorkerSettings } from './worker-protocol.js';
+
+/** A claim as it crosses to the thread: a {@link ClaimedNotification} passed as one would carry its flow along. */
+const claimOnly = ({ id, leaseUntil }: NotificationClaim): NotificationClaim => ({ id, leaseUntil });
 
 /** How long `close()` waits for the thread to finish what is queued and close the file. */
 const CLOSE_WAIT_MS = 10_000;
@@ -260,15 +264,19 @@ export class SqliteWorkerStore implements FlowStore {
   claimNotifications(now: number, leaseMs: number, limit: number): Promise<ClaimedNotification[]> {
     return this.call('claimNotifications', now, leaseMs, limit);
   }
-  async completeNotifications(ids: readonly number[]): Promise<void> {
+  async completeNotifications(claims: readonly NotificationClaim[]): Promise<void> {
     this.assertOpen();
-    if (ids.length > 0) await this.call('completeNotifications', ids);
+    if (claims.length > 0) await this.call('completeNotifications', claims.map(claimOnly));
   }
-  retryNotification(id: number, dueAt: number, error: string): Promise<void> {
-    return this.call('retryNotification', id, dueAt, error);
+  retryNotification(claim: NotificationClaim, dueAt: number, error: string): Promise<boolean> {
+    return this.call('retryNotification', claimOnly(claim), dueAt, error);
   }
-  parkNotification(id: number, at: number, error: string): Promise<void> {
-    return this.call('parkNotification', id, at, error);
+  parkNotification(claim: NotificationClaim, at: number, error: string): Promise<boolean> {
+    return this.call('parkNotification', claimOnly(claim), at, error);
+  }
+  async releaseNotifications(claims: readonly NotificationClaim[], now: number): Promise<void> {
+    this.assertOpen();
+    if (claims.length > 0) await this.call('releaseNotifications', claims.map(claimOnly), now);
   }
   requeueDead(flowId: string, now: number, notificationId?: number): Promise<number> {
     return this.call('requeueDead', flowId, now, notificationId);
