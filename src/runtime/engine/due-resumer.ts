@@ -49,7 +49,9 @@ export class DueResumer {
     });
     this.ticks = new RunCoalescer(
       async () => {
-        const run = await this.resumeDue(this.settings.clock.now());
+        const run = await this.resumeDue(this.settings.clock.now()).catch(
+          (error: unknown): DueRun => ({ result: { resumed: 0, cancelled: 0, timedOut: 0, errors: 1 }, error }),
+        );
         if (run.error !== undefined) this.storage.failed(run.error, 'resuming due flows');
         return run;
       },
