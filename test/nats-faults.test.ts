@@ -2,7 +2,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Flow, Logger, NatsBridgeState, Taskflow, TaskflowOptions } from '../src/index.js';
-import { redeliveryDelay } from '../src/runtime/nats/bridge.js';
+import { redeliveryDelay } from '../src/runtime/nats/inbound.js';
 import { startNatsServer, type NatsServer } from './support/nats-server.js';
 import { newFlow, openTestTaskflow } from './support/taskflow.js';
 import { until } from './support/until.js';

@@ -1,6 +1,6 @@
 import { FlowError } from '../errors.js';
-import { waitTopicsOf } from '../any-of.js';
 import { replaceCommits } from '../store/view.js';
+import { waitedTopics } from './coverage-rule.js';
 import type { BatchCommit, BatchOutcome, Decision, FlowStore, Loaded, LoadRequest } from '../store/contract.js';
 
 /** What the guard needs from the bridge. */
@@ -34,10 +34,8 @@ export function guardTopics(store: FlowStore, bridge: TopicCoverer): FlowStore {
   const waitTopics = (decision: Decision<unknown>): string[] => {
     const topics: string[] = [];
     for (const write of decision.writes ?? []) {
-      const wait = write.flow.wait;
-      if (write.flow.status !== 'waiting' || (wait?.kind !== 'external_event' && wait?.kind !== 'any')) continue;
       // Every topic of an any-of wait is covered before it commits, as the one of an event wait.
-      for (const topic of waitTopicsOf(wait)) {
+      for (const topic of waitedTopics(write)) {
         const refusal = bridge.canCover(topic);
         if (refusal !== undefined) throw new FlowError('invalid_input', `cannot wait on topic "${topic}": ${refusal}`);
         topics.push(topic);

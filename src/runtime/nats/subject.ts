@@ -88,3 +88,9 @@ export function declaredPatternProblem(pattern: string): string | undefined {
   if (first === '*' || first === '>') return `"${pattern}" starts with a wildcard, so it would capture $…, _INBOX… and taskflow.… subjects too: start it with a literal token`;
   return reservedSubjectProblem(pattern);
 }
+
+/** Drops every subject that another in the list already matches (JetStream refuses overlapping subjects). */
+export function minimalCover(subjects: readonly string[]): string[] {
+  const unique = [...new Set(subjects)];
+  return unique.filter((s, i) => !unique.some((other, j) => j !== i && subjectMatches(other, s) && (other !== s || j < i)));
+}

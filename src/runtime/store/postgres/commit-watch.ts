@@ -1,11 +1,12 @@
 import type { Socket } from 'node:net';
 import pg from 'pg';
+import { backoffDelay, type Backoff } from '../../backoff.js';
 
 /** The channel a commit that schedules work `NOTIFY`s, inside its transaction (so it is heard only once committed). */
 export const COMMITS_CHANNEL = 'taskflow_commits';
 
-const RECONNECT_BASE_MS = 100;
-const RECONNECT_MAX_MS = 5_000;
+/** Reconnection delays: 100 ms, doubling, at most 5 s. */
+const RECONNECT: Backoff = { initialMs: 100, maxMs: 5_000 };
 const END_TIMEOUT_MS = 1_000;
 
 /**
@@ -92,7 +93,7 @@ export class PgCommitWatch {
 
   private scheduleReconnect(): void {
     if (this.closed || this.listeners.size === 0 || this.retryTimer) return;
-    const delay = Math.min(RECONNECT_BASE_MS * 2 ** this.failures, RECONNECT_MAX_MS);
+    const delay = backoffDelay(RECONNECT, this.failures);
     this.failures++;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
