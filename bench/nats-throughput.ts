@@ -11,10 +11,8 @@
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import pg from 'pg';
-import { openTaskflow, type FlowStore, type Taskflow } from '../src/index.js';
-import { openSqliteStore } from '../src/runtime/store/sqlite/store.js';
-import { openPostgresStore } from '../src/runtime/store/postgres/store.js';
-import type { BatchCommit, BatchOutcome } from '../src/runtime/store/contract.js';
+import { openSqliteStore, openTaskflow, type BatchCommit, type BatchOutcome, type FlowStore, type Taskflow } from '../src/index.js';
+import { openPostgresStore } from '../src/postgres.js';
 import { startNatsServer, type NatsServer } from '../test/support/nats-server.js';
 import { goal, ms, num, quantile, ratio, sleep, tempFolder, type BenchOptions, type BenchResult, type Row } from './report.js';
 import { rawConnection, seedWaitingFlows } from './seed.js';

@@ -1,5 +1,4 @@
-import { openTaskflow, silentLogger, type StartFlowInput, type Taskflow } from '../src/index.js';
-import { openSqliteStore } from '../src/runtime/store/sqlite/store.js';
+import { openSqliteStore, openTaskflow, silentLogger, type StartFlowInput, type Taskflow } from '../src/index.js';
 import { openPgStore, PG_ADMIN_URL, pgReachable, tempPgDatabase } from './pg-support.js';
 import { goal, num, ratio, tempFolder, type BenchOptions, type BenchResult, type Row } from './report.js';
 

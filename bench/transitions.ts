@@ -1,7 +1,6 @@
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { openTaskflow, type Taskflow } from '../src/index.js';
-import { SqliteWorkerStore } from '../src/runtime/store/sqlite/worker-store.js';
 import { goal, median, num, ratio, tempFolder, type BenchOptions, type BenchResult } from './report.js';
 
 type Sync = 'full' | 'normal';
@@ -107,8 +106,6 @@ export async function benchTransitions(options: BenchOptions): Promise<BenchResu
     const folder = tempFolder(`transitions-${sync}`);
     try {
       const tf = await openTaskflow({ database: folder.path('runtime.db'), synchronous: sync, tickInterval: '1h' });
-      // The default store's thread up before measuring (until then a connection on this thread answers).
-      if (tf.store instanceof SqliteWorkerStore) await tf.store.connected();
       // The raw baseline uses the runtime's own schema and indexes, created by its migrations.
       const schema = await openTaskflow({ database: folder.path('raw.db'), synchronous: sync });
       await schema.close();
