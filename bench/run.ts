@@ -20,7 +20,8 @@
  * benchmark below then runs its headline (a few metrics, public API only) on both
  * sides, one Node.js process a run, interleaved A B, B A, … for `--rounds` rounds
  * (default 4, 2 with --quick), and prints one table: the median round of each side,
- * their ratio, which way is better, and "within 5%: met / NOT met" (bench/compare.ts).
+ * their ratio, which way is better, "within 5%: met / NOT met" (bench/compare.ts), and
+ * the spread of each side's rounds: wider than 5%, the machine was too noisy for a verdict.
  * Compared: transitions, start-park, burst, pg-burst, event-resume, event-loop,
  * nats-throughput (PostgreSQL and NATS ones skipped when their server is missing).
  * A full run writes bench/COMPARISON.md; a quick, partial or re-rounded one only
@@ -29,7 +30,7 @@
  * A file a headline runs from imports only src/'s public entries (src/index.ts,
  * src/postgres.ts): it runs over the ref's src/ too.
  */
-import { execFile } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -161,6 +162,9 @@ interface ChildTree {
   cwd?: string;
 }
 
+/** Children running now, ended if the runner is interrupted. */
+const children = new Set<ChildProcess>();
+
 function runInChild<T = Outcome>(name: string, tree: ChildTree = { script: SELF }, extra: string[] = []): Promise<T> {
   return new Promise((resolve, reject) => {
     const child = execFile(
@@ -168,11 +172,13 @@ function runInChild<T = Outcome>(name: string, tree: ChildTree = { script: SELF 
       ['--import', 'tsx', tree.script, `--child=${name}`, ...extra, ...(quick ? ['--quick'] : [])],
       { maxBuffer: 16 << 20, ...(tree.cwd ? { cwd: tree.cwd } : {}) },
       (error, stdout) => {
+        children.delete(child);
         const line = stdout.split('\n').find((l) => l.startsWith(RESULT_MARK));
         if (line) resolve(JSON.parse(line.slice(RESULT_MARK.length)) as T);
         else reject(error ?? new Error(`benchmark ${name} printed no result`));
       },
     );
+    children.add(child);
     child.stderr?.pipe(process.stderr);
   });
 }
@@ -211,6 +217,7 @@ async function mainAgainst(ref: string): Promise<void> {
   const baseline: BaselineTree = prepareBaseline(ROOT, ref);
   const removeBaseline = () => baseline.dispose();
   const interrupted = () => {
+    for (const child of children) child.kill('SIGTERM');
     removeBaseline();
     process.exit(130);
   };
