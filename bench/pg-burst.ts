@@ -1,7 +1,7 @@
 import { openTaskflow } from '../src/index.js';
 import { deliverAll } from './burst.js';
-import { openPgStore, preciseNow, seedPgWaitingFlows, tempPgDatabase, type PgPath } from './pg-support.js';
-import { goal, ms, num, ratio, sleep, type BenchOptions, type BenchResult } from './report.js';
+import { openPgStore, PG_ADMIN_URL, pgReachable, preciseNow, seedPgWaitingFlows, tempPgDatabase, type PgPath } from './pg-support.js';
+import { goal, ms, num, ratio, sleep, type BenchOptions, type BenchResult, type Headline } from './report.js';
 
 const GOAL_MS = 1_500;
 
@@ -65,5 +65,21 @@ export async function benchPgBurst(options: BenchOptions): Promise<BenchResult> 
       'PostgreSQL on 127.0.0.1 (the shared server of the machine), a fresh database per run; each resume writes the flow, its audit event and its notification.',
       'Baseline "before": the PostgreSQL store as it was before this change (bench/baseline/pg-store-before.ts, commit ad6d353) under the same engine, in the same run.',
     ],
+  };
+}
+
+/** The headline `--against` compares: deadline → first and last onResume of the burst on PostgreSQL (today's store). */
+export async function headlinePgBurst(options: BenchOptions): Promise<Headline> {
+  if (!(await pgReachable())) throw new Error(`no PostgreSQL at ${PG_ADMIN_URL}`);
+  const count = options.quick ? 2_000 : 10_000;
+  const run = await pgDeliverAll(count, 'batched');
+  options.log(`pg burst: first onResume +${ms(run.firstMs)}, last +${ms(run.lastMs)}`);
+  return {
+    title: `PostgreSQL: ${num(count)} timers due at once`,
+    metrics: [
+      { name: `PostgreSQL: deadline → first onResume`, value: run.firstMs, unit: 'ms', better: 'lower' },
+      { name: `PostgreSQL: deadline → last of ${num(count)} onResume`, value: run.lastMs, unit: 'ms', better: 'lower' },
+    ],
+    notes: [`${num(count)} timer flows bulk-inserted on a fresh database of the shared server, all due at one deadline 1.5 s ahead; engine started (defaults); timed from the deadline to the first and the last onResume.`],
   };
 }

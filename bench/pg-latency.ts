@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { openTaskflow, type Flow } from '../src/index.js';
+import { deliveryTimer, untimed } from './event-resume.js';
 import { openPgStore, preciseNow, seedPgWaitingFlows, tempPgDatabase, type PgPath } from './pg-support.js';
 import { goal, ms, num, quantile, ratio, sleep, type BenchOptions, type BenchResult } from './report.js';
 
@@ -53,23 +54,14 @@ async function timerLateness(count: number, spreadMs: number, path: PgPath): Pro
 async function eventResume(count: number, path: PgPath): Promise<Summary> {
   const db = await tempPgDatabase('event');
   try {
-    let resumedAt = 0;
+    const timer = deliveryTimer();
     const store = await openPgStore(db.url, path);
-    const tf = await openTaskflow({ store, tickInterval: '5s', onResume: () => void (resumedAt = preciseNow()) });
+    const tf = await openTaskflow({ store, tickInterval: '5s', onResume: timer.onResume });
     await seedPgWaitingFlows(db.url, count, { wakeAt: Date.now() + 86_400_000, eventEvery: 1 });
     await tf.start();
-    const samples: number[] = [];
-    const warmup = Math.min(50, Math.floor(count / 10));
-    for (let i = 0; i < count; i++) {
-      resumedAt = 0;
-      const sent = preciseNow();
-      const result = await tf.engine.deliver({ topic: 'invoice.paid', correlationId: `INV-${i}`, payload: { amount: i } });
-      if (result.resumed.length !== 1) throw new Error(`event ${i} resumed ${result.resumed.length} flows`);
-      while (resumedAt === 0) await new Promise((resolve) => setImmediate(resolve));
-      if (i >= warmup) samples.push(resumedAt - sent);
-    }
+    const latency = await timer.time(tf, count);
     await tf.close();
-    return summarise(samples);
+    return latency;
   } finally {
     await db.drop();
   }
@@ -128,7 +120,7 @@ export async function benchPgLatency(options: BenchOptions): Promise<BenchResult
     ],
     notes: [
       `Timers: ${num(timers)} timer flows bulk-inserted with deadlines spread over ${ms(spread)}, engine started 2 s before the first; real clock; lateness = onResume time − deadline.`,
-      `Events: ${num(events)} flows waiting on invoice.paid/INV-i; one engine.deliver() at a time, timed from the call to its onResume (the first ${Math.min(50, Math.floor(events / 10))} untimed).`,
+      `Events: ${num(events)} flows waiting on invoice.paid/INV-i; one engine.deliver() at a time, timed from the call to its onResume (the first ${untimed(events)} untimed).`,
       'Baseline "before": the PostgreSQL store as it was before this change (bench/baseline/pg-store-before.ts) under the same engine, same run. Last row: what a commit (WAL flush) costs on this server meanwhile.',
     ],
   };

@@ -14,6 +14,30 @@ export interface BenchResult {
   notes?: string[];
 }
 
+/** Which way a headline metric improves: rates up, times down. */
+export type Better = 'higher' | 'lower';
+
+/** One number a benchmark stands on, compared with a baseline commit by `npm run bench -- --against=<ref>`. */
+export interface Metric {
+  /** What was measured, with its configuration: "SQLite FULL, 32 in flight: flows/s". */
+  name: string;
+  value: number;
+  /** How to print the value: a duration in ms (also µs), or a plain number (a rate, a count). */
+  unit: 'ms' | 'number';
+  better: Better;
+}
+
+/**
+ * A benchmark's headline: a few metrics measured the same way on any commit, through
+ * the public API only, so the `--against` harness can run one file over two src/ trees.
+ */
+export interface Headline {
+  title: string;
+  metrics: Metric[];
+  /** How the metrics were measured, one line each. */
+  notes: string[];
+}
+
 /** Options every benchmark receives from `bench/run.ts`. */
 export interface BenchOptions {
   /** Smaller sizes and shorter runs, for a smoke test (`--quick`). */

@@ -2,27 +2,34 @@ import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { Taskflow } from '../src/index.js';
 import BetterSqlite from 'better-sqlite3';
-import { SqliteFlowStore } from '../src/runtime/store/sqlite/store.js';
-import { SqliteWorkerStore } from '../src/runtime/store/sqlite/worker-store.js';
 
 const raw = new WeakMap<object, Database.Database>();
 
 /**
  * A raw better-sqlite3 connection on the database of a SQLite-backed runtime: the
- * store's own when it lives on this thread, else (the default worker thread) a
- * second connection on the same file, opened once per store.
+ * store's own when it lives on this thread, else (the worker-thread store) a
+ * second connection on the same file, opened once per store. The store is read by
+ * shape (its `sqlite` or its `path`), not by class, so this file imports nothing
+ * from src/ but the public entry: `npm run bench -- --against=<ref>` runs these
+ * files over another commit's src/.
  */
 export function rawConnection(tf: Taskflow): Database.Database {
-  const store = tf.store;
-  if (store instanceof SqliteFlowStore) return store.sqlite;
-  if (!(store instanceof SqliteWorkerStore)) throw new Error('the benchmarks need the SQLite store');
+  const store = tf.store as unknown as { readonly sqlite?: unknown; readonly path?: unknown };
+  if (store.sqlite instanceof BetterSqlite) return store.sqlite;
+  if (typeof store.path !== 'string') throw new Error('the benchmarks need the SQLite store');
   let connection = raw.get(store);
   if (!connection) {
-    connection = new BetterSqlite(store.path);
-    connection.pragma('busy_timeout = 5000');
-    connection.pragma('foreign_keys = ON');
+    connection = rawConnectionAt(store.path);
     raw.set(store, connection);
   }
+  return connection;
+}
+
+/** A second connection on the SQLite file at `path` (its runtime keeps its own); close it when done. */
+export function rawConnectionAt(path: string): Database.Database {
+  const connection = new BetterSqlite(path);
+  connection.pragma('busy_timeout = 5000');
+  connection.pragma('foreign_keys = ON');
   return connection;
 }
 

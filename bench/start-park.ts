@@ -1,7 +1,6 @@
-import { openTaskflow, silentLogger, type StartFlowInput, type Taskflow } from '../src/index.js';
-import { openSqliteStore } from '../src/runtime/store/sqlite/store.js';
+import { openSqliteStore, openTaskflow, silentLogger, type StartFlowInput, type Taskflow } from '../src/index.js';
 import { openPgStore, PG_ADMIN_URL, pgReachable, tempPgDatabase } from './pg-support.js';
-import { goal, num, ratio, tempFolder, type BenchOptions, type BenchResult, type Row } from './report.js';
+import { goal, num, ratio, tempFolder, type BenchOptions, type BenchResult, type Headline, type Row } from './report.js';
 
 /**
  * Start-and-park: an agent step that creates a flow and parks it on a timer.
@@ -138,4 +137,34 @@ export async function benchStartPark(options: BenchOptions): Promise<BenchResult
   if (await pgReachable()) rows.push(...(await measure('postgres', options)));
   else notes.push(`PostgreSQL rows skipped: ${PG_ADMIN_URL} is not reachable.`);
   return { title: 'Start and park: one transaction per agent step', rows, notes };
+}
+
+/** The headline `--against` compares: createAndStart flows/s on the default store (SQLite FULL; PostgreSQL when reachable). */
+export async function headlineStartPark(options: BenchOptions): Promise<Headline> {
+  const budgetMs = options.quick ? 500 : 1_500;
+  const metrics: Headline['metrics'] = [];
+  const dialects: Dialect[] = (await pgReachable()) ? ['sqlite', 'postgres'] : ['sqlite'];
+  for (const dialect of dialects) {
+    const folder = tempFolder('taskflow-bench-park-');
+    const pg = dialect === 'postgres' ? await tempPgDatabase('park') : undefined;
+    const tf = await openTaskflow({ database: pg?.url ?? folder.path('park.db'), synchronous: 'full', logger: silentLogger });
+    try {
+      await rate(tf, 'one call', 4, 300);
+      const label = dialect === 'sqlite' ? 'SQLite FULL' : 'PostgreSQL';
+      for (const inFlight of dialect === 'sqlite' ? [1, 32] : [32]) {
+        const rates = [await rate(tf, 'one call', inFlight, budgetMs / 2), await rate(tf, 'one call', inFlight, budgetMs / 2)];
+        options.log(`start-park ${label}, ${inFlight} in flight: ${rates.map((r) => num(r)).join(', ')} flows/s`);
+        metrics.push({ name: `${label}, ${inFlight} in flight: createAndStart flows/s`, value: mean(rates), unit: 'number', better: 'higher' });
+      }
+    } finally {
+      await tf.close();
+      folder.cleanup();
+      await pg?.drop();
+    }
+  }
+  return {
+    title: 'Start and park',
+    metrics,
+    notes: [`A flow created, started and parked on a timer a day away by tf.manager.createAndStart({ wait }), with 1 or 32 callers each starting its next flow when the last is parked; default store (SQLite FULL, and PostgreSQL on the shared server when reachable); mean of two runs of ${budgetMs / 2} ms after a warm-up.`],
+  };
 }

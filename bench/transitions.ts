@@ -1,8 +1,7 @@
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { openTaskflow, type Taskflow } from '../src/index.js';
-import { SqliteWorkerStore } from '../src/runtime/store/sqlite/worker-store.js';
-import { goal, median, num, ratio, tempFolder, type BenchOptions, type BenchResult } from './report.js';
+import { goal, median, num, ratio, tempFolder, type BenchOptions, type BenchResult, type Headline } from './report.js';
 
 type Sync = 'full' | 'normal';
 
@@ -107,8 +106,6 @@ export async function benchTransitions(options: BenchOptions): Promise<BenchResu
     const folder = tempFolder(`transitions-${sync}`);
     try {
       const tf = await openTaskflow({ database: folder.path('runtime.db'), synchronous: sync, tickInterval: '1h' });
-      // The default store's thread up before measuring (until then a connection on this thread answers).
-      if (tf.store instanceof SqliteWorkerStore) await tf.store.connected();
       // The raw baseline uses the runtime's own schema and indexes, created by its migrations.
       const schema = await openTaskflow({ database: folder.path('raw.db'), synchronous: sync });
       await schema.close();
@@ -149,4 +146,30 @@ export async function benchTransitions(options: BenchOptions): Promise<BenchResu
     'The runtime also queues a resume notification on resume (an extra INSERT the raw path does not do) and validates every input.',
   );
   return { title: '1. Durable transitions per second', rows, notes };
+}
+
+/** The headline `--against` compares: tf.manager transitions/s on the default store at FULL and NORMAL. */
+export async function headlineTransitions(options: BenchOptions): Promise<Headline> {
+  const rounds = 3;
+  const budgetMs = options.quick ? 300 : 1000;
+  const metrics: Headline['metrics'] = [];
+  for (const sync of ['full', 'normal'] as const) {
+    const folder = tempFolder(`transitions-${sync}`);
+    try {
+      const tf = await openTaskflow({ database: folder.path('runtime.db'), synchronous: sync, tickInterval: '1h' });
+      await runtimeRound(tf, options.quick ? 200 : 500);
+      const measured: number[] = [];
+      for (let r = 0; r < rounds; r++) measured.push(await runtimeRound(tf, budgetMs));
+      await tf.close();
+      options.log(`transitions ${sync}: ${measured.map((rate) => num(rate)).join(', ')} /s`);
+      metrics.push({ name: `SQLite ${sync.toUpperCase()}: transitions/s, tf.manager, one caller`, value: median(measured), unit: 'number', better: 'higher' });
+    } finally {
+      folder.cleanup();
+    }
+  }
+  return {
+    title: 'Durable transitions per second',
+    metrics,
+    notes: [`create → start → wait → resume → finish through tf.manager, one caller awaiting each call, on the default store; median of ${rounds} rounds of ${budgetMs} ms after a warm-up.`],
+  };
 }
