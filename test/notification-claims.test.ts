@@ -1,7 +1,9 @@
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import type { Flow } from '../src/index.js';
 import { resumeMove } from '../src/runtime/moves.js';
 import type { ClaimedNotification, NotificationClaim, ResumeNotification } from '../src/runtime/store/contract.js';
+import { NOTIFICATION_SQL } from '../src/runtime/store/postgres/notification-sql.js';
 import { dialect, newFlow, openTestTaskflow, T0 } from './support/taskflow.js';
 
 /**
@@ -272,5 +274,41 @@ describe.each(stores)('notification claims on $store', ({ open }) => {
       expect(stored?.attempts).toBe(0);
       expect(stored?.dueAt.getTime()).toBe(T0 + 20);
     });
+  });
+});
+
+describe.runIf(dialect === 'postgres')('notification claims on PostgreSQL: query plans', () => {
+  it('completes, retries, parks and releases by the primary key, however many claims a call names', async () => {
+    const tf = await openTestTaskflow();
+    const client = new pg.Client({ connectionString: tf.path });
+    await client.connect();
+    try {
+      await client.query(`INSERT INTO flows (id, controller_id, goal, owner_session_key, current_step, state_json, status, revision, created_at, updated_at)
+        SELECT 'f' || i, 'c', 'g', 'o', 's', '{}', 'running', 1, 0, 0 FROM generate_series(1, 100000) AS i`);
+      await client.query(`INSERT INTO resume_notifications (flow_id, wake_json, due_at, attempts, created_at)
+        SELECT 'f' || i, '{}', 1000 + i % 50, 1, 0 FROM generate_series(1, 100000) AS i`);
+      await client.query('ANALYZE');
+      const plan = async (sql: string, params: unknown[]) =>
+        (await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, params)).rows.map((r) => r['QUERY PLAN']).join('\n');
+      // A long list of claims (a flush after a burst of resumes) as well as a short one.
+      for (const count of [2, 500]) {
+        const ids = Array.from({ length: count }, (_, i) => i + 1);
+        const leases = ids.map((id) => 1000 + (id % 50));
+        for (const [name, sql, params] of [
+          ['complete', NOTIFICATION_SQL.complete, [ids, leases]],
+          ['release', NOTIFICATION_SQL.release, [ids, leases, 5, 'channel', 'store']],
+        ] as const) {
+          const shown = await plan(sql, [...params]);
+          expect(shown, `${name} of ${count}`).toMatch(/Index Scan using resume_notifications_pkey on resume_notifications\s.*\n\s*Index Cond: \(id = ANY/);
+          expect(shown, `${name} of ${count}`).not.toMatch(/Seq Scan on resume_notifications/);
+        }
+      }
+      for (const sql of [NOTIFICATION_SQL.retry, NOTIFICATION_SQL.park]) {
+        const shown = await plan(sql, [7, 1007, 5, 'boom']);
+        expect(shown).toMatch(/Index Scan using resume_notifications_pkey on resume_notifications\s.*\n\s*Index Cond: \(id = /);
+      }
+    } finally {
+      await client.end();
+    }
   });
 });
