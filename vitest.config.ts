@@ -26,6 +26,7 @@ const contractSuites = [
   'test/commit-batch.test.ts',
   'test/engine-claim-ahead.test.ts',
   'test/engine-seams.test.ts',
+  'test/notification-claims.test.ts',
 ];
 
 export default defineConfig({

@@ -71,4 +71,63 @@ describe(`claiming resumes ahead of a free slot (${dialect})`, () => {
     await until(async () => (await tf.store.listNotifications(flows.map((f) => f.id))).length === 0);
     expect(await tf.store.listDeadNotifications(10)).toEqual([]);
   });
+
+  it('gives back the notifications it claimed ahead when it stops: due at once, no attempt counted', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const started: string[] = [];
+    const tf = await openTestTaskflow({
+      resumeConcurrency: 1,
+      logger: silentLogger,
+      onResume: async (flow) => {
+        started.push(flow.id);
+        await gate;
+      },
+    });
+    const flows = await timerFlows(tf, 4, T0 + 1_000);
+    const ids = flows.map((f) => f.id);
+    await tf.start();
+    tf.clock.set(T0 + 1_000);
+    await tf.engine.tick();
+    await until(() => started.length === 1);
+    // One handler runs, one more is claimed ahead of a free slot, the rest wait unclaimed.
+    expect((await tf.store.listNotifications(ids)).filter((n) => n.attempts === 1)).toHaveLength(2);
+    const stopping = tf.engine.stop();
+    // Given back while the running handler still holds its slot.
+    await until(async () => (await tf.store.listNotifications(ids)).filter((n) => n.attempts === 1).length === 1);
+    open();
+    await stopping;
+    const left = await tf.store.listNotifications(ids);
+    expect(left.map((n) => n.flowId).sort()).toEqual(ids.filter((id) => id !== started[0]).sort());
+    expect(left.every((n) => n.attempts === 0 && n.dueAt.getTime() === T0 + 1_000)).toBe(true);
+  });
+
+  it('gives back a notification claimed ahead that waited past half its lease: claimed afresh, its wait costs no attempt', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const started: string[] = [];
+    const tf = await openTestTaskflow({
+      resumeConcurrency: 1,
+      resumeLease: '1s',
+      // One attempt only: had the wait counted, the notification would be parked dead.
+      maxResumeAttempts: 1,
+      logger: silentLogger,
+      onResume: async (flow) => {
+        started.push(flow.id);
+        if (started.length === 1) await gate;
+      },
+    });
+    const flows = await timerFlows(tf, 2, T0 + 1_000);
+    const ids = flows.map((f) => f.id);
+    await tf.start();
+    tf.clock.set(T0 + 1_000);
+    await tf.engine.tick();
+    await until(() => started.length === 1);
+    tf.clock.advance(600);
+    open();
+    await until(() => started.length === 2);
+    expect(new Set(started)).toEqual(new Set(ids));
+    await until(async () => (await tf.store.listNotifications(ids)).length === 0);
+    expect(await tf.store.listDeadNotifications(10)).toEqual([]);
+  });
 });
