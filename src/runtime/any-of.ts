@@ -1,8 +1,7 @@
 import { FlowError } from './errors.js';
 import { parseInstant } from './instant.js';
 import { describeValue, normaliseKey } from './text.js';
-import type { EventKey } from './store/contract.js';
-import type { AnyOfCondition, AnyOfWait, WaitCondition } from './wait.js';
+import type { AnyOfCondition, AnyOfWait, EventKey, WaitCondition } from './wait-condition.js';
 import type { Wake, WakeCondition } from './wake.js';
 
 /** The most conditions one any-of wait may hold. */

@@ -1,9 +1,9 @@
 import { FlowError } from './errors.js';
+import type { JsonObject } from './json.js';
 import type { RecurringSchedule } from './recurring/schedule.js';
-import type { WaitCondition } from './wait.js';
+import type { WaitCondition } from './wait-condition.js';
 
-/** A flow's JSON state: a plain object whose values are JSON. */
-export type JsonObject = { [key: string]: unknown };
+export type { JsonObject } from './json.js';
 
 /** Every status a flow can be in. */
 export const FLOW_STATUSES = ['created', 'running', 'waiting', 'finished', 'failed', 'cancelled'] as const;

@@ -1,6 +1,6 @@
 import { FlowError } from './errors.js';
 import type { Logger } from './logger.js';
-import type { EventKey } from './store/contract.js';
+import type { EventKey } from './wait-condition.js';
 
 /**
  * Bounds of the inbox, where events that matched no waiting flow are kept.
@@ -34,6 +34,26 @@ export interface InboxFill {
 export interface InboxDropCounts {
   keyFull: number;
   inboxFull: number;
+}
+
+/** An event kept because no flow waited on its key when it arrived. */
+export interface KeptEvent {
+  id: number;
+  topic: string;
+  correlationId: string;
+  eventId: string | null;
+  payload: unknown;
+  receivedAt: Date;
+}
+
+/** The kept events of one key, for operators (`taskflow inbox`). */
+export interface InboxKeySummary extends EventKey {
+  /** How many events are kept for this key. */
+  events: number;
+  oldestAt: Date;
+  newestAt: Date;
+  /** When the oldest of them expires. */
+  expiresAt: Date;
 }
 
 /** Checks and completes the `inbox` option of `openTaskflow`. */

@@ -49,6 +49,9 @@ function daysInMonth(year: number, month: number): number {
   return [4, 6, 9, 11].includes(month) ? 30 : 31;
 }
 
+/** A moment as a `Date`, an RFC 3339 string with a zone, or epoch milliseconds. */
+export type Instant = Date | string | number;
+
 /**
  * An instant of the runtime API: a valid `Date`, an RFC 3339 string with a zone,
  * or epoch milliseconds, within the years 0000 to 9999. Returns a

@@ -1,6 +1,6 @@
 import { FlowError } from './errors.js';
 import { assertMove, assertWritable, mergeState, type Flow, type JsonObject } from './flow.js';
-import type { AuditEntry, FlowWrite } from './store/contract.js';
+import type { AuditEntry, FlowWrite } from './commit-plan.js';
 import { waitToJson, type WaitCondition } from './wait.js';
 import { wakeToJson, type Wake } from './wake.js';
 

@@ -1,5 +1,5 @@
 import type { Flow, JsonObject } from './flow.js';
-import type { AuditEntry } from './store/contract.js';
+import type { AuditEntry } from './commit-plan.js';
 
 /** A checked flow, not yet stored: what `FlowManager.prepareCreate` returns. */
 export interface PreparedFlow {

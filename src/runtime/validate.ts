@@ -1,6 +1,6 @@
 import { FlowError } from './errors.js';
 import type { JsonObject } from './flow.js';
-import type { FlowWrite } from './store/contract.js';
+import type { FlowWrite } from './commit-plan.js';
 import { describeValue, messageOf } from './text.js';
 
 /** The default cap on a flow's JSON state: 1 MiB. */

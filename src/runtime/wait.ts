@@ -2,61 +2,20 @@ import { FlowError } from './errors.js';
 import { parseInstant } from './instant.js';
 import { describeValue, normaliseKey, optionalKey, readInput } from './text.js';
 import { anyOfFromJson, anyOfToJson, readAnyOf } from './any-of.js';
-import type { RecurringWait, RecurringWaitInput } from './recurring/schedule.js';
+import type { WaitCondition, WaitInput } from './wait-condition.js';
 
+export type {
+  AnyOfCondition,
+  AnyOfConditionInput,
+  AnyOfWait,
+  ExternalEventWait,
+  ManualWait,
+  TimerWait,
+  WaitCondition,
+  WaitInput,
+} from './wait-condition.js';
+export type { Instant } from './instant.js';
 export type { RecurringWait, RecurringWaitInput } from './recurring/schedule.js';
-
-/** Wake the flow at `at`. */
-export interface TimerWait {
-  kind: 'timer';
-  at: Date;
-}
-/** Wake the flow when an event arrives on `topic` for `correlationId`, or at `timeoutAt`. */
-export interface ExternalEventWait {
-  kind: 'external_event';
-  topic: string;
-  correlationId: string;
-  timeoutAt?: Date;
-}
-/** Wake the flow on a manual signal (named `signal` when given), or at `timeoutAt`. */
-export interface ManualWait {
-  kind: 'manual';
-  signal?: string;
-  timeoutAt?: Date;
-}
-/** One condition of an {@link AnyOfWait}: a timer (the deadline), an event key, or a named signal. */
-export type AnyOfCondition =
-  | TimerWait
-  | { kind: 'external_event'; topic: string; correlationId: string }
-  | { kind: 'manual'; signal: string };
-/**
- * Wake the flow on the first of several conditions (1 to 16, no condition twice,
- * at most one timer). The commit that resumes the flow decides; the wake says
- * which condition won (`wake.condition`), and the others are void.
- */
-export interface AnyOfWait {
-  kind: 'any';
-  of: AnyOfCondition[];
-}
-/** What a waiting flow waits for. */
-export type WaitCondition = TimerWait | ExternalEventWait | ManualWait | AnyOfWait | RecurringWait;
-
-/** A condition of an any-of wait as callers may write it. */
-export type AnyOfConditionInput =
-  | { kind: 'timer'; at: Instant }
-  | { kind: 'external_event'; topic: string; correlationId: string }
-  | { kind: 'manual'; signal: string };
-
-/** A moment as a `Date`, an RFC 3339 string with a zone, or epoch milliseconds. */
-export type Instant = Date | string | number;
-
-/** A wait as callers may write it: instants in any {@link Instant} form. */
-export type WaitInput =
-  | { kind: 'timer'; at: Instant }
-  | { kind: 'external_event'; topic: string; correlationId: string; timeoutAt?: Instant }
-  | { kind: 'manual'; signal?: string; timeoutAt?: Instant }
-  | { kind: 'any'; of: readonly AnyOfConditionInput[] }
-  | RecurringWaitInput;
 
 /**
  * Validates a wait and normalises it: instants become `Date`s (RFC 3339 only for

@@ -1,4 +1,4 @@
-import type { JsonObject } from './flow.js';
+import type { JsonObject } from './json.js';
 import { occurrenceFromJson, occurrenceToJson, type Occurrence } from './recurring/schedule.js';
 
 /** Why a waiting flow resumed. `manual` is a direct `manager.resume`; `recurring` an occurrence of a schedule. */

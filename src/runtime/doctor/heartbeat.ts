@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
-import type { NatsBridgeStatus } from '../nats/options.js';
 import { MAX_HEARTBEAT_SUBJECTS, type BridgeCover } from '../store/diagnostics.js';
 import type { FlowStore } from '../store/contract.js';
 
@@ -11,8 +10,11 @@ export const HEARTBEAT_INTERVAL_MS = 5_000;
 /** Heartbeat rows silent for this long are removed by the next beat of any engine. */
 export const HEARTBEAT_FORGET_MS = 86_400_000;
 
-/** What a bridge covers, as a heartbeat records it (at most {@link MAX_HEARTBEAT_SUBJECTS} subjects). */
-export function bridgeCover(bridge: Pick<NatsBridgeStatus, 'state' | 'coveredSubjects'>): BridgeCover {
+/**
+ * What a bridge covers, as a heartbeat records it (at most {@link MAX_HEARTBEAT_SUBJECTS} subjects).
+ * It takes the two accessors it reads, which a `NatsBridgeStatus` has: the doctor stands below the bridge.
+ */
+export function bridgeCover(bridge: { readonly state: string; coveredSubjects(): string[] }): BridgeCover {
   const subjects = bridge.state === 'connected' ? bridge.coveredSubjects() : [];
   return { state: bridge.state, subjects: subjects.slice(0, MAX_HEARTBEAT_SUBJECTS), truncated: subjects.length > MAX_HEARTBEAT_SUBJECTS };
 }

@@ -1,11 +1,11 @@
 import { FlowError } from '../errors.js';
 import type { Flow } from '../flow.js';
-import { inboxDrop, type InboxLimits } from '../inbox.js';
+import { inboxDrop, type InboxLimits, type KeptEvent } from '../inbox.js';
 import { chain, resumeMove, startMove, waitMove } from '../moves.js';
 import { createInsert, type PreparedFlow } from '../prepared-flow.js';
-import type { Decision, EventKey, FlowWrite, KeptEvent, Loaded, LoadRequest } from '../store/contract.js';
+import type { Decision, FlowWrite, Loaded, LoadRequest } from '../commit-plan.js';
 import { sizedWrite } from '../validate.js';
-import type { WaitCondition } from '../wait.js';
+import type { EventKey, WaitCondition } from '../wait-condition.js';
 import type { Wake } from '../wake.js';
 import { eventWakeFor } from '../any-of.js';
 import type { DeliveryResult } from './types.js';

@@ -1,7 +1,7 @@
 import { FlowError } from '../errors.js';
 import { isTerminal, mergeState, type Flow, type JsonObject } from '../flow.js';
 import { resumeMove, waitMove } from '../moves.js';
-import type { FlowWrite } from '../store/contract.js';
+import type { FlowWrite } from '../commit-plan.js';
 import { formatSpan } from '../wait.js';
 import { latestDue, occurrenceAfter, type Scheduled } from './occurrences.js';
 import { scheduleToJson, type Occurrence, type RecurringSchedule, type RecurringWait } from './schedule.js';

@@ -1,6 +1,6 @@
 import type { Duration } from '../duration.js';
-import type { JsonObject } from '../flow.js';
-import type { Instant } from '../wait.js';
+import type { Instant } from '../instant.js';
+import type { JsonObject } from '../json.js';
 
 /**
  * What happens to occurrences that fell due while no engine ran:

@@ -1,107 +1,17 @@
-import type { Flow, FlowEvent, FlowEventKind, FlowStatus, FlowStep, JsonObject } from '../flow.js';
-import type { InboxFill } from '../inbox.js';
+import type { Decision, Loaded, LoadRequest, NotificationClaim } from '../commit-plan.js';
+import type { Flow, FlowEvent, FlowStatus, FlowStep } from '../flow.js';
+import type { InboxKeySummary } from '../inbox.js';
 import type { DiagnosticStore } from './diagnostics.js';
 import type { Wake } from '../wake.js';
 import type { InspectQueries } from './inspect.js';
+import type { ResumeNotification } from './notification.js';
 
-/** An audit event about to be appended; it takes the flow's `updatedAt` as its time. */
-export interface AuditEntry {
-  kind: FlowEventKind;
-  payload: JsonObject;
-}
-
-/** A new version of a flow, written only if the stored revision is still `fromRevision`. */
-export interface FlowWrite {
-  flow: Flow;
-  fromRevision: number;
-  /** Appended in order; the flow's revision grows by exactly their number. */
-  events: AuditEntry[];
-  /** Queues a resume notification for the `onResume` handler. */
-  wake?: Wake;
-  /** `flow.state` as JSON, when the caller already serialised it (to check its size). */
-  stateJson?: string;
-  /**
-   * The write sets or clears an any-of wait: the store replaces the flow's rows
-   * in `flow_wait_keys` (its event keys while it waits) in the same transaction.
-   */
-  rekeys?: boolean;
-}
-
-/** An event kept because no flow waited on its key when it arrived. */
-export interface KeptEvent {
-  id: number;
-  topic: string;
-  correlationId: string;
-  eventId: string | null;
-  payload: unknown;
-  receivedAt: Date;
-}
-
-export interface EventKey {
-  topic: string;
-  correlationId: string;
-}
-
-/** The kept events of one key, for operators (`taskflow inbox`). */
-export interface InboxKeySummary extends EventKey {
-  /** How many events are kept for this key. */
-  events: number;
-  oldestAt: Date;
-  newestAt: Date;
-  /** When the oldest of them expires. */
-  expiresAt: Date;
-}
-
-/**
- * What a commit reads, under the same lock as its writes. Each part is answered by an index.
- */
-export interface LoadRequest {
-  /** Flows by id (unknown ids are simply absent). */
-  flowIds?: readonly string[];
-  /** Waiting flows whose wake time is at or before `now`, oldest first, at most `limit`. */
-  due?: { now: number; limit: number };
-  /** Waiting flows on this event key: single event waits (`flows_status_topic_correlation`) and any-of waits (`flow_wait_keys_key`). */
-  waitingOn?: EventKey;
-  /**
-   * With `waitingOn`: how many events the inbox keeps for that key and in all,
-   * counted by index. Answered only when no flow waits on the key, the only case
-   * in which a plan may keep the event.
-   */
-  inboxFill?: boolean;
-  /** The oldest unexpired kept event for this key. */
-  keptEventFor?: EventKey & { now: number };
-  /** The oldest (first received) unexpired kept event for any of these keys (an any-of wait parking). */
-  keptEventForAny?: { keys: readonly EventKey[]; now: number };
-  /** Whether this event id was seen and has not expired. */
-  eventId?: { id: string; now: number };
-  /** The flow an owner created with this idempotency key. */
-  idempotency?: { owner: string; key: string };
-  /** The step recorded for this run of a flow. */
-  step?: { flowId: string; runId: string };
-}
-
-export interface Loaded {
-  flows: Flow[];
-  keptEvent?: KeptEvent;
-  /** See {@link LoadRequest.inboxFill}. */
-  inbox?: InboxFill;
-  eventSeen: boolean;
-  idempotent?: Flow;
-  step?: FlowStep;
-}
-
-/** What a commit writes, decided purely from what it loaded. */
-export interface Decision<T> {
-  result: T;
-  inserts?: { flow: Flow; idempotencyKey?: string; event: AuditEntry; stateJson?: string }[];
-  writes?: FlowWrite[];
-  upsertStep?: FlowStep;
-  keepEvent?: { key: EventKey; eventId?: string; payload: unknown; receivedAt: Date; expiresAt: Date };
-  consumeKeptEvent?: number;
-  rememberEventId?: { id: string; expiresAt: Date };
-  /** Delivered notifications to remove in the same transaction (saves a commit of their own); only those still held by their claim go. */
-  completeNotifications?: readonly NotificationClaim[];
-}
+// The words a store shares with the pure decisions (what a commit loads, what a
+// plan writes) are the model's; they are re-exported here, with the contract.
+export type { AuditEntry, Decision, FlowWrite, Loaded, LoadRequest, NotificationClaim } from '../commit-plan.js';
+export type { InboxKeySummary, KeptEvent } from '../inbox.js';
+export type { EventKey } from '../wait-condition.js';
+export type { ResumeNotification } from './notification.js';
 
 /** What {@link FlowStore.commitClaiming} returns: the plan's result and the wakes it queued, already claimed. */
 export interface Committed<T> {
@@ -118,18 +28,6 @@ export interface BatchCommit<T> {
 /** What became of one commit of a {@link FlowStore.commitBatch}, in input order. */
 export type BatchOutcome<T> = { ok: true; result: T; claimed: ClaimedNotification[] } | { ok: false; error: unknown };
 
-/**
- * The claim an engine holds on a notification: its id and the lease end it was
- * claimed until. A later claim (after the lease ended) always has a later lease
- * end, so the pair names one claim: completing, retrying, parking or releasing
- * it acts only while the notification is still held by that claim, never on a
- * claim another engine took since.
- */
-export interface NotificationClaim {
-  id: number;
-  leaseUntil: number;
-}
-
 /** A resume notification claimed for delivery until its lease ends. */
 export interface ClaimedNotification extends NotificationClaim {
   flowId: string;
@@ -137,22 +35,6 @@ export interface ClaimedNotification extends NotificationClaim {
   flow: Flow | undefined;
   wake: Wake;
   attempts: number;
-}
-
-/** A queued resume notification as operators see it (`taskflow show`, `taskflow list --dead`). */
-export interface ResumeNotification {
-  id: number;
-  flowId: string;
-  wake: Wake;
-  /** Next delivery time: when queued, the lease end while claimed, the retry time after a failure. */
-  dueAt: Date;
-  /** Deliveries started so far (claims). */
-  attempts: number;
-  /** The handler's last failure, if any. */
-  lastError: string | null;
-  /** When it was parked as dead (after `maxResumeAttempts`); a dead notification is never claimed. */
-  deadAt: Date | null;
-  createdAt: Date;
 }
 
 /** A keyset page of flows of one status, most recently updated first (the inspector's list). */

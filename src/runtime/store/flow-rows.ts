@@ -1,12 +1,56 @@
 import type { Flow, FlowEvent, FlowEventKind, FlowStatus, FlowStep, JsonObject, StepStatus } from '../flow.js';
-import type { eventInbox, flowEvents, flows, flowSteps } from './sqlite/schema.js';
-import type { Decision, InboxKeySummary, KeptEvent } from './contract.js';
+import type { Decision } from '../commit-plan.js';
+import type { InboxKeySummary, KeptEvent } from '../inbox.js';
 import { waitFromJson, waitToJson, wakeAtOf } from '../wait.js';
 import { scheduleFromJson, scheduleToJson } from '../recurring/schedule.js';
 
-type FlowRow = typeof flows.$inferSelect;
-type StepRow = typeof flowSteps.$inferSelect;
-type EventRow = typeof flowEvents.$inferSelect;
+// The columns this mapping reads, by the names both dialects' schemas give them
+// (`sqlite/schema.ts`, `postgres/schema.ts`): written here, so the shared core
+// leans on neither dialect. Type aliases, not interfaces: PostgreSQL's untyped
+// rows (`Record<string, unknown>`) are cast to them.
+type FlowRow = {
+  id: string;
+  controllerId: string;
+  goal: string;
+  ownerSessionKey: string;
+  requesterOrigin: string | null;
+  currentStep: string;
+  stateJson: string;
+  waitJson: string | null;
+  status: string;
+  cancelRequested: number;
+  revision: number;
+  scheduleJson?: string | null;
+  createdAt: number;
+  updatedAt: number;
+};
+type StepRow = {
+  id: string;
+  flowId: string;
+  runtime: string;
+  childSessionKey: string | null;
+  runId: string;
+  task: string;
+  status: string;
+  resultJson: string | null;
+  createdAt: number;
+  updatedAt: number;
+};
+type EventRow = {
+  id: number;
+  flowId: string;
+  kind: string;
+  payloadJson: string;
+  at: number;
+};
+type KeptEventRow = {
+  id: number;
+  topic: string;
+  correlationId: string;
+  eventId: string | null;
+  payloadJson: string | null;
+  receivedAt: number;
+};
 
 /** Converts between the domain objects and rows; shared by every dialect. */
 export function flowFromRow(row: FlowRow): Flow {
@@ -93,7 +137,7 @@ export function eventFromRow(row: EventRow): FlowEvent {
   };
 }
 
-export function keptEventFromRow(row: typeof eventInbox.$inferSelect): KeptEvent {
+export function keptEventFromRow(row: KeptEventRow): KeptEvent {
   return {
     id: Number(row.id),
     topic: row.topic,

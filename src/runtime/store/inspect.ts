@@ -1,6 +1,7 @@
 import { FLOW_STATUSES, type Flow, type FlowStatus } from '../flow.js';
 import type { ResumeReason } from '../wake.js';
-import type { EventKey, ResumeNotification } from './contract.js';
+import type { EventKey } from '../wait-condition.js';
+import type { ResumeNotification } from './notification.js';
 import { flowFromRow } from './flow-rows.js';
 import { notificationFromRow } from './notification-rows.js';
 

@@ -1,9 +1,18 @@
 import type { JsonObject } from '../flow.js';
-import type { resumeNotifications } from './sqlite/schema.js';
-import type { ResumeNotification } from './contract.js';
+import type { ResumeNotification } from './notification.js';
 import { wakeFromJson } from '../wake.js';
 
-type NotificationRow = typeof resumeNotifications.$inferSelect;
+/** The columns read, by the names both dialects' schemas give them. */
+type NotificationRow = {
+  id: number;
+  flowId: string;
+  wakeJson: string;
+  dueAt: number;
+  attempts: number;
+  lastError: string | null;
+  deadAt: number | null;
+  createdAt: number;
+};
 
 /** Longest error message kept in `last_error`: enough for a message and the top of a stack. */
 export const MAX_ERROR_LENGTH = 2_000;

@@ -3,7 +3,15 @@ import { FlowError } from '../../errors.js';
 import type { ClaimedNotification, Decision, Loaded, LoadRequest } from '../contract.js';
 import { sqliteCode } from './errors.js';
 import type { SqliteStatements } from './statements.js';
-import type { Claim, Connection } from './store.js';
+import type { Connection } from './connection.js';
+
+/** Where a commit puts the notifications it queues already claimed. */
+export interface Claim {
+  leaseUntil: number;
+  claimed: ClaimedNotification[];
+  /** At most this many are claimed; the rest are queued due at once. */
+  limit: number;
+}
 
 /** One caller's part of a group commit: a `commit`/`commitClaiming` (one load) or a `commitBatch` (several). */
 export interface GroupUnit {

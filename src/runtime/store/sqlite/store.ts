@@ -21,16 +21,9 @@ import { anyOfKeysOf } from '../../any-of.js';
 import { HEARTBEATS_SQL, WAITING_KEYS_SQL } from '../diagnostics-sql.js';
 import { bridgeToJson, heartbeatFromRow, type Heartbeat, type WaitingKey } from '../diagnostics.js';
 
-/** Where a commit puts the notifications it queues already claimed. */
-export interface Claim {
-  leaseUntil: number;
-  claimed: ClaimedNotification[];
-  /** At most this many are claimed; the rest are queued due at once. */
-  limit: number;
-}
-
 import type { SqliteStoreOptions } from './options.js';
-import { commitGroupOn, freshClaim, refusesOnlyItsItem, transactionStatements, type GroupPlan, type GroupUnit, type ItemOutcome } from './group-commit.js';
+import { commitGroupOn, freshClaim, refusesOnlyItsItem, transactionStatements, type Claim, type GroupPlan, type GroupUnit, type ItemOutcome } from './group-commit.js';
+import type { Connection } from './connection.js';
 import { CommitQueue, type QueuedUnit } from './commit-queue.js';
 import { WalSync } from './wal-sync.js';
 import { checkpointInThread, INLINE_DEFAULT_FRAMES, INLINE_SAFETY_FRAMES, type CheckpointRegistration } from './checkpointer.js';
@@ -50,16 +43,6 @@ const CHANGE_CHECK_MS = 10;
 const WAL_SIZE_LIMIT = 64 * 1024 * 1024;
 /** Terminal flows deleted per transaction by `pruneTerminal`, so no transaction holds the lock for long. */
 const PRUNE_BATCH = 500;
-
-/** One better-sqlite3 connection with everything prepared on it. */
-export interface Connection {
-  readonly sqlite: Database.Database;
-  readonly db: BetterSQLite3Database;
-  readonly q: SqliteStatements;
-  /** One wrapped transaction runner, reused: `db.transaction()` per call costs measurable time. */
-  readonly inTransaction: Database.Transaction<(work: () => unknown) => unknown>;
-  readonly dataVersion: Database.Statement<[], number>;
-}
 
 interface ConnectionSettings {
   path: string;
