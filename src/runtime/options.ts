@@ -2,7 +2,7 @@ import type { Clock } from './clock.js';
 import { parseDuration, parsePositiveDuration, type Duration } from './duration.js';
 import { FlowError } from './errors.js';
 import { resolveInboxLimits, type InboxLimits } from './inbox.js';
-import type { ResumeHandler } from './engine/types.js';
+import type { ResumeHandler } from './delivery.js';
 import type { Logger } from './logger.js';
 import type { NatsOptions } from './nats/options.js';
 import type { FlowStore } from './store/contract.js';

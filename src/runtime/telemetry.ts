@@ -1,6 +1,6 @@
 import type { Attributes, Link, Meter, Span, SpanContext, Tracer } from '@opentelemetry/api';
 import type { CommitPreparer } from './store/commit-observer.js';
-import type { DeliveryResult, EventDelivery } from './engine/types.js';
+import type { DeliveryResult, EventDelivery } from './delivery.js';
 import { FLOW_STATUSES, type Flow, type JsonObject } from './flow.js';
 import type { Logger } from './logger.js';
 import type { ClaimedNotification, FlowStore } from './store/contract.js';

@@ -3,11 +3,12 @@ import { FlowError } from '../errors.js';
 import type { Flow } from '../flow.js';
 import { inboxDrop, type InboxLimits } from '../inbox.js';
 import { resumeMove } from '../moves.js';
-import type { Decision, EventKey, Loaded, LoadRequest } from '../store/contract.js';
+import type { Decision, Loaded, LoadRequest } from '../commit-plan.js';
+import type { EventKey } from '../wait-condition.js';
 import { normaliseKey, optionalKey, readInput } from '../text.js';
 import { checkFlowId, checkJsonValue, inputObject, optionsObject, sizedWrite } from '../validate.js';
 import type { Wake } from '../wake.js';
-import type { DeliveryResult, EventDelivery, SignalInput } from './types.js';
+import type { DeliveryResult, EventDelivery, SignalInput } from '../delivery.js';
 
 /** The rules a delivery is planned under. */
 export interface DeliveryRules {

@@ -2,8 +2,8 @@ import { dueWakeFor } from '../any-of.js';
 import type { Flow } from '../flow.js';
 import { cancelMove, resumeMove } from '../moves.js';
 import { recurringResumeMove } from '../recurring/moves.js';
-import type { Decision, FlowWrite } from '../store/contract.js';
-import type { TickResult } from './types.js';
+import type { Decision, FlowWrite } from '../commit-plan.js';
+import type { TickResult } from '../delivery.js';
 
 /** A due batch's counters, and how many flows it loaded (fewer than asked: none is left). */
 export type DueBatchResult = TickResult & { size: number };

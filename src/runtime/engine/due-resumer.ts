@@ -6,7 +6,7 @@ import type { EngineLifecycle } from './lifecycle.js';
 import type { EngineSettings } from './options.js';
 import { RunCoalescer } from './run-coalescer.js';
 import type { StorageBackoff } from './storage-backoff.js';
-import type { TickResult } from './types.js';
+import type { TickResult } from '../delivery.js';
 
 /** Flows in the first batch of a tick: their handlers start after a small commit; later batches grow to `batchSize`. */
 const FIRST_DUE_BATCH = 16;

@@ -15,9 +15,9 @@ import { ResumeDispatcher } from './resume-dispatcher.js';
 import { RunCoalescer } from './run-coalescer.js';
 import { checkFirstWait, planStartOrDeliver, startOrDeliverLoad, type PreparedStartOrDeliver, type StartOrDeliverResult } from './start-or-deliver.js';
 import { StorageBackoff } from './storage-backoff.js';
-import type { DeliveryOutcome, DeliveryResult, EventDelivery, SignalInput, TickResult } from './types.js';
+import type { DeliveryOutcome, DeliveryResult, EventDelivery, SignalInput, TickResult } from '../delivery.js';
 
-export type { DeliveryOutcome, DeliveryResult, EventDelivery, ResumeHandler, SignalInput, TickResult } from './types.js';
+export type { DeliveryOutcome, DeliveryResult, EventDelivery, ResumeHandler, SignalInput, TickResult } from '../delivery.js';
 export { DEFAULT_MAX_RESUME_ATTEMPTS, DEFAULT_RESUME_CONCURRENCY, type WaitEngineOptions } from './options.js';
 
 /**

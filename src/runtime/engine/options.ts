@@ -7,7 +7,7 @@ import type { FlowStore } from '../store/contract.js';
 import { NO_TELEMETRY, type EngineTelemetry } from '../telemetry.js';
 import { DEFAULT_STATE_LIMIT } from '../validate.js';
 import type { Backoff } from '../backoff.js';
-import type { ResumeHandler } from './types.js';
+import type { ResumeHandler } from '../delivery.js';
 
 export interface WaitEngineOptions {
   store: FlowStore;

@@ -8,7 +8,7 @@ import { sizedWrite } from '../validate.js';
 import type { EventKey, WaitCondition } from '../wait-condition.js';
 import type { Wake } from '../wake.js';
 import { eventWakeFor } from '../any-of.js';
-import type { DeliveryResult } from './types.js';
+import type { DeliveryResult } from '../delivery.js';
 
 /** A checked event, as {@link planStartOrDeliver} takes it. */
 export interface CheckedEvent extends EventKey {

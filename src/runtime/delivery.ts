@@ -1,6 +1,6 @@
-import type { InboxDrop } from '../inbox.js';
-import type { Flow } from '../flow.js';
-import type { Wake } from '../wake.js';
+import type { InboxDrop } from './inbox.js';
+import type { Flow } from './flow.js';
+import type { Wake } from './wake.js';
 
 /** Called once per resume, at least once, until it resolves. Throw to have it retried with backoff. */
 export type ResumeHandler = (flow: Flow, wake: Wake) => Promise<void> | void;
