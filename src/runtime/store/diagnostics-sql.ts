@@ -1,7 +1,7 @@
 /**
  * The heartbeat statements of {@link DiagnosticStore}, the same text for both
  * dialects (`?` placeholders; PostgreSQL gets them numbered by {@link numbered}).
- * Its waiting keys are read by `WAITING_KEYS_SQL` (`waiters-sql.ts`).
+ * The waiting keys of a topic are read from each dialect's `waiters.ts`.
  */
 export const HEARTBEATS_SQL = {
   /** primary key */
