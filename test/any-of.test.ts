@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FlowError, type Flow, type WaitInput, type Wake } from '../src/index.js';
 import pg from 'pg';
-import { WAITING_TOPICS_SQL } from '../src/runtime/store/waiting-topics-sql.js';
+import { WAITERS_SQL } from '../src/runtime/store/postgres/waiters.js';
 import { dialect, newFlow, openTestTaskflow, T0 } from './support/taskflow.js';
 import { until } from './support/until.js';
 
@@ -224,15 +224,24 @@ describe.runIf(dialect === 'postgres')('any-of waits on PostgreSQL: query plans'
       await client.query('ANALYZE');
       const plan = async (sql: string, params: unknown[]) =>
         (await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, params)).rows.map((r) => r['QUERY PLAN']).join('\n');
-      // The statement the store sends for a delivery (load of waitingOn), as drizzle writes it.
-      const lookup = await plan(
-        `SELECT flows.* FROM flow_wait_keys INNER JOIN flows ON flows.id = flow_wait_keys.flow_id
-         WHERE flow_wait_keys.topic = $1 AND flow_wait_keys.correlation_id = $2 AND flows.status = 'waiting' ORDER BY flows.id FOR UPDATE OF flows`,
-        ['payments.refunded', 'INV-7'],
-      );
+      // The statements the store sends for a delivery (load of waitingOn).
+      const lookup = await plan(WAITERS_SQL.anyOf, ['payments.refunded', 'INV-7']);
       expect(lookup).toMatch(/Index (Only )?Scan using flow_wait_keys_key on flow_wait_keys/);
       expect(lookup).toMatch(/Index Scan using flows_pkey on flows/);
       expect(lookup).not.toMatch(/Seq Scan/);
+      const single = await plan(WAITERS_SQL.single, ['payments.refunded', 'INV-7']);
+      expect(single).toMatch(/Index Scan using flows_status_topic_correlation on flows/);
+      expect(single).not.toMatch(/Seq Scan/);
+      const none = await plan(`SELECT 1 WHERE ${WAITERS_SQL.none}`, ['payments.refunded', 'INV-7']);
+      expect(none).toMatch(/flows_status_topic_correlation/);
+      expect(none).toMatch(/Index (Only )?Scan using flow_wait_keys_key on flow_wait_keys/);
+      expect(none).not.toMatch(/Seq Scan/);
+      // The doctor's waiting keys of a topic: two index ranges in correlation id order, merged.
+      const keys = await plan(WAITERS_SQL.keysOfTopic, ['payments.refunded', 100]);
+      expect(keys).toMatch(/Index (Only )?Scan using flows_status_topic_correlation on flows/);
+      expect(keys).toMatch(/Index (Only )?Scan using flow_wait_keys_key on flow_wait_keys/);
+      expect(keys).toMatch(/Merge Append/);
+      expect(keys).not.toMatch(/Seq Scan|Sort {2}\(/);
       // An any-of wait parking: the first kept event of any of its keys, one seek per key.
       const kept = await plan(
         `SELECT * FROM event_inbox WHERE ((topic = $1 AND correlation_id = $2) OR (topic = $3 AND correlation_id = $4)) AND expires_at > $5 ORDER BY id LIMIT 1`,
@@ -240,7 +249,7 @@ describe.runIf(dialect === 'postgres')('any-of waits on PostgreSQL: query plans'
       );
       expect(kept).toMatch(/event_inbox_key/);
       expect(kept).not.toMatch(/Seq Scan/);
-      const topics = await plan(WAITING_TOPICS_SQL, []);
+      const topics = await plan(WAITERS_SQL.topics, []);
       expect(topics).toMatch(/Index (Only )?Scan using flow_wait_keys_key on flow_wait_keys/);
       expect(topics).not.toMatch(/Seq Scan on flow_wait_keys/);
     } finally {

@@ -131,6 +131,70 @@ describe('tf.diagnose(): waits that can never wake', () => {
     });
   });
 
+  describe('an any-of wait', () => {
+    const beat = (tf: TestTaskflow, subjects: string[]) =>
+      tf.store.recordHeartbeat({ id: 'runtime-b', host: 'box:2', startedAt: new Date(T0), beatAt: new Date(tf.clock.now()), bridge: { state: 'connected', subjects, truncated: false } }, 0);
+
+    it('is a near miss when a kept event nearly matches one of its keys', async () => {
+      const tf = await openTestTaskflow();
+      const flow = await waitingFlow(tf, {
+        kind: 'any',
+        of: [{ kind: 'external_event', topic: 'payments.received', correlationId: 'inv-42' }, { kind: 'manual', signal: 'cancel_order' }],
+      });
+      expect((await tf.engine.deliver({ topic: 'payments.received', correlationId: 'INV-42' })).kept).toBe(true);
+      const { findings, nearMisses } = await tf.diagnose();
+      expect(nearMisses).toEqual([expect.objectContaining({ waiting: { topic: 'payments.received', correlationId: 'inv-42' }, flowIds: [flow.id], difference: 'case' })]);
+      expect(findings).toEqual([expect.objectContaining({ kind: 'near_miss', correlationId: 'inv-42', flowIds: [flow.id] })]);
+    });
+
+    it('is reported, once, on a topic of its keys that no running bridge covers', async () => {
+      const tf = await openTestTaskflow();
+      const flow = await waitingFlow(tf, {
+        kind: 'any',
+        of: [
+          { kind: 'external_event', topic: 'payments.received', correlationId: 'INV-1' },
+          { kind: 'external_event', topic: 'shipping.done', correlationId: 'ORD-1' },
+          { kind: 'external_event', topic: 'shipping.done', correlationId: 'ORD-2' },
+        ],
+      });
+      await beat(tf, ['taskflow.resume', 'payments.>']);
+      const { findings } = await tf.diagnose();
+      expect(findings).toEqual([expect.objectContaining({ kind: 'uncovered_topic', topic: 'shipping.done', flowIds: [flow.id] })]);
+    });
+
+    it('is seen when startOrDeliver parked a new flow on it', async () => {
+      const tf = await openTestTaskflow();
+      const started = await tf.startOrDeliver({
+        owner: 'billing:webhooks',
+        idempotencyKey: 'invoice:INV-42',
+        flow: { controllerId: 'billing/invoice', goal: 'refund INV-42' },
+        event: { topic: 'payments.received', correlationId: 'INV-42' },
+        wait: { kind: 'any', of: [{ kind: 'external_event', topic: 'refunds.issued', correlationId: 'INV-42' }, { kind: 'manual', signal: 'cancel_order' }] },
+      });
+      expect(started.flow.status).toBe('waiting');
+      await beat(tf, ['payments.>']);
+      const { findings } = await tf.diagnose();
+      expect(findings).toEqual([expect.objectContaining({ kind: 'uncovered_topic', topic: 'refunds.issued', flowIds: [started.flow.id] })]);
+    });
+
+    it('is reported when its timer is due while no engine ticks', async () => {
+      const tf = await openTestTaskflow();
+      const flow = await waitingFlow(tf, { kind: 'any', of: [{ kind: 'manual', signal: 'cancel_order' }, { kind: 'timer', at: T0 + MINUTE }] });
+      tf.clock.advance(2 * MINUTE);
+      const { findings } = await tf.diagnose();
+      expect(findings).toEqual([expect.objectContaining({ kind: 'no_engine', flowIds: [flow.id] })]);
+    });
+
+    it('of signals alone is a stale manual wait once older than manualWaitAge', async () => {
+      const tf = await openTestTaskflow();
+      const flow = await waitingFlow(tf, { kind: 'any', of: [{ kind: 'manual', signal: 'approve' }, { kind: 'manual', signal: 'reject' }] });
+      tf.clock.advance(8 * DAY);
+      const { findings } = await tf.diagnose({ only: ['stale_manual_wait'] });
+      expect(findings).toEqual([expect.objectContaining({ kind: 'stale_manual_wait', flowIds: [flow.id] })]);
+      expect(findings[0]!.reason).toContain('the signal "approve" or "reject"');
+    });
+  });
+
   describe('a manual wait with no timeout', () => {
     it('is reported once older than manualWaitAge; one with a timeout never is', async () => {
       const tf = await openTestTaskflow();

@@ -4,7 +4,7 @@ import { is, Placeholder } from 'drizzle-orm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteStore, type SqliteFlowStore } from '../src/runtime/store/sqlite/store.js';
 import { prepareStatements, type SqliteStatements } from '../src/runtime/store/sqlite/statements.js';
-import { WAITING_TOPICS_SQL } from '../src/runtime/store/waiting-topics-sql.js';
+import { WAITING_TOPICS_SQL } from '../src/runtime/store/sqlite/waiters.js';
 import { tempDbPath } from './support/temp-db.js';
 
 /**

@@ -77,6 +77,72 @@ describe('startOrDeliver', () => {
     expect(await tf.store.listInbox()).toEqual([]);
   });
 
+  describe('with an any-of first wait', () => {
+    const paid = { topic: 'payments.received', correlationId: 'INV-42' };
+    const refunded = { topic: 'payments.refunded', correlationId: 'INV-42' };
+    const paidOrRefunded: StartOrDeliverInput['wait'] = {
+      kind: 'any',
+      of: [{ kind: 'external_event', ...refunded }, { kind: 'external_event', ...paid }, { kind: 'manual', signal: 'cancel_order' }],
+    };
+
+    it("that names the event's key, the new flow resumes at once with the event, and the wake says which condition won", async () => {
+      const woke: Wake[] = [];
+      const tf = await openTestTaskflow({ onResume: (_flow, wake) => void woke.push(wake) });
+      await tf.start();
+      const result = await tf.startOrDeliver(call({ wait: paidOrRefunded }));
+      expect(result).toMatchObject({ started: true, delivery: { resumed: [result.flow.id], kept: false, duplicate: false } });
+      expect(result.flow).toMatchObject({ status: 'running', wait: null, revision: 3, state: { resume_event: { amount: 42 } } });
+      const expected = { reason: 'event', ...paid, payload: { amount: 42 }, condition: { index: 1, kind: 'external_event' } };
+      expect((await tf.manager.listEvents(result.flow.id)).at(-1)).toMatchObject({ kind: 'resumed', payload: expected });
+      expect(await tf.store.listInbox()).toEqual([]);
+      expect(await tf.store.waitingTopics()).toEqual([]);
+      await expect.poll(() => woke.length).toBe(1);
+      expect(woke[0]).toMatchObject(expected);
+    });
+
+    it('the new flow takes an event the inbox keeps for another of its keys, and its own event is kept', async () => {
+      const tf = await openTestTaskflow();
+      expect(await tf.engine.deliver({ ...refunded, payload: { refund: 7 } })).toMatchObject({ kept: true });
+      const result = await tf.startOrDeliver(call({ wait: paidOrRefunded }));
+      expect(result).toMatchObject({ started: true, delivery: { resumed: [], kept: true, duplicate: false } });
+      expect(result.flow).toMatchObject({ status: 'running', wait: null, state: { resume_event: { refund: 7 } } });
+      expect((await tf.manager.listEvents(result.flow.id)).at(-1)!.payload).toMatchObject({ ...refunded, condition: { index: 0 } });
+      expect((await tf.store.listInbox()).map((k) => [k.topic, k.correlationId, k.events])).toEqual([[paid.topic, paid.correlationId, 1]]);
+    });
+
+    it("that does not name the event's key, the new flow parks on it, the event is kept, and an event on one of its keys resumes it", async () => {
+      const tf = await openTestTaskflow();
+      const wait: StartOrDeliverInput['wait'] = { kind: 'any', of: [{ kind: 'external_event', ...refunded }, { kind: 'timer', at: T0 + 60_000 }] };
+      const result = await tf.startOrDeliver(call({ wait }));
+      expect(result).toMatchObject({ started: true, flow: { status: 'waiting' }, delivery: { resumed: [], kept: true } });
+      expect(await tf.store.waitingTopics()).toEqual([refunded.topic]);
+      expect(await tf.engine.deliver({ ...refunded, payload: { refund: 7 } })).toEqual({ resumed: [result.flow.id], kept: false, duplicate: false });
+    });
+
+    it('racing a delivery on another of its keys, from another handle, the new flow never misses that event', async () => {
+      const tf = await openTestTaskflow();
+      const other = await openTestTaskflow({ database: tf.path, clock: tf.clock });
+      for (let round = 0; round < 20; round++) {
+        const key = { topic: 'payments.refunded', correlationId: `INV-${round}` };
+        const start = () =>
+          tf.startOrDeliver(
+            call({
+              idempotencyKey: `invoice:INV-${round}`,
+              event: { topic: 'invoices.opened', correlationId: `INV-${round}` },
+              wait: { kind: 'any', of: [{ kind: 'external_event', ...key }, { kind: 'manual', signal: 'cancel_order' }] },
+            }),
+          );
+        const deliver = () => other.engine.deliver({ ...key, payload: { round } });
+        // Each goes first in turn.
+        const [started, delivered] = round % 2 === 0 ? await Promise.all([start(), deliver()]) : await Promise.all([deliver(), start()]).then(([d, s]) => [s, d] as const);
+        // Whichever commits second sees the other: the flow is resumed by the refund, and nothing is left behind.
+        const flow = (await tf.manager.get(started.flow.id))!;
+        expect(flow, `round ${round}: ${JSON.stringify(delivered)}`).toMatchObject({ status: 'running', state: { resume_event: { round } } });
+        expect((await tf.store.listInbox()).filter((k) => k.topic === key.topic)).toEqual([]);
+      }
+    });
+  });
+
   it('refuses bad input with invalid_input and writes nothing', async () => {
     const tf = await openTestTaskflow();
     for (const bad of [

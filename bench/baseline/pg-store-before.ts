@@ -21,7 +21,7 @@ import { MAX_ERROR_LENGTH, notificationFromRow } from '../../src/runtime/store/n
 import type { InboxFill } from '../../src/runtime/inbox.js';
 import type { BatchCommit, BatchOutcome, ClaimedNotification, Committed, Decision, EventKey, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, NotificationClaim, ResumeNotification } from '../../src/runtime/store/contract.js';
 import { wakeAtOf } from '../../src/runtime/wait.js';
-import { WAITING_TOPICS_SQL } from '../../src/runtime/store/waiting-topics-sql.js';
+import { WAITING_TOPICS_SQL } from '../../src/runtime/store/waiters-sql.js';
 import { wakeFromJson, wakeToJson } from '../../src/runtime/wake.js';
 
 /** Options of {@link openPostgresStore}. */

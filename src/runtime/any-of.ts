@@ -86,6 +86,11 @@ export function eventKeysOf(wait: WaitCondition | null | undefined): EventKey[] 
   return keys;
 }
 
+/** Whether an event on `key` can resume a flow with this wait: an event wait on it, or an any-of wait with a condition on it. */
+export function waitsOnKey(wait: WaitCondition | null | undefined, key: EventKey): boolean {
+  return eventKeysOf(wait).some((k) => k.topic === key.topic && k.correlationId === key.correlationId);
+}
+
 /** The distinct topics of a wait's event keys (what the NATS bridge must cover). */
 export function waitTopicsOf(wait: WaitCondition | null | undefined): string[] {
   const keys = eventKeysOf(wait);

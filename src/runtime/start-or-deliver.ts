@@ -20,7 +20,10 @@ export interface StartOrDeliverInput {
    * The wait a new flow starts in. Default: the event's own key, so a new flow
    * resumes at once with the event (and `onResume` runs it). A timer or a manual
    * wait parks the new flow there, and the event is kept in the inbox until it
-   * waits on the event's key. An event wait on another key is refused.
+   * waits on the event's key. An any-of wait that names the event's key resumes
+   * at once too (its wake says which condition won); any key of it with an event
+   * in the inbox resumes it with the oldest such event, as `setWaiting` does. A
+   * single event wait on another key is refused.
    */
   wait?: WaitInput;
   /** The event, delivered by its (topic, correlation id) as `engine.deliver` does. */

@@ -6,6 +6,7 @@ import { subjectMatches } from '../nats/subject.js';
 import type { EventKey, FlowStore, InboxKeySummary } from '../store/contract.js';
 import type { Heartbeat, WaitingKey } from '../store/diagnostics.js';
 import { describeValue } from '../text.js';
+import type { WaitCondition } from '../wait.js';
 import { nearMatch, type KeyDifference } from './similarity.js';
 import { waitFacts } from './wait-facts.js';
 
@@ -205,7 +206,8 @@ const uncoveredTopic: DoctorCheck = {
     for (const topic of await c.waitingTopics()) {
       const why = await uncoveredWhy(c, topic);
       if (why === undefined) continue;
-      const flowIds = (await c.waitingKeys(topic)).slice(0, c.settings.limit).map((k) => k.flowId);
+      // An any-of flow with two keys on the topic is named once.
+      const flowIds = [...new Set((await c.waitingKeys(topic)).map((k) => k.flowId))].slice(0, c.settings.limit);
       if (flowIds.length === 0) continue;
       findings.push({
         kind: 'uncovered_topic',
@@ -297,17 +299,25 @@ const staleManualWait: DoctorCheck = {
 
     function report(flows: Flow[]): Finding[] {
       return flows.map((flow) => {
-        const signal = flow.wait?.kind === 'manual' && flow.wait.signal !== undefined ? `the signal "${flow.wait.signal}"` : 'a signal';
+        const names = signalNames(flow.wait);
+        const signal = names.length > 0 ? `the signal ${names.map((name) => `"${name}"`).join(' or ')}` : 'a signal';
         return {
           kind: 'stale_manual_wait' as const,
           flowIds: [flow.id],
           reason: `flow ${flow.id} has waited for ${signal} since ${flow.updatedAt.toISOString()}, with no timeout: nothing but that signal will ever resume it`,
-          fix: `send it (taskflow signal ${flow.id}${flow.wait?.kind === 'manual' && flow.wait.signal ? ` --signal ${flow.wait.signal}` : ''}), cancel it (taskflow cancel ${flow.id}), or give manual waits a timeoutAt`,
+          fix: `send it (taskflow signal ${flow.id}${names.length > 0 ? ` --signal ${names[0]}` : ''}), cancel it (taskflow cancel ${flow.id}), or give manual waits a timeoutAt`,
         };
       });
     }
   },
 };
+
+/** The signal names a wait accepts: a manual wait's, or the manual conditions' of an any-of wait. */
+function signalNames(wait: WaitCondition | null): string[] {
+  if (wait?.kind === 'manual') return wait.signal === undefined ? [] : [wait.signal];
+  if (wait?.kind === 'any') return wait.of.flatMap((c) => (c.kind === 'manual' ? [c.signal] : []));
+  return [];
+}
 
 /** (e) Resume notifications parked as dead. */
 const deadNotification: DoctorCheck = {

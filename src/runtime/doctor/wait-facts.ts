@@ -1,3 +1,4 @@
+import { eventKeysOf } from '../any-of.js';
 import type { EventKey } from '../store/contract.js';
 import type { WaitCondition } from '../wait.js';
 
@@ -22,6 +23,9 @@ export function waitFacts(wait: WaitCondition): WaitFacts {
       return { eventKeys: [{ topic: wait.topic, correlationId: wait.correlationId }], signal: false, wakeAt: wait.timeoutAt };
     case 'manual':
       return { eventKeys: [], signal: true, wakeAt: wait.timeoutAt };
+    case 'any':
+      // The first of several: each event condition's key, a signal if it names one, its timer condition.
+      return { eventKeys: eventKeysOf(wait), signal: wait.of.some((c) => c.kind === 'manual'), wakeAt: wait.of.find((c) => c.kind === 'timer')?.at };
     default: {
       // A wait kind this file does not know yet: nothing can be said of it.
       const unknown: { kind?: unknown } = wait;

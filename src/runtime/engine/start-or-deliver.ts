@@ -7,7 +7,7 @@ import type { Decision, FlowWrite, Loaded, LoadRequest } from '../commit-plan.js
 import { sizedWrite } from '../validate.js';
 import type { EventKey, WaitCondition } from '../wait-condition.js';
 import type { Wake } from '../wake.js';
-import { eventWakeFor } from '../any-of.js';
+import { eventKeysOf, eventWakeFor, waitsOnKey } from '../any-of.js';
 import type { DeliveryResult } from '../delivery.js';
 
 /** A checked event, as {@link planStartOrDeliver} takes it. */
@@ -35,30 +35,35 @@ export interface StartOrDeliverResult {
   delivery: DeliveryResult;
 }
 
-/** The one load of a start-or-deliver: the key's flow, the flows waiting on the event's key, its inbox. */
+/**
+ * The one load of a start-or-deliver: the key's flow, the flows waiting on the
+ * event's key, its inbox fill, and the oldest event kept for a key of the first
+ * wait (the event's own key, or any key of an any-of wait). On PostgreSQL the
+ * load locks every one of these keys.
+ */
 export function startOrDeliverLoad(input: PreparedStartOrDeliver, now: number): LoadRequest {
-  const { event, prepared } = input;
+  const { event, prepared, wait } = input;
   const key = { topic: event.topic, correlationId: event.correlationId };
+  const keys = eventKeysOf(wait);
   return {
     idempotency: { owner: prepared.flow.ownerSessionKey, key: prepared.idempotencyKey },
     waitingOn: key,
     inboxFill: true,
-    keptEventFor: { ...key, now },
+    ...(wait.kind === 'any' ? (keys.length > 0 ? { keptEventForAny: { keys, now } } : {}) : keys.length > 0 ? { keptEventFor: { ...keys[0]!, now } } : {}),
     ...(event.eventId === undefined ? {} : { eventId: { id: event.eventId, now } }),
   };
 }
 
-/** Whether a wait is on this event key (the only event wait a new flow may start in). */
-export function waitsOn(wait: WaitCondition, key: EventKey): boolean {
-  return wait.kind === 'external_event' && wait.topic === key.topic && wait.correlationId === key.correlationId;
-}
-
-/** Refuses a first wait the one commit cannot serve: an event wait on another key than the event's. */
+/**
+ * Refuses a first wait the one commit cannot serve: a single event wait on
+ * another key than the event's. An any-of wait may name any keys: the commit
+ * loads and locks them all.
+ */
 export function checkFirstWait(wait: WaitCondition, key: EventKey): void {
-  if (wait.kind === 'external_event' && !waitsOn(wait, key)) {
+  if (wait.kind === 'external_event' && !waitsOnKey(wait, key)) {
     throw new FlowError(
       'invalid_input',
-      `a flow started by startOrDeliver may wait on its event's own key (${key.topic}/${key.correlationId}), a timer or a signal, not on ${wait.topic}/${wait.correlationId}: set that wait once the flow runs`,
+      `a flow started by startOrDeliver may wait on its event's own key (${key.topic}/${key.correlationId}), a timer, a signal or the first of several, not on ${wait.topic}/${wait.correlationId} alone: set that wait once the flow runs, or list it in an any-of wait`,
     );
   }
 }
@@ -74,11 +79,12 @@ function eventWake(now: Date, key: EventKey, payload: unknown): Wake {
  *
  * 1. No flow has the owner's idempotency key: the prepared flow is inserted
  *    (`created`), started and parked on its first wait, as `setWaiting` would: a
- *    wait on the event's key first takes the oldest event the inbox keeps for it.
+ *    wait on event keys (the event's own, or those of an any-of wait) first takes
+ *    the oldest event the inbox keeps for one of them.
  * 2. The event is delivered by its key as `engine.deliver` does: it resumes every
- *    flow waiting on the key (the new one among them, when it still waits there);
- *    when none waits it is kept in the inbox (or dropped when the inbox is full); a
- *    seen `eventId` does nothing.
+ *    flow waiting on the key (the new one among them, when it still waits there;
+ *    an any-of wait's wake says which condition won); when none waits it is kept
+ *    in the inbox (or dropped when the inbox is full); a seen `eventId` does nothing.
  */
 export function planStartOrDeliver(
   input: PreparedStartOrDeliver,
@@ -91,16 +97,18 @@ export function planStartOrDeliver(
   const key: EventKey = { topic: event.topic, correlationId: event.correlationId };
   const decision: Decision<StartOrDeliverResult> = { result: undefined as unknown as StartOrDeliverResult };
   let newWrite: FlowWrite | undefined;
-  let kept: KeptEvent | undefined = loaded.keptEvent;
+  const kept: KeptEvent | undefined = loaded.keptEvent;
+  /** The new flow took an event kept for the event's own key (one fewer kept for it). */
+  let consumedForKey = false;
   if (!loaded.idempotent) {
     const born = { ...prepared.flow, createdAt: now, updatedAt: now };
     decision.inserts = [createInsert(born, prepared.idempotencyKey, prepared.stateJson)];
     newWrite = chain(startMove(born, now), (running) => waitMove(running, now, wait));
-    if (kept && waitsOn(wait, key)) {
-      const early = kept;
-      newWrite = sizedWrite(chain(newWrite, (waiting) => resumeMove(waiting, now, eventWake(now, key, early.payload))), born.state, rules.stateLimit, 'the kept event waiting on this key');
-      decision.consumeKeptEvent = early.id;
-      kept = undefined;
+    if (kept && waitsOnKey(wait, kept)) {
+      const wake = eventWakeFor(wait, eventWake(now, kept, kept.payload));
+      newWrite = sizedWrite(chain(newWrite, (waiting) => resumeMove(waiting, now, wake)), born.state, rules.stateLimit, 'the kept event waiting on this key');
+      decision.consumeKeptEvent = kept.id;
+      consumedForKey = kept.topic === key.topic && kept.correlationId === key.correlationId;
     }
   }
   const delivery: DeliveryResult = { resumed: [], kept: false, duplicate: false };
@@ -108,13 +116,13 @@ export function planStartOrDeliver(
   if (loaded.eventSeen) {
     delivery.duplicate = true;
   } else {
-    const newWaits = newWrite !== undefined && newWrite.flow.status === 'waiting' && waitsOn(wait, key);
+    const newWaits = newWrite !== undefined && newWrite.flow.status === 'waiting' && waitsOnKey(wait, key);
     const waiting = loaded.flows;
     if (waiting.length === 0 && !newWaits) {
       // Nobody waits: kept for a later wait, unless the key or the inbox is full.
       const consumed = decision.consumeKeptEvent === undefined ? 0 : 1;
       const fill = loaded.inbox ?? { forKey: 0, total: 0 };
-      const dropped = inboxDrop({ forKey: fill.forKey - consumed, total: fill.total - consumed }, rules.inbox);
+      const dropped = inboxDrop({ forKey: fill.forKey - (consumedForKey ? 1 : 0), total: fill.total - consumed }, rules.inbox);
       if (dropped) delivery.dropped = dropped;
       else {
         const expiresAt = new Date(nowMs + rules.retention);
@@ -129,7 +137,7 @@ export function planStartOrDeliver(
         delivery.resumed.push(flow.id);
       }
       if (newWaits && newWrite) {
-        newWrite = sizedWrite(chain(newWrite, (waitingFlow) => resumeMove(waitingFlow, now, wake)), prepared.flow.state, rules.stateLimit, 'the event payload');
+        newWrite = sizedWrite(chain(newWrite, (waitingFlow) => resumeMove(waitingFlow, now, eventWakeFor(wait, wake))), prepared.flow.state, rules.stateLimit, 'the event payload');
         delivery.resumed.push(newWrite.flow.id);
       }
       if (event.eventId) decision.rememberEventId = { id: event.eventId, expiresAt: new Date(nowMs + rules.retention) };

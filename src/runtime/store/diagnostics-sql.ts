@@ -1,6 +1,7 @@
 /**
- * The statements of {@link DiagnosticStore}, the same text for both dialects
- * (`?` placeholders; PostgreSQL gets them numbered by {@link numbered}).
+ * The heartbeat statements of {@link DiagnosticStore}, the same text for both
+ * dialects (`?` placeholders; PostgreSQL gets them numbered by {@link numbered}).
+ * The waiting keys of a topic are read from each dialect's `waiters.ts`.
  */
 export const HEARTBEATS_SQL = {
   /** primary key */
@@ -12,11 +13,6 @@ export const HEARTBEATS_SQL = {
   list: `SELECT id, host, started_at AS "startedAt", beat_at AS "beatAt", bridge_json AS "bridgeJson"
     FROM runtime_heartbeats ORDER BY beat_at DESC LIMIT ?`,
 } as const;
-
-/** flows_status_topic_correlation: a range of the index, in correlation id order. */
-export const WAITING_KEYS_SQL = `SELECT id AS "flowId", wait_correlation_id AS "correlationId" FROM flows
-  WHERE status = 'waiting' AND wait_topic = ? AND wait_correlation_id IS NOT NULL
-  ORDER BY wait_correlation_id LIMIT ?`;
 
 /** `?` placeholders as PostgreSQL's `$1, $2, ...`. */
 export function numbered(text: string): string {

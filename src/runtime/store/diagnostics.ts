@@ -38,8 +38,10 @@ export interface DiagnosticStore {
   /** Heartbeats, most recent first, at most `limit` (index `runtime_heartbeats_beat_at`). */
   listHeartbeats(limit: number): Promise<Heartbeat[]>;
   /**
-   * Flows waiting on an event of `topic`, by correlation id, at most `limit`
-   * (index `flows_status_topic_correlation`, no read of the flows' state).
+   * Flows waiting on an event of `topic`, by correlation id, at most `limit`:
+   * single event waits and the keys of any-of waits (an any-of flow once per key
+   * of the topic). Indexes `flows_status_topic_correlation` and
+   * `flow_wait_keys_key`, no read of the flows' state.
    */
   waitingKeys(topic: string, limit: number): Promise<WaitingKey[]>;
 }

@@ -2,7 +2,9 @@ import pg from 'pg';
 import type { Flow } from '../../flow.js';
 import { flowFromRow, keptEventFromRow, stepFromRow } from '../flow-rows.js';
 import type { EventKey, Loaded, LoadRequest } from '../contract.js';
+import { FLOW_COLUMNS } from './flow-columns.js';
 import { sendAll, type Statement } from './pipeline.js';
+import { WAITERS_SQL } from './waiters.js';
 
 /**
  * A commit's load as ONE round trip: the statements {@link loadSql} returns go
@@ -13,19 +15,6 @@ import { sendAll, type Statement } from './pipeline.js';
  * its own snapshot, so the reads after the lock see every commit made before it
  * was granted (an event and a wait on one key can never miss each other).
  */
-
-/** The flow columns (of the table aliased `t`) under the names `flowFromRow` reads. */
-export function flowColumnsOf(t: string): string {
-  return (
-    `${t}.id, ${t}.controller_id AS "controllerId", ${t}.goal, ${t}.owner_session_key AS "ownerSessionKey", ${t}.requester_origin AS "requesterOrigin", ` +
-    `${t}.current_step AS "currentStep", ${t}.state_json AS "stateJson", ${t}.wait_json AS "waitJson", ${t}.status, ${t}.cancel_requested AS "cancelRequested", ` +
-    `${t}.revision, ${t}.idempotency_key AS "idempotencyKey", ${t}.wake_at AS "wakeAt", ${t}.wait_topic AS "waitTopic", ` +
-    `${t}.wait_correlation_id AS "waitCorrelationId", ${t}.schedule_json AS "scheduleJson", ${t}.created_at AS "createdAt", ${t}.updated_at AS "updatedAt", ${t}.seq`
-  );
-}
-
-/** The flow columns under the names `flowFromRow` reads. */
-export const FLOW_COLUMNS = flowColumnsOf('flows');
 
 const lit = (value: string): string => pg.escapeLiteral(value);
 const num = (value: number): number => {
@@ -44,15 +33,10 @@ export interface LoadSql {
 const LOCK_SQL = 'SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))';
 const BY_ID_SQL = `SELECT ${FLOW_COLUMNS} FROM flows WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`;
 const DUE_SQL = `SELECT ${FLOW_COLUMNS} FROM flows WHERE status = 'waiting' AND wake_at <= $1::int8 ORDER BY wake_at LIMIT $2::int8 FOR UPDATE SKIP LOCKED`;
-const ON_KEY = `status = 'waiting' AND wait_topic = $1 AND wait_correlation_id = $2`;
-/** Any-of waits on a key, by flow_wait_keys_key; FOR UPDATE OF f re-checks the status of a flow another commit resumed meanwhile. */
-const ANY_ON_KEY = `FROM flow_wait_keys k JOIN flows f ON f.id = k.flow_id WHERE k.topic = $1 AND k.correlation_id = $2 AND f.status = 'waiting'`;
-const WAITING_ON_SQL = `SELECT ${FLOW_COLUMNS} FROM flows WHERE ${ON_KEY} FOR UPDATE`;
-const WAITING_ANY_SQL = `SELECT ${flowColumnsOf('f')} ${ANY_ON_KEY} ORDER BY f.id FOR UPDATE OF f`;
 /** Answered only when no flow waits on the key (the one case a plan may keep the event). */
 const INBOX_SQL =
   `SELECT (SELECT count(*) FROM event_inbox WHERE topic = $1 AND correlation_id = $2) AS "forKey", ` +
-  `(SELECT count(*) FROM event_inbox) AS total WHERE NOT EXISTS (SELECT 1 FROM flows WHERE ${ON_KEY}) AND NOT EXISTS (SELECT 1 ${ANY_ON_KEY})`;
+  `(SELECT count(*) FROM event_inbox) AS total WHERE ${WAITERS_SQL.none}`;
 const KEPT_COLUMNS = `id, topic, correlation_id AS "correlationId", event_id AS "eventId", payload_json AS "payloadJson", received_at AS "receivedAt", expires_at AS "expiresAt"`;
 const KEPT_SQL = `SELECT ${KEPT_COLUMNS} FROM event_inbox WHERE topic = $1 AND correlation_id = $2 AND expires_at > $3::int8 ORDER BY id LIMIT 1`;
 const SEEN_SQL = 'SELECT 1 FROM seen_events WHERE event_id = $1 AND expires_at > $2::int8';
@@ -69,16 +53,15 @@ export function loadSql(request: LoadRequest, prefix: readonly string[] = []): L
     statements.push({ text, values, prepare: true });
     parts.push(part);
   };
-  const key = request.waitingOn ?? request.keptEventFor;
-  if (key) add('lock', LOCK_SQL, [key.topic, key.correlationId]);
-  // An any-of wait parking takes the lock of each of its keys, in one order, against a delivery keeping an event meanwhile.
-  if (request.keptEventForAny) for (const each of sortedKeys(request.keptEventForAny.keys)) add('lock', LOCK_SQL, [each.topic, each.correlationId]);
+  // Every event key the load reads is locked first, against a delivery keeping an event (or a wait parking) on it meanwhile:
+  // in one order, so two commits that lock several keys (an any-of wait parking, a start-or-deliver) cannot deadlock.
+  for (const key of keysToLock(request)) add('lock', LOCK_SQL, [key.topic, key.correlationId]);
   if (request.flowIds && request.flowIds.length > 0) add('byId', BY_ID_SQL, [[...request.flowIds]]);
   if (request.due) add('due', DUE_SQL, [num(request.due.now), num(request.due.limit)]);
   if (request.waitingOn) {
     const { topic, correlationId } = request.waitingOn;
-    add('waitingOn', WAITING_ON_SQL, [topic, correlationId]);
-    add('waitingAny', WAITING_ANY_SQL, [topic, correlationId]);
+    add('waitingOn', WAITERS_SQL.single, [topic, correlationId]);
+    add('waitingAny', WAITERS_SQL.anyOf, [topic, correlationId]);
     if (request.inboxFill) add('inbox', INBOX_SQL, [topic, correlationId]);
   }
   if (request.keptEventFor) {
@@ -98,8 +81,15 @@ export function loadSql(request: LoadRequest, prefix: readonly string[] = []): L
   return { statements, parts };
 }
 
-function sortedKeys(keys: readonly EventKey[]): EventKey[] {
-  return [...keys].sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.correlationId < b.correlationId ? -1 : a.correlationId > b.correlationId ? 1 : 0));
+/** The distinct event keys `request` reads, sorted by topic, then correlation id. */
+function keysToLock(request: LoadRequest): EventKey[] {
+  const keys: EventKey[] = [];
+  if (request.waitingOn) keys.push(request.waitingOn);
+  if (request.keptEventFor) keys.push(request.keptEventFor);
+  if (request.keptEventForAny) keys.push(...request.keptEventForAny.keys);
+  if (keys.length <= 1) return keys;
+  keys.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.correlationId < b.correlationId ? -1 : a.correlationId > b.correlationId ? 1 : 0));
+  return keys.filter((key, i) => i === 0 || key.topic !== keys[i - 1]!.topic || key.correlationId !== keys[i - 1]!.correlationId);
 }
 
 type Row = Record<string, unknown>;
@@ -130,7 +120,8 @@ export async function runLoad(client: pg.ClientBase, request: LoadRequest, prefi
   if (request.waitingOn && request.inboxFill && waiting.length === 0 && fill) {
     loaded.inbox = { forKey: Number(fill.forKey), total: Number(fill.total) };
   }
-  const [kept] = rowsOf('kept').length > 0 ? rowsOf('kept') : rowsOf('keptAny');
+  // The first received of the kept events found (ids grow with arrival).
+  const [kept] = [...rowsOf('kept'), ...rowsOf('keptAny')].sort((a, b) => Number(a.id) - Number(b.id));
   if (kept) loaded.keptEvent = keptEventFromRow(kept as Parameters<typeof keptEventFromRow>[0]);
   if (request.eventId) loaded.eventSeen = rowsOf('seen').length > 0;
   const [idempotent] = rowsOf('idempotent');

@@ -17,11 +17,12 @@ import { MAX_ERROR_LENGTH, notificationFromRow } from '../notification-rows.js';
 import type { BatchCommit, BatchOutcome, ClaimedNotification, Committed, Decision, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, NotificationClaim, ResumeNotification } from '../contract.js';
 import { NOTIFICATION_SQL } from './notification-sql.js';
 import { GroupCommitter, type GroupItem } from './group-commit.js';
-import { flowColumnsOf, runLoad } from './load-sql.js';
+import { flowColumnsOf } from './flow-columns.js';
+import { runLoad } from './load-sql.js';
 import { writeDecision } from './write-sql.js';
-import { WAITING_TOPICS_SQL } from '../waiting-topics-sql.js';
+import { WAITERS_SQL } from './waiters.js';
 import { wakeFromJson } from '../../wake.js';
-import { HEARTBEATS_SQL, WAITING_KEYS_SQL, numbered } from '../diagnostics-sql.js';
+import { HEARTBEATS_SQL, numbered } from '../diagnostics-sql.js';
 import { bridgeToJson, heartbeatFromRow, type Heartbeat, type WaitingKey } from '../diagnostics.js';
 import { inspectQueries, type InspectQueries } from '../inspect.js';
 
@@ -498,14 +499,14 @@ export class PostgresFlowStore implements FlowStore {
 
   async waitingKeys(topic: string, limit: number): Promise<WaitingKey[]> {
     return this.run('waitingKeys', async (_db, client) => {
-      const { rows } = await client.query<WaitingKey>(numbered(WAITING_KEYS_SQL), [topic, limit]);
+      const { rows } = await client.query<WaitingKey>(WAITERS_SQL.keysOfTopic, [topic, limit]);
       return rows;
     });
   }
 
   async waitingTopics(): Promise<string[]> {
     return this.run('waitingTopics', async (_db, client) => {
-      const { rows } = await client.query<{ topic: string }>(WAITING_TOPICS_SQL);
+      const { rows } = await client.query<{ topic: string }>(WAITERS_SQL.topics);
       return rows.map((row) => row.topic);
     });
   }

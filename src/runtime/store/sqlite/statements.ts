@@ -1,7 +1,8 @@
-import { and, asc, desc, eq, getTableColumns, gt, inArray, isNotNull, isNull, lte, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, isNotNull, isNull, lte, sql } from 'drizzle-orm';
 import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { eventInbox, flowEvents, flows, flowSteps, flowWaitKeys, resumeNotifications, seenEvents } from './schema.js';
 import { TERMINAL_STATUSES } from '../../flow.js';
+import { prepareWaiters } from './waiters.js';
 
 const p = sql.placeholder;
 
@@ -77,21 +78,7 @@ export function prepareStatements(db: BetterSQLite3Database) {
       .orderBy(desc(flows.updatedAt), desc(sql`rowid`))
       .limit(p('limit'))
       .prepare(),
-    /** flows_status_topic_correlation */
-    flowsWaitingOn: db
-      .select()
-      .from(flows)
-      .where(
-        and(eq(flows.status, 'waiting'), eq(flows.waitTopic, p('topic')), eq(flows.waitCorrelationId, p('correlationId'))),
-      )
-      .prepare(),
-    /** flow_wait_keys_key (covering), then the primary key of flows: any-of waits on this key */
-    flowsWaitingOnAnyOf: db
-      .select(getTableColumns(flows))
-      .from(flowWaitKeys)
-      .innerJoin(flows, eq(flows.id, flowWaitKeys.flowId))
-      .where(and(eq(flowWaitKeys.topic, p('topic')), eq(flowWaitKeys.correlationId, p('correlationId')), eq(flows.status, 'waiting')))
-      .prepare(),
+    ...prepareWaiters(db),
     /** primary key of flow_wait_keys (flow_id first) */
     clearWaitKeys: db.delete(flowWaitKeys).where(eq(flowWaitKeys.flowId, p('flowId'))).prepare(),
     insertWaitKey: db

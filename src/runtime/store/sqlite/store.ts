@@ -11,14 +11,14 @@ import { eventFromRow, flowFromRow, flowToRow, inboxSummaryFromRow, keptEventFro
 import { SqliteChangeWatch } from './change-watch.js';
 import { isSqliteBusy, lockedError, needsNewConnection, sqliteCode, storageError } from './errors.js';
 import { prepareStatements, type SqliteStatements } from './statements.js';
-import { WAITING_TOPICS_SQL } from '../waiting-topics-sql.js';
+import { WAITING_KEYS_SQL, WAITING_TOPICS_SQL, waitersOn } from './waiters.js';
 import type { BatchCommit, BatchOutcome, ClaimedNotification, Committed, Decision, FlowPageRequest, FlowWrite, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, NotificationClaim, ResumeNotification } from '../contract.js';
 import { MAX_ERROR_LENGTH, notificationFromRow } from '../notification-rows.js';
 import { inspectQueries, type InspectQueries } from '../inspect.js';
 import { cachedStatement } from './cached-statements.js';
 import { wakeFromJson, wakeToJson } from '../../wake.js';
 import { anyOfKeysOf } from '../../any-of.js';
-import { HEARTBEATS_SQL, WAITING_KEYS_SQL } from '../diagnostics-sql.js';
+import { HEARTBEATS_SQL } from '../diagnostics-sql.js';
 import { bridgeToJson, heartbeatFromRow, type Heartbeat, type WaitingKey } from '../diagnostics.js';
 
 import type { SqliteStoreOptions } from './options.js';
@@ -522,11 +522,9 @@ export class SqliteFlowStore implements FlowStore {
     }
     let inbox: Loaded['inbox'];
     if (request.waitingOn) {
-      const waiting = q.flowsWaitingOn.all({ ...request.waitingOn });
+      const waiting = waitersOn(q, request.waitingOn);
       for (const row of waiting) flows.push(flowFromRow(row));
-      const waitingAny = q.flowsWaitingOnAnyOf.all({ ...request.waitingOn });
-      for (const row of waitingAny) flows.push(flowFromRow(row));
-      if (request.inboxFill && waiting.length === 0 && waitingAny.length === 0) {
+      if (request.inboxFill && waiting.length === 0) {
         inbox = { forKey: q.countKeptForKey.get({ ...request.waitingOn })?.n ?? 0, total: q.countKept.get()?.n ?? 0 };
       }
     }
@@ -770,7 +768,7 @@ export class SqliteFlowStore implements FlowStore {
   }
 
   async waitingKeys(topic: string, limit: number): Promise<WaitingKey[]> {
-    return this.read(({ sqlite }) => cachedStatement(sqlite, WAITING_KEYS_SQL).all(topic, limit) as WaitingKey[]);
+    return this.read(({ sqlite }) => cachedStatement(sqlite, WAITING_KEYS_SQL).all({ topic, limit }) as WaitingKey[]);
   }
 
   async listInbox(): Promise<InboxKeySummary[]> {
