@@ -16,7 +16,7 @@ import { eventInbox, flowEvents, flows, flowSteps, resumeNotifications, seenEven
 import { MAX_ERROR_LENGTH, notificationFromRow } from '../notification-rows.js';
 import type { BatchCommit, BatchOutcome, ClaimedNotification, Committed, Decision, FlowPageRequest, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, NotificationClaim, ResumeNotification } from '../contract.js';
 import { NOTIFICATION_SQL } from './notification-sql.js';
-import { GroupCommitter, type GroupItem } from './group-commit.js';
+import { GroupCommitter, type GroupItem } from './commit-queue.js';
 import { flowColumnsOf, runLoad } from './load-sql.js';
 import { writeDecision } from './write-sql.js';
 import { WAITING_TOPICS_SQL } from '../waiting-topics-sql.js';

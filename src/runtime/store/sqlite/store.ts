@@ -22,7 +22,7 @@ import { HEARTBEATS_SQL, WAITING_KEYS_SQL } from '../diagnostics-sql.js';
 import { bridgeToJson, heartbeatFromRow, type Heartbeat, type WaitingKey } from '../diagnostics.js';
 
 import type { SqliteStoreOptions } from './options.js';
-import { commitGroupOn, freshClaim, refusesOnlyItsItem, transactionStatements, type Claim, type GroupPlan, type GroupUnit, type ItemOutcome } from './group-commit.js';
+import { commitGroupOn, freshClaim, refusesOnlyItsItem, transactionStatements, type Claim, type GroupPlan, type GroupUnit, type ItemOutcome } from './group-transaction.js';
 import type { Connection } from './connection.js';
 import { CommitQueue, type QueuedUnit } from './commit-queue.js';
 import { WalSync } from './wal-sync.js';
@@ -350,7 +350,7 @@ export class SqliteFlowStore implements FlowStore {
   }
 
   /**
-   * @internal The worker thread's group commit (see `worker.ts`): the commits of
+   * @internal The worker thread's group commit (see `worker/thread.ts`): the commits of
    * `units` in one transaction, a savepoint per item, each plan made elsewhere (on
    * the main thread) and awaited; the connection serves nothing else meanwhile.
    * The same load and apply as {@link commit}. Outcomes per unit, per item.

@@ -1,6 +1,6 @@
 import type { SqliteStoreOptions } from './options.js';
 import { openSqliteStore as openStore } from './store.js';
-import { openSqliteWorkerStore as openWorkerStore } from './worker-store.js';
+import { openSqliteWorkerStore as openWorkerStore } from './worker/store.js';
 import type { FlowStore } from '../contract.js';
 
 /**
