@@ -8,7 +8,7 @@ import { headers } from '@nats-io/transport-node';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { FlowError, ManualClock, openTaskflow, TELEMETRY_ATTRIBUTES as A, type Flow, type FlowStore, type Taskflow, type TaskflowOptions, type Wake } from '../src/index.js';
-import { openSqliteStore } from '../src/runtime/store/sqlite/store.js';
+import { openSqliteStore } from '../src/runtime/store/sqlite/open.js';
 import { openPostgresStore } from '../src/runtime/store/postgres/store.js';
 import type { BatchCommit, BatchOutcome, Decision, Loaded } from '../src/runtime/store/contract.js';
 import { consumed, usePrivateNats } from './support/private-nats.js';

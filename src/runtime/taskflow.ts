@@ -11,7 +11,7 @@ import { guardTopics } from './nats/cover-guard.js';
 import { bridgeCover } from './doctor/heartbeat.js';
 import { observeCommits } from './store/commit-observer.js';
 import { openPostgres } from './store/postgres/loader.js';
-import { openSqliteStore } from './store/sqlite/store.js';
+import { openSqliteStore } from './store/sqlite/open.js';
 import { openSqliteWorkerStore } from './store/sqlite/worker/store.js';
 import type { StateSchemas } from './state-schema.js';
 import { openTelemetry, type TelemetryOption } from './telemetry.js';

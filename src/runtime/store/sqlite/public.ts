@@ -1,5 +1,5 @@
 import type { SqliteStoreOptions } from './options.js';
-import { openSqliteStore as openStore } from './store.js';
+import { openSqliteStore as openStore } from './open.js';
 import { openSqliteWorkerStore as openWorkerStore } from './worker/store.js';
 import type { FlowStore } from '../contract.js';
 

@@ -23,7 +23,8 @@ import type {
   ResumeNotification,
 } from '../../contract.js';
 import type { SqliteStoreOptions } from '../options.js';
-import { openSqliteStore, type SqliteFlowStore } from '../store.js';
+import { openSqliteStore } from '../open.js';
+import type { SqliteFlowStore } from '../store.js';
 import { fromWire, type ForwardedCall, type FromWorker, type PlanGuess, type ToWorker, type WireDecision, type WorkerSettings } from './protocol.js';
 
 /** A claim as it crosses to the thread: a {@link ClaimedNotification} passed as one would carry its flow along. */
