@@ -9,7 +9,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@open
 import { beforeEach, describe, expect, it } from 'vitest';
 import { FlowError, ManualClock, openTaskflow, TELEMETRY_ATTRIBUTES as A, type Flow, type FlowStore, type Taskflow, type TaskflowOptions, type Wake } from '../src/index.js';
 import { openSqliteStore } from '../src/runtime/store/sqlite/open.js';
-import { openPostgresStore } from '../src/runtime/store/postgres/store.js';
+import { openPostgresStore } from '../src/runtime/store/postgres/open.js';
 import type { BatchCommit, BatchOutcome, Decision, Loaded } from '../src/runtime/store/contract.js';
 import { consumed, usePrivateNats } from './support/private-nats.js';
 import { tempPgDatabase } from './support/pg-database.js';

@@ -100,20 +100,20 @@ export type CommitUnits = (c: SqliteConnection, units: readonly QueuedUnit[]) =>
 export class SqliteConnection {
   connection: Connection;
   /** The connection was opened read-only (the file was): reopen it before a write once the file is writable. */
-  readOnlyConnection = false;
-  readonly watch: SqliteChangeWatch;
+  private readOnlyConnection = false;
+  private readonly watch: SqliteChangeWatch;
   closed = false;
-  closing: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
   /** Set while a group commit's transaction is open: every other call waits for it. */
   exclusive: Promise<void> | undefined;
   readonly queue: CommitQueue;
   /** Write transactions committed so far: what {@link WalSync} counts durability in. */
-  written = 0;
-  readonly walSync: WalSync | undefined;
+  private written = 0;
+  private readonly walSync: WalSync | undefined;
   /** The checkpoint thread has this file (see `checkpointer.ts`); undefined while SQLite checkpoints inside commits. */
-  checkpoints: CheckpointRegistration | undefined;
+  private checkpoints: CheckpointRegistration | undefined;
   /** Checkpoints are SQLite's own again (the thread failed, or the store is off the main thread). */
-  inlineCheckpoints: boolean;
+  private inlineCheckpoints: boolean;
 
   constructor(
     connection: Connection,
@@ -173,12 +173,12 @@ export class SqliteConnection {
   }
 
   /** Resolves once every write transaction committed so far is on disk (undefined: it already is). */
-  durable(): Promise<void> | undefined {
+  private durable(): Promise<void> | undefined {
     return this.walSync?.covering(this.written);
   }
 
   /** Hands this file's checkpoints to the checkpoint thread, from the first write on. */
-  checkpointElsewhere(): void {
+  private checkpointElsewhere(): void {
     this.checkpoints = checkpointInThread(this.settings, {
       onLost: () => {
         this.checkpoints = undefined;
@@ -191,7 +191,7 @@ export class SqliteConnection {
   }
 
   /** SQLite's own checkpoints every 1,000 pages of log (its default), or only as a safety net while the thread has the file. */
-  setAutoCheckpoint(c: Connection): void {
+  private setAutoCheckpoint(c: Connection): void {
     try {
       c.sqlite.pragma(`wal_autocheckpoint = ${this.checkpoints ? INLINE_SAFETY_FRAMES : INLINE_DEFAULT_FRAMES}`);
     } catch {
@@ -242,7 +242,7 @@ export class SqliteConnection {
     }
   }
 
-  fileLooksWritable(): boolean {
+  private fileLooksWritable(): boolean {
     if (this.settings.path === ':memory:') return false; // a new connection would be a new, empty database
     try {
       accessSync(this.settings.path, constants.W_OK);
@@ -253,7 +253,7 @@ export class SqliteConnection {
   }
 
   /** Replaces a connection SQLite opened read-only by a new one (the file has become writable). */
-  reconnect(): void {
+  private reconnect(): void {
     const next = connect(this.settings, { migrate: false });
     this.setAutoCheckpoint(next);
     const previous = this.connection;
@@ -263,7 +263,7 @@ export class SqliteConnection {
     this.watch.connectionChanged();
   }
 
-  readDataVersion(): number | undefined {
+  private readDataVersion(): number | undefined {
     if (this.closed) return undefined;
     try {
       return this.connection.dataVersion.get();
