@@ -26,7 +26,7 @@ globalThis.setTimeout = ((handler: (...args: unknown[]) => void, delay?: number,
 }) as typeof setTimeout;
 
 // The PostgreSQL store is loaded on demand (pg is an optional peer): load it before the clock starts, as the SQLite store is.
-if (/^postgres(ql)?:\/\//.test(path)) await import('../src/runtime/store/postgres/store.js');
+if (/^postgres(ql)?:\/\//.test(path)) await import('../src/runtime/store/postgres/open.js');
 const rssBefore = process.memoryUsage().rss;
 if (mode === 'engine') {
   t0 = performance.now();

@@ -69,7 +69,7 @@ export type { FlowStore, InboxKeySummary, ListOptions, ResumeNotification } from
 export type { BatchCommit, BatchOutcome } from './runtime/store/contract.js';
 export { DEFAULT_INBOX_LIMITS, type InboxDrop, type InboxDropCounts, type InboxLimits } from './runtime/inbox.js';
 export type { StateSchema, StateSchemas } from './runtime/state-schema.js';
-export { openSqliteStore, openSqliteWorkerStore } from './runtime/store/sqlite/open.js';
+export { openSqliteStore, openSqliteWorkerStore } from './runtime/store/sqlite/public.js';
 export type { SqliteStoreOptions } from './runtime/store/sqlite/options.js';
 export { openTaskflow, defaultDatabasePath, type Taskflow, type TaskflowOptions } from './runtime/taskflow.js';
 export { TELEMETRY_ATTRIBUTES, TRACEPARENT_KEY, type TelemetryMeter, type TelemetryOption, type TelemetryOptions, type TelemetryTracer } from './runtime/telemetry.js';
@@ -108,8 +108,8 @@ export type {
 } from './runtime/nats/options.js';
 export { CORRELATION_HEADER, LIFECYCLE_PREFIX, MSG_ID_HEADER, RESUME_SUBJECT, parseInbound, type InboundMessage, type ParsedInbound } from './runtime/nats/message.js';
 export { LIFECYCLE_KINDS, lifecycleMessages, type LifecycleEvent, type LifecycleKind, type LifecycleMessage } from './runtime/nats/lifecycle.js';
-export type { StartOrDeliverInput } from './runtime/start-or-deliver.js';
-export type { StartOrDeliverResult } from './runtime/engine/start-or-deliver.js';
+export type { StartOrDeliverInput } from './runtime/start-or-deliver-input.js';
+export type { StartOrDeliverResult } from './runtime/engine/start-or-deliver-plan.js';
 export {
   DOCTOR_CHECKS,
   FINDING_KINDS,

@@ -4,7 +4,8 @@
  * needs nothing from here. Needs the optional peer `pg`.
  */
 import type { FlowStore } from './runtime/store/contract.js';
-import { openPostgresStore as openStore, type PostgresStoreOptions as StoreOptions } from './runtime/store/postgres/store.js';
+import { openPostgresStore as openStore } from './runtime/store/postgres/open.js';
+import type { PostgresStoreOptions as StoreOptions } from './runtime/store/postgres/options.js';
 
 /**
  * The part of a `pg.Pool` the store uses. Any `pg.Pool` fits; it is spelled out here

@@ -52,7 +52,7 @@ const FLOORS: readonly (readonly [prefix: string, floor: FloorName])[] = [
   // Pure rules for NATS subjects; the doctor and the tool apply them too, with no bus.
   ['src/runtime/nats/subject.ts', 'model'],
   // The engine's planners: pure decisions (given what was loaded, what to write), filed beside their caller.
-  ['src/runtime/engine/start-or-deliver.ts', 'model'],
+  ['src/runtime/engine/start-or-deliver-plan.ts', 'model'],
   ['src/runtime/engine/delivery-plan.ts', 'model'],
   ['src/runtime/engine/due-plan.ts', 'model'],
   ['src/runtime/store/', 'store'],
@@ -64,7 +64,7 @@ const FLOORS: readonly (readonly [prefix: string, floor: FloorName])[] = [
   ['src/runtime/manager.ts', 'parts'],
   ['src/runtime/telemetry.ts', 'parts'],
   // `tf.startOrDeliver`: checks its input with the manager and commits through the engine.
-  ['src/runtime/start-or-deliver.ts', 'parts'],
+  ['src/runtime/start-or-deliver-input.ts', 'parts'],
   ['src/runtime/options.ts', 'wiring'],
   ['src/runtime/taskflow.ts', 'wiring'],
   ['src/tool/', 'faces'],

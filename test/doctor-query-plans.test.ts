@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { openSqliteStore } from '../src/runtime/store/sqlite/store.js';
+import { openSqliteStore } from '../src/runtime/store/sqlite/open.js';
 import { HEARTBEATS_SQL } from '../src/runtime/store/diagnostics-sql.js';
 import { WAITING_KEYS_SQL } from '../src/runtime/store/sqlite/waiters.js';
 import { tempDbPath } from './support/temp-db.js';

@@ -166,7 +166,7 @@ describe('work committed by another process or connection (issue 9.8, engine par
 
   it('subscribes on start, unsubscribes on stop, and on a foreign commit arms for a timer another handle set and delivers a resume it queued', async () => {
     const path = tempDbPath();
-    const { openSqliteStore } = await import('../src/runtime/store/sqlite/store.js');
+    const { openSqliteStore } = await import('../src/runtime/store/sqlite/open.js');
     const { proxy, watch } = watchedStore(openSqliteStore({ path }));
     const woke: Array<{ id: string; reason: string }> = [];
     // A one-hour sweep: nothing but the foreign-commit report can explain a prompt resume.

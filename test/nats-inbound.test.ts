@@ -4,7 +4,7 @@ import { FlowError, type Logger } from '../src/index.js';
 import type { DeliveryOutcome, DeliveryResult, EventDelivery } from '../src/runtime/engine/engine.js';
 import { NatsInbound, redeliveryDelay, type CoreMessage, type InboundRuntime, type StreamMessage } from '../src/runtime/nats/inbound.js';
 import type { NatsStartRule } from '../src/runtime/nats/options.js';
-import type { StartOrDeliverInput, StartOrDeliverResult } from '../src/runtime/start-or-deliver.js';
+import type { StartOrDeliverInput, StartOrDeliverResult } from '../src/runtime/start-or-deliver-input.js';
 import { until } from './support/until.js';
 
 /*

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SLICE_MS } from '../src/runtime/event-loop-slice.js';
 import { PacedSettlement } from '../src/runtime/paced-settlement.js';
-import { GroupCommitter } from '../src/runtime/store/postgres/group-commit.js';
+import { GroupCommitter } from '../src/runtime/store/postgres/commit-queue.js';
 import type { BatchOutcome } from '../src/runtime/store/contract.js';
 
 /**

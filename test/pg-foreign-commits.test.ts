@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { openTaskflow, type Taskflow } from '../src/index.js';
-import { openPostgresStore, type PostgresFlowStore } from '../src/runtime/store/postgres/store.js';
+import { openPostgresStore } from '../src/runtime/store/postgres/open.js';
+import type { PostgresFlowStore } from '../src/runtime/store/postgres/store.js';
 import { tempPgDatabase } from './support/pg-database.js';
 import { newFlow } from './support/taskflow.js';
 import { until } from './support/until.js';

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openTaskflow, type Flow, type FlowStore, type Taskflow } from '../src/index.js';
-import { openPostgresStore } from '../src/runtime/store/postgres/store.js';
+import { openPostgresStore } from '../src/runtime/store/postgres/open.js';
 import { tempPgDatabase } from './support/pg-database.js';
 import { newFlow } from './support/taskflow.js';
 import { until } from './support/until.js';

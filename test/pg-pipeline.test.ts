@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openTaskflow } from '../src/index.js';
 import { sendAll } from '../src/runtime/store/postgres/pipeline.js';
-import { openPostgresStore } from '../src/runtime/store/postgres/store.js';
+import { openPostgresStore } from '../src/runtime/store/postgres/open.js';
 import { tempPgDatabase } from './support/pg-database.js';
 
 /**

@@ -2,7 +2,7 @@ import { openSync, readFileSync, rmSync, writeFileSync, writeSync, closeSync } f
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FlowError, openTaskflow, type Taskflow } from '../src/index.js';
-import { openSqliteStore } from '../src/runtime/store/sqlite/store.js';
+import { openSqliteStore } from '../src/runtime/store/sqlite/open.js';
 import { canMountSmallDisk, fillDisk, holdWriteLock, makeReadOnly, smallDisk, watchEventLoop } from './support/sqlite-faults.js';
 import { newFlow } from './support/taskflow.js';
 import { tempDbPath } from './support/temp-db.js';

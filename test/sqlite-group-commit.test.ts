@@ -7,7 +7,8 @@ import { FlowError, openTaskflow, silentLogger, type Flow } from '../src/index.j
 import { updateStateMove } from '../src/runtime/moves.js';
 import type { BatchCommit } from '../src/runtime/store/contract.js';
 import { checkpointThread } from '../src/runtime/store/sqlite/checkpointer.js';
-import { openSqliteStore, type SqliteFlowStore } from '../src/runtime/store/sqlite/store.js';
+import { openSqliteStore } from '../src/runtime/store/sqlite/open.js';
+import type { SqliteFlowStore } from '../src/runtime/store/sqlite/store.js';
 import { newFlow, T0 } from './support/taskflow.js';
 import { setN } from './support/set-n-commit.js';
 import { tempDbPath } from './support/temp-db.js';

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openTaskflow, silentLogger, type Taskflow } from '../src/index.js';
-import { openSqliteStore } from '../src/runtime/store/sqlite/store.js';
+import { openSqliteStore } from '../src/runtime/store/sqlite/open.js';
 import { newFlow, T0 } from './support/taskflow.js';
 import { tempDbPath } from './support/temp-db.js';
 

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { FlowError, openTaskflow, silentLogger } from '../src/index.js';
-import { openSqliteStore } from '../src/runtime/store/sqlite/store.js';
+import { openSqliteStore } from '../src/runtime/store/sqlite/open.js';
 import { WalSync } from '../src/runtime/store/sqlite/wal-sync.js';
 import { newFlow } from './support/taskflow.js';
 import { tempDbPath } from './support/temp-db.js';

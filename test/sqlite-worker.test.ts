@@ -5,7 +5,7 @@ import { FlowError, openSqliteStore, openTaskflow, type Flow, type FlowStore, ty
 import type { Decision, Loaded } from '../src/runtime/store/contract.js';
 import { updateStateMove } from '../src/runtime/moves.js';
 import { SqliteFlowStore } from '../src/runtime/store/sqlite/store.js';
-import { openSqliteWorkerStore, SqliteWorkerStore } from '../src/runtime/store/sqlite/worker-store.js';
+import { openSqliteWorkerStore, SqliteWorkerStore } from '../src/runtime/store/sqlite/worker/store.js';
 import { holdWriteLock } from './support/sqlite-faults.js';
 import { newFlow } from './support/taskflow.js';
 import { tempDbPath } from './support/temp-db.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { FlowError } from '../runtime/errors.js';
 import { openPostgres } from '../runtime/store/postgres/loader.js';
-import { openSqliteStore } from '../runtime/store/sqlite/store.js';
+import { openSqliteStore } from '../runtime/store/sqlite/open.js';
 import type { FlowStore } from '../runtime/store/contract.js';
 import { defaultDatabasePath, isPostgresUrl, openTaskflow, type Taskflow, type TaskflowOptions } from '../runtime/taskflow.js';
 import { emptyArgument } from './args.js';

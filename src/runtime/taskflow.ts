@@ -11,14 +11,14 @@ import { guardTopics } from './nats/cover-guard.js';
 import { bridgeCover } from './doctor/heartbeat.js';
 import { observeCommits } from './store/commit-observer.js';
 import { openPostgres } from './store/postgres/loader.js';
-import { openSqliteStore } from './store/sqlite/store.js';
-import { openSqliteWorkerStore } from './store/sqlite/worker-store.js';
+import { openSqliteStore } from './store/sqlite/open.js';
+import { openSqliteWorkerStore } from './store/sqlite/worker/store.js';
 import type { StateSchemas } from './state-schema.js';
 import { openTelemetry, type TelemetryOption } from './telemetry.js';
 import type { FlowStore } from './store/contract.js';
 import { checkTaskflowOptions } from './options.js';
 import { readInput } from './text.js';
-import { startOrDeliver, type StartOrDeliverInput, type StartOrDeliverResult } from './start-or-deliver.js';
+import { startOrDeliver, type StartOrDeliverInput, type StartOrDeliverResult } from './start-or-deliver-input.js';
 import { diagnose, type DiagnoseOptions, type Diagnosis, type NearMiss } from './doctor/diagnose.js';
 
 /** Options of {@link openTaskflow}. Every one has a default. */

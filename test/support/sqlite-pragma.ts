@@ -1,6 +1,6 @@
 import type { FlowStore } from '../../src/index.js';
 import { SqliteFlowStore } from '../../src/runtime/store/sqlite/store.js';
-import { SqliteWorkerStore } from '../../src/runtime/store/sqlite/worker-store.js';
+import { SqliteWorkerStore } from '../../src/runtime/store/sqlite/worker/store.js';
 
 /**
  * A PRAGMA on the connection of a SQLite store, whichever thread it lives on (the

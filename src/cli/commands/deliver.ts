@@ -1,5 +1,5 @@
 import type { DeliveryResult, EventDelivery } from '../../runtime/engine/engine.js';
-import type { StartOrDeliverInput } from '../../runtime/start-or-deliver.js';
+import type { StartOrDeliverInput } from '../../runtime/start-or-deliver-input.js';
 import { parseDuration } from '../../runtime/duration.js';
 import { FlowError } from '../../runtime/errors.js';
 import { parseJsonOption, stringOption, type OptionValues } from '../args.js';

@@ -13,7 +13,7 @@ import { EngineLifecycle } from './lifecycle.js';
 import { resolveEngineOptions, type EngineSettings, type WaitEngineOptions } from './options.js';
 import { ResumeDispatcher } from './resume-dispatcher.js';
 import { RunCoalescer } from './run-coalescer.js';
-import { checkFirstWait, planStartOrDeliver, startOrDeliverLoad, type PreparedStartOrDeliver, type StartOrDeliverResult } from './start-or-deliver.js';
+import { checkFirstWait, planStartOrDeliver, startOrDeliverLoad, type PreparedStartOrDeliver, type StartOrDeliverResult } from './start-or-deliver-plan.js';
 import { StorageBackoff } from './storage-backoff.js';
 import type { DeliveryOutcome, DeliveryResult, EventDelivery, SignalInput, TickResult } from '../delivery.js';
 

@@ -2,7 +2,7 @@ import type { JsMsg } from '@nats-io/jetstream';
 import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import type { DeliveryOutcome, EventDelivery } from '../engine/engine.js';
 import { silentLogger, type Logger } from '../logger.js';
-import type { StartOrDeliverInput, StartOrDeliverResult } from '../start-or-deliver.js';
+import type { StartOrDeliverInput, StartOrDeliverResult } from '../start-or-deliver-input.js';
 import type { FlowWrite } from '../store/contract.js';
 import { resolveBridgeOptions, type BridgeSettings } from './bridge-options.js';
 import { chooseMode } from './choose-mode.js';

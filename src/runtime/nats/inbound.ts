@@ -2,7 +2,7 @@ import { backoffDelay, type Backoff } from '../backoff.js';
 import type { DeliveryOutcome, EventDelivery } from '../engine/engine.js';
 import { FlowError } from '../errors.js';
 import { errorText, type Logger } from '../logger.js';
-import type { StartOrDeliverInput, StartOrDeliverResult } from '../start-or-deliver.js';
+import type { StartOrDeliverInput, StartOrDeliverResult } from '../start-or-deliver-input.js';
 import { LIFECYCLE_PREFIX, parseInbound, type InboundMessage } from './message.js';
 import type { NatsStartRule } from './options.js';
 import { startRuleFor } from './start-rules.js';

@@ -1,5 +1,5 @@
 import type { Duration } from '../duration.js';
-import type { StartOrDeliverInput } from '../start-or-deliver.js';
+import type { StartOrDeliverInput } from '../start-or-deliver-input.js';
 
 /**
  * The NATS options and status as the runtime's public types see them. This file

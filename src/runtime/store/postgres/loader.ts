@@ -1,5 +1,5 @@
 import { FlowError } from '../../errors.js';
-import type { PostgresStoreOptions } from './store.js';
+import type { PostgresStoreOptions } from './options.js';
 import type { FlowStore } from '../contract.js';
 
 /** What a user without the optional `pg` package is told. */
@@ -15,9 +15,9 @@ function isMissingPg(error: unknown): boolean {
  * it. Without the package: `FlowError('missing_dependency')` saying `npm install pg`.
  */
 export async function openPostgres(options: PostgresStoreOptions): Promise<FlowStore> {
-  let pgStore: typeof import('./store.js');
+  let pgStore: typeof import('./open.js');
   try {
-    pgStore = await import('./store.js');
+    pgStore = await import('./open.js');
   } catch (error) {
     if (isMissingPg(error)) throw new FlowError('missing_dependency', PG_MISSING_MESSAGE, { cause: error });
     throw error;

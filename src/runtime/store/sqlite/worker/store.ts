@@ -4,9 +4,9 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { serialize } from 'node:v8';
 import { Worker } from 'node:worker_threads';
-import { FlowError } from '../../errors.js';
-import type { Heartbeat, WaitingKey } from '../diagnostics.js';
-import type { Flow, FlowEvent, FlowStatus, FlowStep } from '../../flow.js';
+import { FlowError } from '../../../errors.js';
+import type { Heartbeat, WaitingKey } from '../../diagnostics.js';
+import type { Flow, FlowEvent, FlowStatus, FlowStep } from '../../../flow.js';
 import type {
   BatchCommit,
   BatchOutcome,
@@ -21,10 +21,11 @@ import type {
   LoadRequest,
   NotificationClaim,
   ResumeNotification,
-} from '../contract.js';
-import type { SqliteStoreOptions } from './options.js';
-import { openSqliteStore, type SqliteFlowStore } from './store.js';
-import { fromWire, type ForwardedCall, type FromWorker, type PlanGuess, type ToWorker, type WireDecision, type WorkerSettings } from './worker-protocol.js';
+} from '../../contract.js';
+import type { SqliteStoreOptions } from '../options.js';
+import { openSqliteStore } from '../open.js';
+import type { SqliteFlowStore } from '../store.js';
+import { fromWire, type ForwardedCall, type FromWorker, type PlanGuess, type ToWorker, type WireDecision, type WorkerSettings } from './protocol.js';
 
 /** A claim as it crosses to the thread: a {@link ClaimedNotification} passed as one would carry its flow along. */
 const claimOnly = ({ id, leaseUntil }: NotificationClaim): NotificationClaim => ({ id, leaseUntil });
@@ -557,15 +558,15 @@ export class SqliteWorkerStore implements FlowStore {
 }
 
 /**
- * The worker's script: the compiled `worker.js` beside this file (the package), or,
- * when running from the TypeScript sources (tests, `tsx`), `worker.ts` loaded
+ * The worker's script: the compiled `thread.js` beside this file (the package), or,
+ * when running from the TypeScript sources (tests, `tsx`), `thread.ts` loaded
  * through tsx (a dev dependency).
  */
 function workerScript(): { url: URL } | { source: string } {
-  const compiled = new URL('./worker.js', import.meta.url);
+  const compiled = new URL('./thread.js', import.meta.url);
   if (existsSync(compiled)) return { url: compiled };
   // On Node 20 a worker's entry point ignores loaders given by `--import`: register tsx first, then import.
   const tsx = pathToFileURL(join(dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist/esm/api/index.mjs')).href;
-  const entry = new URL('./worker.ts', import.meta.url).href;
+  const entry = new URL('./thread.ts', import.meta.url).href;
   return { source: `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });` };
 }

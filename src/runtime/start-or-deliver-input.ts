@@ -1,12 +1,12 @@
 import type { EventDelivery, WaitEngine } from './engine/engine.js';
-import type { PreparedStartOrDeliver, StartOrDeliverResult } from './engine/start-or-deliver.js';
+import type { PreparedStartOrDeliver, StartOrDeliverResult } from './engine/start-or-deliver-plan.js';
 import { FlowError } from './errors.js';
 import type { CreateFlowInput, FlowManager } from './manager.js';
 import { normaliseKey, optionalKey, readInput } from './text.js';
 import { checkJsonValue, inputObject } from './validate.js';
 import type { WaitCondition, WaitInput } from './wait.js';
 
-export type { StartOrDeliverResult } from './engine/start-or-deliver.js';
+export type { StartOrDeliverResult } from './engine/start-or-deliver-plan.js';
 
 /** Input of `tf.startOrDeliver`. */
 export interface StartOrDeliverInput {

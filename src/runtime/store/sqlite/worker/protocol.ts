@@ -1,10 +1,10 @@
-import { FlowError, type FlowErrorCode } from '../../errors.js';
-import type { ClaimedNotification, Decision, FlowStore, Loaded, LoadRequest } from '../contract.js';
-import type { SqliteStoreOptions } from './options.js';
+import { FlowError, type FlowErrorCode } from '../../../errors.js';
+import type { ClaimedNotification, Decision, FlowStore, Loaded, LoadRequest } from '../../contract.js';
+import type { SqliteStoreOptions } from '../options.js';
 
 /**
  * The messages between a {@link SqliteWorkerStore} (main thread) and its worker
- * thread (`worker.ts`), which owns the better-sqlite3 connection. Everything
+ * thread (`thread.ts`), which owns the better-sqlite3 connection. Everything
  * crosses by structured clone, which keeps `Date`s and `Map`s.
  */
 

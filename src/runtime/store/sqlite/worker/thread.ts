@@ -7,10 +7,11 @@
  */
 import { serialize } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Decision, Loaded } from '../contract.js';
-import type { GroupUnit, ItemOutcome } from './group-commit.js';
-import { openSqliteStore, type SqliteFlowStore } from './store.js';
-import { FORWARDED_CALLS, toWire, type FromWorker, type ToWorker, type WireOutcome, type WorkerSettings } from './worker-protocol.js';
+import type { Decision, Loaded } from '../../contract.js';
+import type { GroupUnit, ItemOutcome } from '../group-transaction.js';
+import { openSqliteStore } from '../open.js';
+import type { SqliteFlowStore } from '../store.js';
+import { FORWARDED_CALLS, toWire, type FromWorker, type ToWorker, type WireOutcome, type WorkerSettings } from './protocol.js';
 
 /** At most this many commits share a transaction, so none holds the write lock for long. */
 const MAX_GROUP = 128;
