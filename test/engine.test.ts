@@ -45,17 +45,21 @@ describe('WaitEngine timers', () => {
 
   it('resumes many due flows in batches, all of them, each once', async () => {
     const tf = await openTestTaskflow();
-    const ids: string[] = [];
-    for (let i = 0; i < 1_200; i++) ids.push((await waitingFlow(tf, { kind: 'timer', at: T0 + 1_000 + i })).id);
+    // Parked two transactions of 600 (3,600 commits one by one took PostgreSQL over 120 s on busy cores).
+    for (const first of [0, 600]) {
+      await tf.manager.createAndStartMany(Array.from({ length: 600 }, (_, i) => ({ ...newFlow, wait: { kind: 'timer', at: T0 + 1_000 + first + i } })));
+    }
     expect(await tf.engine.tick(T0 + 10_000)).toEqual({ resumed: 1_200, cancelled: 0, timedOut: 0, errors: 0 });
     expect(await tf.engine.tick(T0 + 10_000)).toEqual({ resumed: 0, cancelled: 0, timedOut: 0, errors: 0 });
     expect(await tf.manager.listByStatus('waiting')).toEqual([]);
   });
 
-  it('fires a timer at its deadline, not at the next 5 s sweep', async () => {
+  it('fires a timer at its deadline, not at the next sweep', async () => {
     const { systemClock } = await import('../src/index.js');
     const woke: number[] = [];
-    const tf = await openTestTaskflow({ clock: systemClock, tickInterval: '5s', onResume: () => void woke.push(Date.now()) });
+    // No sweep within the test: only the host timer armed for the deadline can resume the flow, however late a
+    // busy machine runs it (the precision is measured by npm run bench).
+    const tf = await openTestTaskflow({ clock: systemClock, tickInterval: '1h', onResume: () => void woke.push(Date.now()) });
     await tf.start();
     const flow = await tf.manager.createManaged(newFlow);
     await tf.manager.startRunning(flow.id);
@@ -63,7 +67,6 @@ describe('WaitEngine timers', () => {
     await tf.manager.setWaiting(flow.id, { kind: 'timer', at });
     await until(() => woke.length === 1);
     expect(woke[0]! - at).toBeGreaterThanOrEqual(0);
-    expect(woke[0]! - at).toBeLessThan(1_000); // far from the 5 s sweep; the precision is measured by npm run bench
   });
 
   it('re-arms from the database after a restart and fires the timer on time', async () => {
@@ -75,12 +78,14 @@ describe('WaitEngine timers', () => {
     await first.manager.setWaiting(flow.id, { kind: 'timer', at });
     await first.close();
     const woke: Array<{ at: number; wake: Wake }> = [];
-    const second = await openTaskflow({ database: first.path, onResume: (_f, wake) => void woke.push({ at: Date.now(), wake }) });
+    // No sweep within the test: the timer fires from what start() read in the database (or in start() itself, if
+    // a busy machine took longer than 400 ms to reopen), however late a busy machine runs it.
+    const second = await openTaskflow({ database: first.path, tickInterval: '1h', onResume: (_f, wake) => void woke.push({ at: Date.now(), wake }) });
     try {
       await second.start();
       await until(() => woke.length === 1);
       expect(woke[0]!.wake.reason).toBe('timer');
-      expect(woke[0]!.at - at).toBeLessThan(1_000); // far from the 5 s sweep; the precision is measured by npm run bench
+      expect(woke[0]!.at - at).toBeGreaterThanOrEqual(0);
     } finally {
       await second.close();
     }

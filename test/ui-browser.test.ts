@@ -257,7 +257,8 @@ function spawnAgent(database: string, flowId: string): { line(match: RegExp): Pr
   return {
     line: (match) =>
       new Promise((resolve, reject) => {
-        const end = Date.now() + 20_000;
+        // A hang guard only: on two busy cores the agent's Node.js alone took seconds to start.
+        const end = Date.now() + 120_000;
         const check = () => {
           if (Date.now() > end) return reject(new Error(`agent printed no ${String(match)}: ${JSON.stringify(out)}`));
           const found = out.split('\n').find((l) => match.test(l));
