@@ -25,6 +25,7 @@ const contractSuites = [
   'test/doctor.test.ts',
   'test/commit-batch.test.ts',
   'test/engine-claim-ahead.test.ts',
+  'test/event-ids.test.ts',
 ];
 
 export default defineConfig({

@@ -72,7 +72,11 @@ export interface LoadRequest {
   keptEventFor?: EventKey & { now: number };
   /** The oldest (first received) unexpired kept event for any of these keys (an any-of wait parking). */
   keptEventForAny?: { keys: readonly EventKey[]; now: number };
-  /** Whether this event id was seen and has not expired. */
+  /**
+   * Whether this event id was seen on the topic of `waitingOn` (the event this
+   * commit delivers) and has not expired. An event id is unique per topic: the
+   * same id on another topic is another event (`seen-events.ts`).
+   */
   eventId?: { id: string; now: number };
   /** The flow an owner created with this idempotency key. */
   idempotency?: { owner: string; key: string };
@@ -98,6 +102,7 @@ export interface Decision<T> {
   upsertStep?: FlowStep;
   keepEvent?: { key: EventKey; eventId?: string; payload: unknown; receivedAt: Date; expiresAt: Date };
   consumeKeptEvent?: number;
+  /** Remembers the id of the event this commit delivers, on its topic: the topic of the load's `waitingOn` (`seen-events.ts`). */
   rememberEventId?: { id: string; expiresAt: Date };
   /** Delivered notifications to remove in the same transaction (saves a commit of their own). */
   completeNotifications?: readonly number[];

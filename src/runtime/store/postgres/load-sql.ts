@@ -3,6 +3,7 @@ import type { Flow } from '../../flow.js';
 import { flowFromRow, keptEventFromRow, stepFromRow } from '../flow-rows.js';
 import type { EventKey, Loaded, LoadRequest } from '../contract.js';
 import { sendAll, type Statement } from './pipeline.js';
+import { seenTopicOf } from '../seen-events.js';
 
 /**
  * A commit's load as ONE round trip: the statements {@link loadSql} returns go
@@ -55,7 +56,8 @@ const INBOX_SQL =
   `(SELECT count(*) FROM event_inbox) AS total WHERE NOT EXISTS (SELECT 1 FROM flows WHERE ${ON_KEY}) AND NOT EXISTS (SELECT 1 ${ANY_ON_KEY})`;
 const KEPT_COLUMNS = `id, topic, correlation_id AS "correlationId", event_id AS "eventId", payload_json AS "payloadJson", received_at AS "receivedAt", expires_at AS "expiresAt"`;
 const KEPT_SQL = `SELECT ${KEPT_COLUMNS} FROM event_inbox WHERE topic = $1 AND correlation_id = $2 AND expires_at > $3::int8 ORDER BY id LIMIT 1`;
-const SEEN_SQL = 'SELECT 1 FROM seen_events WHERE event_id = $1 AND expires_at > $2::int8';
+/** The event's topic, and `''`: ids seen before they were scoped by topic count on every topic until they expire. */
+const SEEN_SQL = `SELECT 1 FROM seen_events WHERE topic IN ($1, '') AND event_id = $2 AND expires_at > $3::int8 LIMIT 1`;
 const IDEMPOTENT_SQL = `SELECT ${FLOW_COLUMNS} FROM flows WHERE owner_session_key = $1 AND idempotency_key = $2`;
 const STEP_SQL =
   `SELECT id, flow_id AS "flowId", runtime, child_session_key AS "childSessionKey", run_id AS "runId", task, status, ` +
@@ -92,7 +94,7 @@ export function loadSql(request: LoadRequest, prefix: readonly string[] = []): L
     statements.push({ text: `SELECT ${KEPT_COLUMNS} FROM event_inbox WHERE (${matches}) AND expires_at > ${num(now)} ORDER BY id LIMIT 1` });
     parts.push('keptAny');
   }
-  if (request.eventId) add('seen', SEEN_SQL, [request.eventId.id, num(request.eventId.now)]);
+  if (request.eventId) add('seen', SEEN_SQL, [seenTopicOf(request), request.eventId.id, num(request.eventId.now)]);
   if (request.idempotency) add('idempotent', IDEMPOTENT_SQL, [request.idempotency.owner, request.idempotency.key]);
   if (request.step) add('step', STEP_SQL, [request.step.flowId, request.step.runId]);
   return { statements, parts };

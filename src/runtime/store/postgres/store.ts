@@ -270,7 +270,7 @@ export class PostgresFlowStore implements FlowStore {
             const decision = item.plan(await runLoad(client, item.load, ['BEGIN']));
             // The write and the COMMIT go together: from here, a lost answer leaves the outcome unknown.
             phase.committing = true;
-            const { claimed } = await writeDecision(client, decision, { leaseUntil: item.leaseUntil, limit: item.limit, storeId: this.id, commit: true });
+            const { claimed } = await writeDecision(client, decision, { leaseUntil: item.leaseUntil, limit: item.limit, storeId: this.id, commit: true, load: item.load });
             return { ok: true as const, result: decision.result, claimed };
           },
           { begun: true, commits: true },
@@ -341,7 +341,7 @@ export class PostgresFlowStore implements FlowStore {
       return { ok: false, error };
     }
     try {
-      const { claimed } = await writeDecision(client, decision, { leaseUntil: item.leaseUntil, limit, storeId: this.id });
+      const { claimed } = await writeDecision(client, decision, { leaseUntil: item.leaseUntil, limit, storeId: this.id, load: item.load });
       return { ok: true, result: decision.result, claimed };
     } catch (error) {
       if (error instanceof pg.DatabaseError || FlowError.isInstance(error)) return { ok: false, error };

@@ -2,7 +2,8 @@ import pg from 'pg';
 import { FlowError } from '../../errors.js';
 import type { Flow } from '../../flow.js';
 import { flowToRow, keptEventToRow, stepToRow } from '../flow-rows.js';
-import type { AuditEntry, ClaimedNotification, Decision, FlowWrite } from '../contract.js';
+import type { AuditEntry, ClaimedNotification, Decision, FlowWrite, LoadRequest } from '../contract.js';
+import { seenTopicOf } from '../seen-events.js';
 import { wakeAtOf } from '../../wait.js';
 import { anyOfKeysOf } from '../../any-of.js';
 import { wakeToJson } from '../../wake.js';
@@ -107,7 +108,7 @@ export interface Written {
 export async function writeDecision(
   client: pg.ClientBase,
   decision: Decision<unknown>,
-  options: { leaseUntil: number | undefined; limit: number; storeId: string; commit?: boolean },
+  options: { leaseUntil: number | undefined; limit: number; storeId: string; commit?: boolean; load: LoadRequest },
 ): Promise<Written> {
   const params = new Params();
   const ctes: string[] = [];
@@ -214,8 +215,8 @@ export async function writeDecision(
     const { id, expiresAt } = decision.rememberEventId;
     // Deliveries of one key are serialised by the advisory lock, so an upsert cannot hide a duplicate.
     ctes.push(
-      `seen AS (INSERT INTO seen_events (event_id, expires_at) VALUES (${params.one(id, 'text')}, ${params.one(expiresAt.getTime(), 'int8')}) ` +
-        `ON CONFLICT (event_id) DO UPDATE SET expires_at = excluded.expires_at)`,
+      `seen AS (INSERT INTO seen_events (topic, event_id, expires_at) VALUES (${params.one(seenTopicOf(options.load), 'text')}, ${params.one(id, 'text')}, ${params.one(expiresAt.getTime(), 'int8')}) ` +
+        `ON CONFLICT (topic, event_id) DO UPDATE SET expires_at = excluded.expires_at)`,
     );
   }
   const done = decision.completeNotifications ?? [];

@@ -39,7 +39,7 @@ export async function commitGroupOn(
   units: readonly GroupUnit[],
   plan: GroupPlan,
   load: (q: SqliteStatements, request: LoadRequest) => Loaded,
-  apply: (q: SqliteStatements, decision: Decision<unknown>, claim: Claim | undefined) => void,
+  apply: (q: SqliteStatements, decision: Decision<unknown>, claim: Claim | undefined, load: LoadRequest) => void,
 ): Promise<ItemOutcome[][]> {
   const sql = transactionStatements(c);
   // A lone item needs no savepoint: its failure rolls back the transaction, which holds nothing else.
@@ -56,7 +56,7 @@ export async function commitGroupOn(
         try {
           const decision = await plan(u, i, load(c.q, request));
           if (decision === undefined) throw PLAN_FAILED;
-          apply(c.q, decision, claiming);
+          apply(c.q, decision, claiming, request);
         } catch (error) {
           if (!c.sqlite.inTransaction || !refusesOnlyItsItem(error)) throw error;
           if (lone) sql.rollback.run();

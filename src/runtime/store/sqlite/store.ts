@@ -14,6 +14,7 @@ import { prepareStatements, type SqliteStatements } from './statements.js';
 import { WAITING_TOPICS_SQL } from '../waiting-topics-sql.js';
 import type { BatchCommit, BatchOutcome, ClaimedNotification, Committed, Decision, FlowPageRequest, FlowWrite, FlowStore, InboxKeySummary, ListOptions, Loaded, LoadRequest, ResumeNotification } from '../contract.js';
 import { MAX_ERROR_LENGTH, notificationFromRow } from '../notification-rows.js';
+import { seenTopicOf } from '../seen-events.js';
 import { inspectQueries, type InspectQueries } from '../inspect.js';
 import { cachedStatement } from './cached-statements.js';
 import { wakeFromJson, wakeToJson } from '../../wake.js';
@@ -196,7 +197,7 @@ function commitUnitsOnSqlite(
   units: readonly QueuedUnit[],
   budgetMs: number,
   load: (q: SqliteStatements, request: LoadRequest) => Loaded,
-  apply: (q: SqliteStatements, decision: Decision<unknown>, claim: Claim | undefined) => void,
+  apply: (q: SqliteStatements, decision: Decision<unknown>, claim: Claim | undefined, load: LoadRequest) => void,
 ): BatchOutcome<unknown>[][] {
   const sql = transactionStatements(c);
   return c.inTransaction.immediate(() => {
@@ -212,7 +213,7 @@ function commitUnitsOnSqlite(
         let decision: Decision<unknown>;
         try {
           decision = item.plan(load(c.q, item.load));
-          apply(c.q, decision, claiming);
+          apply(c.q, decision, claiming, item.load);
         } catch (error) {
           if (!refusesOnlyItsItem(error)) throw error;
           sql.rollbackToSavepoint.run();
@@ -349,7 +350,7 @@ export class SqliteFlowStore implements FlowStore {
       });
       return [[{ ok: true, ...committed }]];
     }
-    const work = (c: Connection) => commitUnitsOnSqlite(c, units, SLICE_MS, (q, request) => this.load(q, request), (q, decision, on) => this.apply(q, decision, on));
+    const work = (c: Connection) => commitUnitsOnSqlite(c, units, SLICE_MS, (q, request) => this.load(q, request), (q, decision, on, request) => this.apply(q, decision, on, request));
     // One item alone is as latency-bound as a lone commit: SQLite's own fsync; several, off the thread.
     return units.length > 1 || first.items.length > 1 ? this.writeSyncingLater(work) : this.write(work);
   }
@@ -361,7 +362,7 @@ export class SqliteFlowStore implements FlowStore {
   private commitOn<T>(c: Connection, load: LoadRequest, plan: (loaded: Loaded) => Decision<T>, claim?: Claim): T {
     return c.inTransaction.immediate(() => {
       const decision = plan(this.load(c.q, load));
-      this.apply(c.q, decision, claim);
+      this.apply(c.q, decision, claim, load);
       return decision.result;
     }) as T;
   }
@@ -377,7 +378,7 @@ export class SqliteFlowStore implements FlowStore {
       let release!: () => void;
       this.exclusive = new Promise<void>((resolve) => (release = resolve));
       try {
-        return await commitGroupOn(c, units, plan, (q, request) => this.load(q, request), (q, decision, claim) => this.apply(q, decision, claim));
+        return await commitGroupOn(c, units, plan, (q, request) => this.load(q, request), (q, decision, claim, request) => this.apply(q, decision, claim, request));
       } finally {
         this.exclusive = undefined;
         release();
@@ -560,7 +561,7 @@ export class SqliteFlowStore implements FlowStore {
         if (row && (loaded.keptEvent === undefined || row.id < loaded.keptEvent.id)) loaded.keptEvent = keptEventFromRow(row);
       }
     }
-    if (request.eventId) loaded.eventSeen = q.seenEvent.get(request.eventId) !== undefined;
+    if (request.eventId) loaded.eventSeen = q.seenEvent.get({ topic: seenTopicOf(request), ...request.eventId }) !== undefined;
     if (request.idempotency) {
       const row = q.flowByIdempotencyKey.get(request.idempotency);
       if (row) loaded.idempotent = flowFromRow(row);
@@ -572,7 +573,7 @@ export class SqliteFlowStore implements FlowStore {
     return loaded;
   }
 
-  private apply<T>(q: SqliteStatements, decision: Decision<T>, claim: Claim | undefined): void {
+  private apply<T>(q: SqliteStatements, decision: Decision<T>, claim: Claim | undefined, load: LoadRequest): void {
     const bornWritten = bornAndWritten(decision);
     for (const insert of decision.inserts ?? []) {
       // A flow created and moved on in the same decision (start and park) is
@@ -617,7 +618,7 @@ export class SqliteFlowStore implements FlowStore {
     }
     if (decision.consumeKeptEvent !== undefined) q.consumeKeptEvent.run({ id: decision.consumeKeptEvent });
     if (decision.rememberEventId) {
-      q.rememberEventId.run({ id: decision.rememberEventId.id, expiresAt: decision.rememberEventId.expiresAt.getTime() });
+      q.rememberEventId.run({ topic: seenTopicOf(load), id: decision.rememberEventId.id, expiresAt: decision.rememberEventId.expiresAt.getTime() });
     }
   }
 
