@@ -9,6 +9,7 @@ import { migrate as pgMigrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { openTaskflow, type Taskflow } from '../src/index.js';
+import { SEEN_SQL } from '../src/runtime/store/postgres/load-sql.js';
 import { T0, dialect, newFlow, openTestTaskflow, tempDatabase } from './support/taskflow.js';
 
 /**
@@ -89,6 +90,24 @@ describe('event ids are unique per topic', () => {
       expect((await tf.engine.deliver({ ...refunded, eventId: 'evt-1' })).duplicate).toBe(true);
     } finally {
       await tf.close();
+    }
+  });
+});
+
+describe.runIf(dialect === 'postgres')('seen event ids on PostgreSQL: query plan', () => {
+  it('finds an id on its topic (and among ids seen before scoping) by the primary key', async () => {
+    const tf = await openTestTaskflow();
+    const client = new pg.Client({ connectionString: tf.path });
+    await client.connect();
+    try {
+      await client.query(`INSERT INTO seen_events (topic, event_id, expires_at)
+        SELECT (ARRAY['', 'payments.received', 'refunds.issued'])[1 + i % 3], 'evt-' || i, 1e15 FROM generate_series(1, 30000) AS i`);
+      await client.query('ANALYZE seen_events');
+      const plan = (await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${SEEN_SQL}`, ['payments.received', 'evt-7', T0])).rows.map((r) => r['QUERY PLAN']).join('\n');
+      expect(plan).toMatch(/Index (Only )?Scan using seen_events_topic_event_id_pk on seen_events/);
+      expect(plan).not.toMatch(/Seq Scan/);
+    } finally {
+      await client.end();
     }
   });
 });
