@@ -27,6 +27,7 @@ const contractSuites = [
   'test/engine-claim-ahead.test.ts',
   'test/engine-seams.test.ts',
   'test/notification-claims.test.ts',
+  'test/event-ids.test.ts',
 ];
 
 export default defineConfig({

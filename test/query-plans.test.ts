@@ -64,7 +64,7 @@ const hotQueries: Expected[] = [
     table: 'event_inbox',
     uses: 'COVERING INDEX event_inbox_key (topic=? AND correlation_id=?)',
   },
-  { statement: 'seenEvent', values: { id: 'evt-7', now: NOW }, table: 'seen_events', uses: 'INDEX sqlite_autoindex_seen_events_1 (event_id=?)' },
+  { statement: 'seenEvent', values: { topic: 'invoice.paid', id: 'evt-8', now: NOW }, table: 'seen_events', uses: 'INDEX sqlite_autoindex_seen_events_1 (topic=? AND event_id=?)' },
   // Dead notifications sit apart in the index (dead_at IS NOT NULL): the claim never reads them.
   {
     statement: 'dueNotifications',
@@ -135,7 +135,7 @@ function seed(sqlite: Database.Database): void {
   const inbox = sqlite.prepare(
     `INSERT INTO event_inbox (topic, correlation_id, event_id, payload_json, received_at, expires_at) VALUES ('invoice.paid', ?, ?, '{}', ?, ?)`,
   );
-  const seen = sqlite.prepare('INSERT INTO seen_events (event_id, expires_at) VALUES (?, ?)');
+  const seen = sqlite.prepare('INSERT INTO seen_events (topic, event_id, expires_at) VALUES (?, ?, ?)');
   const waitKey = sqlite.prepare('INSERT INTO flow_wait_keys (flow_id, topic, correlation_id) VALUES (?, ?, ?)');
   const notification = sqlite.prepare(`INSERT INTO resume_notifications (flow_id, wake_json, due_at, created_at) VALUES (?, '{}', ?, ?)`);
   const deadNotification = sqlite.prepare(
@@ -159,7 +159,8 @@ function seed(sqlite: Database.Database): void {
         flow.run(id, owner, '{"kind":"timer"}', 'waiting', key, NOW + (i - 1_500) * 1000, null, null, NOW, NOW);
       }
       if (i % 3 === 0) inbox.run(`INV-K-${i}`, `evt-k-${i}`, NOW - 1000, NOW + (i - 1_500) * 1000);
-      if (i % 2 === 0) seen.run(`evt-${i}`, NOW + (i - 1_500) * 1000);
+      // event ids by topic, and a few remembered before they were scoped (topic '')
+      if (i % 2 === 0) seen.run(i % 20 === 0 ? '' : i % 4 === 0 ? 'invoice.paid' : 'invoice.refunded', `evt-${i}`, NOW + (i - 1_500) * 1000);
       if (i % 4 === 0) notification.run(id, NOW + (i - 1_500) * 1000, NOW);
       if (i % 8 === 0) deadNotification.run(id, NOW - 1000, NOW, NOW - 500);
     }

@@ -51,8 +51,11 @@ export interface LoadRequest {
   keptEventFor?: EventKey & { now: number };
   /** The oldest (first received) unexpired kept event for any of these keys (an any-of wait parking). */
   keptEventForAny?: { keys: readonly EventKey[]; now: number };
-  /** Whether this event id was seen and has not expired. */
-  eventId?: { id: string; now: number };
+  /**
+   * Whether this event id was seen on this topic and has not expired. An event id
+   * is unique per topic: the same id on another topic is another event.
+   */
+  eventId?: { topic: string; id: string; now: number };
   /** The flow an owner created with this idempotency key. */
   idempotency?: { owner: string; key: string };
   /** The step recorded for this run of a flow. */
@@ -77,7 +80,8 @@ export interface Decision<T> {
   upsertStep?: FlowStep;
   keepEvent?: { key: EventKey; eventId?: string; payload: unknown; receivedAt: Date; expiresAt: Date };
   consumeKeptEvent?: number;
-  rememberEventId?: { id: string; expiresAt: Date };
+  /** Remembers the id of the event this commit delivers, on its topic (ids are unique per topic). */
+  rememberEventId?: { topic: string; id: string; expiresAt: Date };
   /** Delivered notifications to remove in the same transaction (saves a commit of their own); only those still held by their claim go. */
   completeNotifications?: readonly NotificationClaim[];
 }

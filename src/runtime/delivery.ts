@@ -21,7 +21,13 @@ export interface EventDelivery {
   topic: string;
   correlationId: string;
   payload?: unknown;
-  /** A stable id: a second delivery with the same id (within the retention) does nothing. */
+  /**
+   * A stable id, unique per topic: a second delivery with the same id on the
+   * same topic (within the retention) does nothing. The same id on another
+   * topic is another event and is delivered (producers need not coordinate
+   * ids across topics). The NATS bridge passes a message's `Nats-Msg-Id` here
+   * (from JetStream, without one: its stream and sequence).
+   */
   eventId?: string;
   /**
    * When set, only this flow may resume, and only if it waits on (topic,

@@ -13,6 +13,7 @@ import { waitsPage, WAITS_LIMIT, type KeyHints } from './waits-page.js';
 import type { LiveRevision } from './live.js';
 import { errorPage, flowListPage, flowPage, layout, overviewPage, type ActionContext } from './pages.js';
 import { TOKEN_COOKIE, requestToken, sameOriginOnly, sameToken } from './security.js';
+import { hostCheck, hostGuard, type HostCheck } from './host-guard.js';
 
 const PAGE = 50;
 /** Rows a filtered flow list examines per request at most (controller, step, goal text). */
@@ -35,6 +36,8 @@ export interface InspectorAppOptions {
   keyHints?: KeyHints;
   /** The overview's charts are recomputed at most this often (ms); default 30 s, 0 on every request. */
   chartRefreshMs?: number;
+  /** The Host names answered to, checked before any route (DNS rebinding); default loopback only. */
+  hosts?: HostCheck;
 }
 
 /** Default of {@link InspectorAppOptions.chartRefreshMs}: hourly charts need no fresher figures, and a page refreshing live several times a second reads them once. */
@@ -57,6 +60,7 @@ export function inspectorApp(options: InspectorAppOptions): Hono {
     c.header('x-content-type-options', 'nosniff');
     c.header('referrer-policy', 'same-origin');
   });
+  app.use('*', hostGuard(options.hosts ?? hostCheck()));
   app.use('*', sameOriginOnly());
 
   // The link printed at start: sets the token as a strict, HTTP-only cookie.

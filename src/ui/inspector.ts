@@ -6,6 +6,7 @@ import { openTaskflow, type Taskflow } from '../runtime/taskflow.js';
 import { inspectorApp } from './app.js';
 import { LiveRevision } from './live.js';
 import { isLoopbackHost } from './security.js';
+import { hostCheck } from './host-guard.js';
 import type { KeyHints } from './waits-page.js';
 import { parseDuration, type Duration } from '../runtime/duration.js';
 
@@ -17,8 +18,21 @@ export interface InspectorOptions {
   database?: string;
   /** Default 0: any free port. */
   port?: number;
-  /** Default `127.0.0.1`. Any other address needs an explicit `token`, and then every request needs it. */
+  /**
+   * Default `127.0.0.1`. Any other address needs an explicit `token`, and then every request needs it.
+   * Also a name the inspector answers to: see {@link InspectorOptions.allowedHosts}.
+   */
   host?: string;
+  /**
+   * More names the inspector answers to in the `Host` header, such as the name a
+   * reverse proxy forwards (`['ops.example.internal']`; no port, any case).
+   * Always answered to: loopback (`localhost`, `127.0.0.0/8`, `[::1]`, with any
+   * port) and `host`; when `host` is `0.0.0.0` or `::`, this machine's name and
+   * the addresses of its interfaces. Any other `Host` is refused with 403 before
+   * any page, asset or live stream is served: a page on another site whose name
+   * was made to resolve to this machine (DNS rebinding) reads nothing.
+   */
+  allowedHosts?: readonly string[];
   /** Turns the actions off. */
   readOnly?: boolean;
   /** The action token; default a random one. */
@@ -49,7 +63,9 @@ export interface Inspector {
  * Starts the web inspector: an overview, the flow list, a page per flow, live
  * updates and the operator's actions (cancel, signal, resume, deliver an event,
  * re-queue a dead notification), each through the runtime calls the CLI makes.
- * Refuses (`invalid_input`) a non-loopback `host` without an explicit `token`.
+ * Answers only to a loopback `Host`, `host` and `allowedHosts` (DNS rebinding).
+ * Refuses (`invalid_input`) a non-loopback `host` without an explicit `token`,
+ * and an `allowedHosts` entry that is no host name.
  */
 export async function startInspector(options: InspectorOptions): Promise<Inspector> {
   const host = options.host ?? '127.0.0.1';
@@ -59,12 +75,13 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
   }
   if (options.token !== undefined && options.token.trim() === '') throw new FlowError('invalid_input', 'the token must not be empty');
   if (!options.taskflow && options.database === undefined) throw new FlowError('invalid_input', 'startInspector needs taskflow or database');
+  const hosts = hostCheck({ listensOn: host, ...(options.allowedHosts ? { allowedHosts: options.allowedHosts } : {}) });
   const chartRefreshMs = options.chartRefresh === undefined ? undefined : parseDuration(options.chartRefresh, 'chartRefresh');
   const token = options.token ?? randomBytes(18).toString('base64url');
   const owned = options.taskflow ? undefined : await openTaskflow({ database: options.database! });
   const tf = options.taskflow ?? owned!;
   const live = new LiveRevision(tf);
-  const app = inspectorApp({ tf, live, token, readOnly: options.readOnly === true, tokenForReads: !loopback, ...(options.keyHints ? { keyHints: options.keyHints } : {}), ...(chartRefreshMs === undefined ? {} : { chartRefreshMs }) });
+  const app = inspectorApp({ tf, live, token, readOnly: options.readOnly === true, tokenForReads: !loopback, hosts, ...(options.keyHints ? { keyHints: options.keyHints } : {}), ...(chartRefreshMs === undefined ? {} : { chartRefreshMs }) });
   let server: ServerType;
   const address = await new Promise<AddressInfo>((resolve, reject) => {
     server = serve({ fetch: app.fetch, port: options.port ?? 0, hostname: host }, (info) => resolve(info));

@@ -3,13 +3,13 @@ import { parseIntegerOption, stringOption } from '../args.js';
 import type { DatabaseCommand } from '../command.js';
 
 /**
- * `taskflow ui [--port n] [--host h] [--read-only] [--token t]`: the web inspector
+ * `taskflow ui [--port n] [--host h] [--allowed-hosts a,b] [--read-only] [--token t]`: the web inspector
  * over the database, until interrupted. Prints its address and the action token.
  */
 export const uiCommand: DatabaseCommand = {
   name: 'ui',
   summary: 'open the web inspector on the database (Ctrl-C stops it)',
-  usage: 'ui [--port <n>] [--host <address>] [--read-only] [--token <token>]',
+  usage: 'ui [--port <n>] [--host <address>] [--allowed-hosts <names>] [--read-only] [--token <token>]',
   details: [
     'Serves an overview with charts, the flow list (filters: status, owner, controller, step,',
     'goal text), a page per flow with its timeline, the waits, live updates, and actions',
@@ -20,11 +20,13 @@ export const uiCommand: DatabaseCommand = {
     '  --port <n>         the port (default 4600; 0 picks a free one)',
     '  --host <address>   default 127.0.0.1; any other address needs --token, and then',
     '                     every request needs it',
+    '  --allowed-hosts <names>  comma-separated names to answer to besides loopback and',
+    '                     --host (such as the name a proxy forwards); any other Host is refused',
     '  --read-only        no actions',
     '  --token <token>    the action token (default: a random one, or TASKFLOW_UI_TOKEN)',
   ].join('\n'),
   positionals: [],
-  options: { port: { type: 'string' }, host: { type: 'string' }, 'read-only': { type: 'boolean' }, token: { type: 'string' } },
+  options: { port: { type: 'string' }, host: { type: 'string' }, 'allowed-hosts': { type: 'string' }, 'read-only': { type: 'boolean' }, token: { type: 'string' } },
   usesDatabase: true,
   async run({ tf, values, stdout }) {
     const portText = stringOption(values, 'port');
@@ -32,7 +34,8 @@ export const uiCommand: DatabaseCommand = {
     const host = stringOption(values, 'host');
     const token = stringOption(values, 'token') ?? (process.env.TASKFLOW_UI_TOKEN || undefined);
     const readOnly = values['read-only'] === true;
-    const inspector = await startInspector({ taskflow: tf, port, readOnly, ...(host === undefined ? {} : { host }), ...(token === undefined ? {} : { token }) });
+    const allowedHosts = stringOption(values, 'allowed-hosts')?.split(',').map((name) => name.trim());
+    const inspector = await startInspector({ taskflow: tf, port, readOnly, ...(host === undefined ? {} : { host }), ...(allowedHosts === undefined ? {} : { allowedHosts }), ...(token === undefined ? {} : { token }) });
     stdout.write(`taskflow inspector at ${inspector.url}${readOnly ? ' (read-only)' : ''}\n`);
     if (!readOnly) {
       stdout.write(`action token: ${inspector.token}\n`);

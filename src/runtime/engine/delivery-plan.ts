@@ -45,13 +45,13 @@ export function planDelivery(event: EventDelivery, rules: DeliveryRules, nowMs: 
   const now = new Date(nowMs);
   const expiresAt = new Date(nowMs + rules.retention);
   const key = { topic, correlationId };
-  const load: LoadRequest = { waitingOn: key, inboxFill: true, ...(eventId ? { eventId: { id: eventId, now: nowMs } } : {}) };
+  const load: LoadRequest = { waitingOn: key, inboxFill: true, ...(eventId ? { eventId: { topic, id: eventId, now: nowMs } } : {}) };
   const plan = (loaded: Loaded): Decision<DeliveryResult> => {
     if (loaded.eventSeen) return { result: { resumed: [], kept: false, duplicate: true } };
     const dropped = loaded.flows.length === 0 && loaded.inbox ? inboxDrop(loaded.inbox, rules.inbox) : undefined;
     if (dropped) return { result: { resumed: [], kept: false, duplicate: false, dropped } };
     const decision: Decision<DeliveryResult> = { result: { resumed: [], kept: false, duplicate: false } };
-    if (eventId) decision.rememberEventId = { id: eventId, expiresAt };
+    if (eventId) decision.rememberEventId = { topic, id: eventId, expiresAt };
     // An event naming its flow is for that flow alone: never kept for another waiter.
     const flows = onlyFlow === undefined ? loaded.flows : loaded.flows.filter((flow) => flow.id === onlyFlow);
     if (onlyFlow !== undefined && flows.length === 0) return decision;

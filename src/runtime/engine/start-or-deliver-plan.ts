@@ -50,7 +50,7 @@ export function startOrDeliverLoad(input: PreparedStartOrDeliver, now: number): 
     waitingOn: key,
     inboxFill: true,
     ...(wait.kind === 'any' ? (keys.length > 0 ? { keptEventForAny: { keys, now } } : {}) : keys.length > 0 ? { keptEventFor: { ...keys[0]!, now } } : {}),
-    ...(event.eventId === undefined ? {} : { eventId: { id: event.eventId, now } }),
+    ...(event.eventId === undefined ? {} : { eventId: { topic: event.topic, id: event.eventId, now } }),
   };
 }
 
@@ -128,7 +128,7 @@ export function planStartOrDeliver(
         const expiresAt = new Date(nowMs + rules.retention);
         decision.keepEvent = { key, payload: event.payload, receivedAt: now, expiresAt, ...(event.eventId ? { eventId: event.eventId } : {}) };
         delivery.kept = true;
-        if (event.eventId) decision.rememberEventId = { id: event.eventId, expiresAt };
+        if (event.eventId) decision.rememberEventId = { topic: event.topic, id: event.eventId, expiresAt };
       }
     } else {
       const wake = eventWake(now, key, event.payload);
@@ -140,7 +140,7 @@ export function planStartOrDeliver(
         newWrite = sizedWrite(chain(newWrite, (waitingFlow) => resumeMove(waitingFlow, now, eventWakeFor(wait, wake))), prepared.flow.state, rules.stateLimit, 'the event payload');
         delivery.resumed.push(newWrite.flow.id);
       }
-      if (event.eventId) decision.rememberEventId = { id: event.eventId, expiresAt: new Date(nowMs + rules.retention) };
+      if (event.eventId) decision.rememberEventId = { topic: event.topic, id: event.eventId, expiresAt: new Date(nowMs + rules.retention) };
     }
   }
   if (newWrite) writes.unshift(newWrite);

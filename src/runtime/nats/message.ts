@@ -65,7 +65,8 @@ function idText(value: unknown): string | undefined {
  * `{ flow_id?, topic, correlation_id, payload? }` (the header may stand in for
  * `correlation_id`).
  *
- * Either way the {@link MSG_ID_HEADER} header, when present, is the event id.
+ * Either way the {@link MSG_ID_HEADER} header, when present, is the event id
+ * (unique per topic: the same id on two topics is two events).
  */
 export function parseInbound(message: InboundMessage, resumeSubject: string = RESUME_SUBJECT): ParsedInbound {
   const body = readBody(message.data);

@@ -33,13 +33,29 @@ export interface LoadSql {
 const LOCK_SQL = 'SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))';
 const BY_ID_SQL = `SELECT ${FLOW_COLUMNS} FROM flows WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`;
 const DUE_SQL = `SELECT ${FLOW_COLUMNS} FROM flows WHERE status = 'waiting' AND wake_at <= $1::int8 ORDER BY wake_at LIMIT $2::int8 FOR UPDATE SKIP LOCKED`;
+/** The advisory lock on the inbox's total (the key space of one bigint, apart from the keys' pairs of hashes). */
+const INBOX_TOTAL_LOCK = 7_415_263_002;
+/**
+ * The inbox's total is one count over every key, while a delivery locks only its
+ * own key: two deliveries on different keys could both count maxTotal - 1 and
+ * both keep. So a delivery that no flow waits on (the one case a plan may keep
+ * its event) takes this lock first, and INBOX_SQL, a statement of its own with a
+ * snapshot taken once the lock is granted, counts every event kept before it.
+ * Deliveries that resume a flow never take it. It is taken after the key's lock
+ * and held to COMMIT, like the key's. Exported for its plan's test.
+ */
+export const INBOX_LOCK_SQL = `SELECT pg_advisory_xact_lock(${INBOX_TOTAL_LOCK}) WHERE ${WAITERS_SQL.none}`;
 /** Answered only when no flow waits on the key (the one case a plan may keep the event). */
 const INBOX_SQL =
   `SELECT (SELECT count(*) FROM event_inbox WHERE topic = $1 AND correlation_id = $2) AS "forKey", ` +
   `(SELECT count(*) FROM event_inbox) AS total WHERE ${WAITERS_SQL.none}`;
 const KEPT_COLUMNS = `id, topic, correlation_id AS "correlationId", event_id AS "eventId", payload_json AS "payloadJson", received_at AS "receivedAt", expires_at AS "expiresAt"`;
 const KEPT_SQL = `SELECT ${KEPT_COLUMNS} FROM event_inbox WHERE topic = $1 AND correlation_id = $2 AND expires_at > $3::int8 ORDER BY id LIMIT 1`;
-const SEEN_SQL = 'SELECT 1 FROM seen_events WHERE event_id = $1 AND expires_at > $2::int8';
+/**
+ * The event's topic, and `''`: ids seen before they were scoped by topic count on
+ * every topic until they expire. Exported for its plan's test.
+ */
+export const SEEN_SQL = `SELECT 1 FROM seen_events WHERE topic IN ($1, '') AND event_id = $2 AND expires_at > $3::int8 LIMIT 1`;
 const IDEMPOTENT_SQL = `SELECT ${FLOW_COLUMNS} FROM flows WHERE owner_session_key = $1 AND idempotency_key = $2`;
 const STEP_SQL =
   `SELECT id, flow_id AS "flowId", runtime, child_session_key AS "childSessionKey", run_id AS "runId", task, status, ` +
@@ -62,7 +78,10 @@ export function loadSql(request: LoadRequest, prefix: readonly string[] = []): L
     const { topic, correlationId } = request.waitingOn;
     add('waitingOn', WAITERS_SQL.single, [topic, correlationId]);
     add('waitingAny', WAITERS_SQL.anyOf, [topic, correlationId]);
-    if (request.inboxFill) add('inbox', INBOX_SQL, [topic, correlationId]);
+    if (request.inboxFill) {
+      add('lock', INBOX_LOCK_SQL, [topic, correlationId]);
+      add('inbox', INBOX_SQL, [topic, correlationId]);
+    }
   }
   if (request.keptEventFor) {
     const { topic, correlationId, now } = request.keptEventFor;
@@ -75,7 +94,7 @@ export function loadSql(request: LoadRequest, prefix: readonly string[] = []): L
     statements.push({ text: `SELECT ${KEPT_COLUMNS} FROM event_inbox WHERE (${matches}) AND expires_at > ${num(now)} ORDER BY id LIMIT 1` });
     parts.push('keptAny');
   }
-  if (request.eventId) add('seen', SEEN_SQL, [request.eventId.id, num(request.eventId.now)]);
+  if (request.eventId) add('seen', SEEN_SQL, [request.eventId.topic, request.eventId.id, num(request.eventId.now)]);
   if (request.idempotency) add('idempotent', IDEMPOTENT_SQL, [request.idempotency.owner, request.idempotency.key]);
   if (request.step) add('step', STEP_SQL, [request.step.flowId, request.step.runId]);
   return { statements, parts };

@@ -118,13 +118,15 @@ export const eventInbox = pgTable(
   (t) => [index('event_inbox_key').on(t.topic, t.correlationId, t.id), index('event_inbox_expires').on(t.expiresAt)],
 );
 
+/** See the SQLite schema's `seen_events`: an event id is unique per topic; `''` marks rows from before. */
 export const seenEvents = pgTable(
   'seen_events',
   {
-    eventId: text('event_id').primaryKey(),
+    topic: text('topic').notNull().default(''),
+    eventId: text('event_id').notNull(),
     expiresAt: ms('expires_at').notNull(),
   },
-  (t) => [index('seen_events_expires').on(t.expiresAt)],
+  (t) => [primaryKey({ columns: [t.topic, t.eventId] }), index('seen_events_expires').on(t.expiresAt)],
 );
 
 /** See the SQLite schema's `runtime_heartbeats`. */

@@ -212,11 +212,11 @@ export async function writeDecision(
     ctes.push(`consume AS (DELETE FROM event_inbox WHERE id = ${params.one(decision.consumeKeptEvent, 'int8')})`);
   }
   if (decision.rememberEventId) {
-    const { id, expiresAt } = decision.rememberEventId;
+    const { topic, id, expiresAt } = decision.rememberEventId;
     // Deliveries of one key are serialised by the advisory lock, so an upsert cannot hide a duplicate.
     ctes.push(
-      `seen AS (INSERT INTO seen_events (event_id, expires_at) VALUES (${params.one(id, 'text')}, ${params.one(expiresAt.getTime(), 'int8')}) ` +
-        `ON CONFLICT (event_id) DO UPDATE SET expires_at = excluded.expires_at)`,
+      `seen AS (INSERT INTO seen_events (topic, event_id, expires_at) VALUES (${params.one(topic, 'text')}, ${params.one(id, 'text')}, ${params.one(expiresAt.getTime(), 'int8')}) ` +
+        `ON CONFLICT (topic, event_id) DO UPDATE SET expires_at = excluded.expires_at)`,
     );
   }
   const done = decision.completeNotifications ?? [];

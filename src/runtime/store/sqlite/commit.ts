@@ -262,7 +262,7 @@ export function applyOn<T>(q: SqliteStatements, decision: Decision<T>, claim: Cl
   }
   if (decision.consumeKeptEvent !== undefined) q.consumeKeptEvent.run({ id: decision.consumeKeptEvent });
   if (decision.rememberEventId) {
-    q.rememberEventId.run({ id: decision.rememberEventId.id, expiresAt: decision.rememberEventId.expiresAt.getTime() });
+    q.rememberEventId.run({ topic: decision.rememberEventId.topic, id: decision.rememberEventId.id, expiresAt: decision.rememberEventId.expiresAt.getTime() });
   }
 }
 

@@ -146,14 +146,21 @@ export const eventInbox = sqliteTable(
   (t) => [index('event_inbox_key').on(t.topic, t.correlationId, t.id), index('event_inbox_expires').on(t.expiresAt)],
 );
 
-/** Event ids already delivered, so a redelivery resumes nothing twice. */
+/**
+ * Event ids already delivered, so a redelivery resumes nothing twice. An event
+ * id is unique per topic: the same id on another topic is another event. Rows
+ * remembered before ids were scoped (migration 0007) have the topic `''`, which
+ * no event has, and count as seen on every topic until they expire.
+ */
 export const seenEvents = sqliteTable(
   'seen_events',
   {
-    eventId: text('event_id').primaryKey(),
+    topic: text('topic').notNull().default(''),
+    eventId: text('event_id').notNull(),
     expiresAt: integer('expires_at').notNull(),
   },
-  (t) => [index('seen_events_expires').on(t.expiresAt)],
+  // (topic, event_id): whether an event was seen, the upsert's conflict target
+  (t) => [primaryKey({ columns: [t.topic, t.eventId] }), index('seen_events_expires').on(t.expiresAt)],
 );
 
 /**

@@ -338,16 +338,17 @@ export function prepareStatements(db: BetterSQLite3Database) {
       .groupBy(eventInbox.topic, eventInbox.correlationId)
       .orderBy(sql`min(${eventInbox.receivedAt})`, eventInbox.topic, eventInbox.correlationId)
       .prepare(),
-    /** primary key */
+    /** primary key (topic, event_id): the event's topic, and `''` (ids seen before they were scoped by topic) */
     seenEvent: db
       .select({ eventId: seenEvents.eventId })
       .from(seenEvents)
-      .where(and(eq(seenEvents.eventId, p('id')), gt(seenEvents.expiresAt, p('now'))))
+      .where(and(sql`${seenEvents.topic} IN (${p('topic')}, '')`, eq(seenEvents.eventId, p('id')), gt(seenEvents.expiresAt, p('now'))))
+      .limit(1)
       .prepare(),
     rememberEventId: db
       .insert(seenEvents)
-      .values({ eventId: p('id'), expiresAt: p('expiresAt') })
-      .onConflictDoUpdate({ target: seenEvents.eventId, set: { expiresAt: sql`excluded.expires_at` } })
+      .values({ topic: p('topic'), eventId: p('id'), expiresAt: p('expiresAt') })
+      .onConflictDoUpdate({ target: [seenEvents.topic, seenEvents.eventId], set: { expiresAt: sql`excluded.expires_at` } })
       .prepare(),
     /** event_inbox_expires */
     purgeKeptEvents: db.delete(eventInbox).where(lte(eventInbox.expiresAt, p('now'))).prepare(),
