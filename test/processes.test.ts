@@ -82,7 +82,9 @@ describe('a process killed with SIGKILL', () => {
       await again.start();
       await until(() => woke.length === 1);
       expect(woke[0]!.reason).toBe('manual');
-      await new Promise((r) => setTimeout(r, 400));
+      // The completion is written in the background (batched, 100 ms on): waited for, not assumed done by a sleep.
+      await until(async () => (await again.store.nextNotificationAt()) === undefined);
+      await new Promise((r) => setTimeout(r, 400)); // past the dead worker's 300 ms lease
       await again.engine.deliverNotifications();
       expect(woke).toHaveLength(1);
       expect(await again.store.nextNotificationAt()).toBeUndefined();
