@@ -33,18 +33,6 @@ export interface LoadSql {
 const LOCK_SQL = 'SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))';
 const BY_ID_SQL = `SELECT ${FLOW_COLUMNS} FROM flows WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`;
 const DUE_SQL = `SELECT ${FLOW_COLUMNS} FROM flows WHERE status = 'waiting' AND wake_at <= $1::int8 ORDER BY wake_at LIMIT $2::int8 FOR UPDATE SKIP LOCKED`;
-/** The advisory lock on the inbox's total (the key space of one bigint, apart from the keys' pairs of hashes). */
-const INBOX_TOTAL_LOCK = 7_415_263_002;
-/**
- * The inbox's total is one count over every key, while a delivery locks only its
- * own key: two deliveries on different keys could both count maxTotal - 1 and
- * both keep. So a delivery that no flow waits on (the one case a plan may keep
- * its event) takes this lock first, and INBOX_SQL, a statement of its own with a
- * snapshot taken once the lock is granted, counts every event kept before it.
- * Deliveries that resume a flow never take it. It is taken after the key's lock
- * and held to COMMIT, like the key's. Exported for its plan's test.
- */
-export const INBOX_LOCK_SQL = `SELECT pg_advisory_xact_lock(${INBOX_TOTAL_LOCK}) WHERE ${WAITERS_SQL.none}`;
 /** Answered only when no flow waits on the key (the one case a plan may keep the event). */
 const INBOX_SQL =
   `SELECT (SELECT count(*) FROM event_inbox WHERE topic = $1 AND correlation_id = $2) AS "forKey", ` +
@@ -78,10 +66,7 @@ export function loadSql(request: LoadRequest, prefix: readonly string[] = []): L
     const { topic, correlationId } = request.waitingOn;
     add('waitingOn', WAITERS_SQL.single, [topic, correlationId]);
     add('waitingAny', WAITERS_SQL.anyOf, [topic, correlationId]);
-    if (request.inboxFill) {
-      add('lock', INBOX_LOCK_SQL, [topic, correlationId]);
-      add('inbox', INBOX_SQL, [topic, correlationId]);
-    }
+    if (request.inboxFill) add('inbox', INBOX_SQL, [topic, correlationId]);
   }
   if (request.keptEventFor) {
     const { topic, correlationId, now } = request.keptEventFor;
