@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FlowError, openTaskflow, type Logger, type Taskflow } from '../src/index.js';
-import pg from 'pg';
-import { INBOX_LOCK_SQL } from '../src/runtime/store/postgres/load-sql.js';
-import { dialect, newFlow, openTestTaskflow, tempDatabase } from './support/taskflow.js';
+import { newFlow, openTestTaskflow, tempDatabase } from './support/taskflow.js';
 import { until } from './support/until.js';
 
 const key = { topic: 'payments.received', correlationId: 'INV-1' };
@@ -70,41 +68,22 @@ describe('inbox: bounded per key and in total, dropping the newest', () => {
     const maxTotal = 5;
     const first = await openTestTaskflow({ inbox: { maxTotal } });
     const runtimes = [first, ...(await Promise.all([1, 2, 3].map(() => openTestTaskflow({ database: first.path, inbox: { maxTotal } }))))];
+    const event = (round: number, r: number, i: number) => ({ topic: 'junk', correlationId: `round-${round}-runtime-${r}-event-${i}` });
+    let keptInAll = 0;
     for (let round = 0; round < 4; round++) {
+      // Single deliveries (alone or grouped with other callers') and batches (one transaction each).
       const results = await Promise.all(
-        runtimes.flatMap((tf, r) => Array.from({ length: 25 }, (_, i) => tf.engine.deliver({ topic: 'junk', correlationId: `round-${round}-runtime-${r}-event-${i}` }))),
+        runtimes.flatMap((tf, r) => [
+          ...Array.from({ length: 25 }, (_, i) => tf.engine.deliver(event(round, r, i))),
+          tf.engine.deliverBatch(Array.from({ length: 10 }, (_, i) => event(round, r, 100 + i))).then((outcomes) => outcomes.map((o) => (o.ok ? o.result : { kept: false }))),
+        ]),
       );
+      keptInAll += results.flat().filter((result) => result.kept).length;
       const kept = await keptEvents(first);
       expect(kept).toBeLessThanOrEqual(maxTotal);
-      if (round === 0) expect(results.filter((result) => result.kept)).toHaveLength(kept);
+      expect(keptInAll).toBe(kept);
     }
     expect(await keptEvents(first)).toBe(maxTotal);
-  });
-
-  it.runIf(dialect === 'postgres')('on PostgreSQL, takes the lock on the total only when no flow waits on the key, by index', async () => {
-    const tf = await openTestTaskflow();
-    const client = new pg.Client({ connectionString: tf.path });
-    await client.connect();
-    try {
-      await client.query(`INSERT INTO flows (id, controller_id, goal, owner_session_key, current_step, state_json, wait_json, status, revision, wait_topic, wait_correlation_id, created_at, updated_at)
-        SELECT 'f' || i, 'c', 'g', 'o', 's', '{}', '{"kind":"external_event"}', 'waiting', 2, 'payments.received', 'INV-' || i, 0, 0 FROM generate_series(1, 20000) AS i`);
-      await client.query(`INSERT INTO flow_wait_keys (flow_id, topic, correlation_id) SELECT 'f' || i, 'refunds.issued', 'INV-' || i FROM generate_series(1, 20000) AS i`);
-      await client.query('ANALYZE');
-      const plan = (await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${INBOX_LOCK_SQL}`, [key.topic, 'INV-7'])).rows.map((r) => r['QUERY PLAN']).join('\n');
-      expect(plan).toMatch(/One-Time Filter/);
-      expect(plan).toMatch(/Index (Only )?Scan using flows_status_topic_correlation on flows/);
-      expect(plan).toMatch(/Index (Only )?Scan using flow_wait_keys_key on flow_wait_keys/);
-      expect(plan).not.toMatch(/Seq Scan/);
-      await client.query('BEGIN');
-      await client.query(INBOX_LOCK_SQL, [key.topic, 'INV-7']);
-      const held = async () => Number((await client.query(`SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()`)).rows[0].n);
-      expect(await held()).toBe(0);
-      await client.query(INBOX_LOCK_SQL, [key.topic, 'nobody-waits']);
-      expect(await held()).toBe(1);
-      await client.query('ROLLBACK');
-    } finally {
-      await client.end();
-    }
   });
 
   it('refuses caps that are not non-negative integers', async () => {

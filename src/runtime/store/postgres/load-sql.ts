@@ -50,18 +50,6 @@ const ON_KEY = `status = 'waiting' AND wait_topic = $1 AND wait_correlation_id =
 const ANY_ON_KEY = `FROM flow_wait_keys k JOIN flows f ON f.id = k.flow_id WHERE k.topic = $1 AND k.correlation_id = $2 AND f.status = 'waiting'`;
 const WAITING_ON_SQL = `SELECT ${FLOW_COLUMNS} FROM flows WHERE ${ON_KEY} FOR UPDATE`;
 const WAITING_ANY_SQL = `SELECT ${flowColumnsOf('f')} ${ANY_ON_KEY} ORDER BY f.id FOR UPDATE OF f`;
-/** The advisory lock on the inbox's total (the key space of one bigint, apart from the keys' pairs of hashes). */
-const INBOX_TOTAL_LOCK = 7_415_263_002;
-/**
- * The inbox's total is one count over every key, while a delivery locks only its
- * own key: two deliveries on different keys could both count maxTotal - 1 and
- * both keep. So a delivery that no flow waits on (the one case a plan may keep
- * its event) takes this lock first, and INBOX_SQL, a statement of its own with a
- * snapshot taken once the lock is granted, counts every event kept before it.
- * Deliveries that resume a flow never take it. It is taken after the key's lock
- * and held to COMMIT, like the key's. Exported for its plan's test.
- */
-export const INBOX_LOCK_SQL = `SELECT pg_advisory_xact_lock(${INBOX_TOTAL_LOCK}) WHERE NOT EXISTS (SELECT 1 FROM flows WHERE ${ON_KEY}) AND NOT EXISTS (SELECT 1 ${ANY_ON_KEY})`;
 /** Answered only when no flow waits on the key (the one case a plan may keep the event). */
 const INBOX_SQL =
   `SELECT (SELECT count(*) FROM event_inbox WHERE topic = $1 AND correlation_id = $2) AS "forKey", ` +
@@ -96,10 +84,7 @@ export function loadSql(request: LoadRequest, prefix: readonly string[] = []): L
     const { topic, correlationId } = request.waitingOn;
     add('waitingOn', WAITING_ON_SQL, [topic, correlationId]);
     add('waitingAny', WAITING_ANY_SQL, [topic, correlationId]);
-    if (request.inboxFill) {
-      add('lock', INBOX_LOCK_SQL, [topic, correlationId]);
-      add('inbox', INBOX_SQL, [topic, correlationId]);
-    }
+    if (request.inboxFill) add('inbox', INBOX_SQL, [topic, correlationId]);
   }
   if (request.keptEventFor) {
     const { topic, correlationId, now } = request.keptEventFor;

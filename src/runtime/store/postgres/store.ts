@@ -18,6 +18,8 @@ import type { BatchCommit, BatchOutcome, ClaimedNotification, Committed, Decisio
 import { GroupCommitter, type GroupItem } from './group-commit.js';
 import { flowColumnsOf, runLoad } from './load-sql.js';
 import { writeDecision } from './write-sql.js';
+import { inboxBound, inboxTotalCheck, inboxTotalMoved } from './inbox-total.js';
+import { sendAll } from './pipeline.js';
 import { WAITING_TOPICS_SQL } from '../waiting-topics-sql.js';
 import { wakeFromJson } from '../../wake.js';
 import { HEARTBEATS_SQL, WAITING_KEYS_SQL, numbered } from '../diagnostics-sql.js';
@@ -81,6 +83,7 @@ const KEEPALIVE_DELAY_MS = 10_000;
 const MAX_DIRECT_COMMITS = 4;
 /** unique_violation, serialization_failure, deadlock_detected: the transaction is retried. */
 const RETRYABLE = new Set(['23505', '40001', '40P01']);
+const DEADLOCK = '40P01';
 
 type Db = NodePgDatabase<Record<string, never>>;
 /** Queries of one checked-out connection (inside or outside a transaction). */
@@ -267,16 +270,25 @@ export class PostgresFlowStore implements FlowStore {
         return await this.transaction(
           'commit',
           async (_tx, client, phase) => {
-            const decision = item.plan(await runLoad(client, item.load, ['BEGIN']));
+            const loaded = await runLoad(client, item.load, ['BEGIN']);
+            const decision = item.plan(loaded);
+            const bound = inboxBound(loaded, decision);
             // The write and the COMMIT go together: from here, a lost answer leaves the outcome unknown.
             phase.committing = true;
-            const { claimed } = await writeDecision(client, decision, { leaseUntil: item.leaseUntil, limit: item.limit, storeId: this.id, commit: true, load: item.load });
+            const { claimed } = await writeDecision(client, decision, {
+              leaseUntil: item.leaseUntil,
+              limit: item.limit,
+              storeId: this.id,
+              commit: true,
+              load: item.load,
+              ...(bound === undefined ? {} : { inboxBound: bound }),
+            });
             return { ok: true as const, result: decision.result, claimed };
           },
           { begun: true, commits: true },
         );
       } catch (error) {
-        if (attempt < MAX_ATTEMPTS && isStorage(error) && RETRYABLE.has(errorCode(error.cause) ?? '')) continue;
+        if (attempt < MAX_ATTEMPTS && isStorage(error) && (RETRYABLE.has(errorCode(error.cause) ?? '') || inboxTotalMoved(error))) continue;
         throw error;
       }
     }
@@ -286,38 +298,62 @@ export class PostgresFlowStore implements FlowStore {
    * Commits `items` in one transaction, a savepoint each. With `sharedLimit`,
    * the items claim at most that many wakes in all (commitBatch); without it,
    * each item claims up to its own `limit` (grouped commits of many callers).
+   * A deadlock of an item while earlier items hold their locks rolls the whole
+   * group back and runs it again: nothing of it was written. So does a check of
+   * the inbox's total that finds events kept meanwhile (`inbox-total.ts`).
    */
   private async runGroup<T>(items: readonly GroupItem<T>[], sharedLimit?: number): Promise<BatchOutcome<T>[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.runGroupOnce(items, sharedLimit);
+      } catch (error) {
+        if (attempt < MAX_ATTEMPTS && isStorage(error) && (errorCode(error.cause) === DEADLOCK || inboxTotalMoved(error))) continue;
+        throw error;
+      }
+    }
+  }
+
+  /** One try of {@link runGroup}: one transaction. */
+  private async runGroupOnce<T>(items: readonly GroupItem<T>[], sharedLimit?: number): Promise<BatchOutcome<T>[]> {
     return this.transaction(
       'commitBatch',
-      async (_tx, client) => {
+      async (_tx, client, phase) => {
         const outcomes: BatchOutcome<T>[] = [];
         let prefix: string[] = ['BEGIN'];
         let claimedInAll = 0;
+        let holdsLocks = false;
+        const kept: { bound?: number } = {};
         for (const item of items) {
           for (let attempt = 1; ; attempt++) {
             const limit = sharedLimit === undefined ? item.limit : Math.max(0, sharedLimit - claimedInAll);
-            const outcome = await this.commitItem(client, item, [...prefix, 'SAVEPOINT taskflow_item'], limit);
+            const outcome = await this.commitItem(client, item, [...prefix, 'SAVEPOINT taskflow_item'], limit, kept);
             prefix = [];
             if (outcome.ok) {
               claimedInAll += outcome.claimed.length;
               outcomes.push(outcome);
               prefix = ['RELEASE SAVEPOINT taskflow_item'];
+              holdsLocks = true;
               break;
             }
             // Only this item's work is undone; the batch goes on.
             await client.query('ROLLBACK TO SAVEPOINT taskflow_item; RELEASE SAVEPOINT taskflow_item');
             const { error } = outcome;
             if (error instanceof pg.DatabaseError) {
+              // A deadlock while earlier items hold their locks: PostgreSQL checks a lock wait once, so this item
+              // retried here would wait behind the same waiter and lose again, every second. The whole group
+              // rolls back instead, which frees that waiter, and runs again (runGroup).
+              if (error.code === DEADLOCK && holdsLocks) throw error;
               if (attempt < MAX_ATTEMPTS && RETRYABLE.has(error.code ?? '')) continue;
               outcomes.push({ ok: false, error: pgStorageError('commit', error, this.server) });
             } else outcomes.push(outcome);
             break;
           }
         }
+        phase.committing = true;
+        await sendAll(client, [...(kept.bound === undefined ? [] : inboxTotalCheck(kept.bound)), { text: 'COMMIT' }]);
         return outcomes;
       },
-      { begun: true },
+      { begun: true, commits: true },
     );
   }
 
@@ -326,7 +362,7 @@ export class PostgresFlowStore implements FlowStore {
    * write. What fails the item alone comes back as an outcome (the plan's error,
    * a refused write, an error of the server); a broken connection throws.
    */
-  private async commitItem<T>(client: pg.PoolClient, item: GroupItem<T>, statements: readonly string[], limit: number): Promise<BatchOutcome<T>> {
+  private async commitItem<T>(client: pg.PoolClient, item: GroupItem<T>, statements: readonly string[], limit: number, kept: { bound?: number }): Promise<BatchOutcome<T>> {
     let loaded: Loaded;
     try {
       loaded = await runLoad(client, item.load, statements);
@@ -342,6 +378,8 @@ export class PostgresFlowStore implements FlowStore {
     }
     try {
       const { claimed } = await writeDecision(client, decision, { leaseUntil: item.leaseUntil, limit, storeId: this.id, load: item.load });
+      const bound = inboxBound(loaded, decision);
+      if (bound !== undefined) kept.bound = bound;
       return { ok: true, result: decision.result, claimed };
     } catch (error) {
       if (error instanceof pg.DatabaseError || FlowError.isInstance(error)) return { ok: false, error };
