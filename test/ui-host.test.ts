@@ -126,8 +126,12 @@ describe('the inspector answers only to the hosts it serves', () => {
     });
   });
 
-  it('refuses an allowedHosts entry that is no host name, before opening anything', async () => {
-    const refusal = await startInspector({ database: '/nonexistent/dir/never-opened.db', allowedHosts: ['ops.example/path'] }).catch((error: unknown) => error);
+  it.each([
+    ['an entry that is no host name', ['ops.example/path']],
+    ['an entry that is no string', [42]],
+    ['a single name instead of a list', 'ops.example'],
+  ])('refuses allowedHosts with %s, before opening anything', async (_what, allowedHosts) => {
+    const refusal = await startInspector({ database: '/nonexistent/dir/never-opened.db', allowedHosts: allowedHosts as string[] }).catch((error: unknown) => error);
     expect(FlowError.isInstance(refusal) && refusal.code).toBe('invalid_input');
   });
 

@@ -45,8 +45,10 @@ export interface HostCheckOptions {
  */
 export function hostCheck(options: HostCheckOptions = {}): HostCheck {
   const named = new Set<string>();
-  for (const name of options.allowedHosts ?? []) {
-    const normal = normalHostname(name);
+  const allowed: unknown = options.allowedHosts ?? [];
+  if (!Array.isArray(allowed)) throw new FlowError('invalid_input', 'allowedHosts must be a list of host names');
+  for (const name of allowed as unknown[]) {
+    const normal = typeof name === 'string' ? normalHostname(name) : undefined;
     if (normal === undefined) throw new FlowError('invalid_input', `allowedHosts: ${JSON.stringify(name)} is not a host name`);
     named.add(normal);
   }

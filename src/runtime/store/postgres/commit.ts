@@ -6,6 +6,8 @@ import type { PgConnection } from './connection.js';
 import { errorCode, pgStorageError } from './errors.js';
 import { runLoad } from './load-sql.js';
 import { writeDecision } from './write-sql.js';
+import { inboxBound, inboxTotalCheck, inboxTotalMoved } from './inbox-total.js';
+import { sendAll } from './pipeline.js';
 
 const MAX_ATTEMPTS = 20;
 /**
@@ -20,6 +22,7 @@ const MAX_ATTEMPTS = 20;
 const MAX_DIRECT_COMMITS = 4;
 /** unique_violation, serialization_failure, deadlock_detected: the transaction is retried. */
 const RETRYABLE = new Set(['23505', '40001', '40P01']);
+const DEADLOCK = '40P01';
 
 /** Commits beyond {@link MAX_DIRECT_COMMITS} (or the pool's connections, when fewer) share a transaction. */
 export function groupCommitterOf(c: PgConnection): GroupCommitter {
@@ -67,16 +70,24 @@ async function commitOne<T>(c: PgConnection, item: GroupItem<T>): Promise<BatchO
       return await c.transaction(
         'commit',
         async (_tx, client, phase) => {
-          const decision = item.plan(await runLoad(client, item.load, ['BEGIN']));
+          const loaded = await runLoad(client, item.load, ['BEGIN']);
+          const decision = item.plan(loaded);
+          const bound = inboxBound(loaded, decision);
           // The write and the COMMIT go together: from here, a lost answer leaves the outcome unknown.
           phase.committing = true;
-          const { claimed } = await writeDecision(client, decision, { leaseUntil: item.leaseUntil, limit: item.limit, storeId: c.id, commit: true });
+          const { claimed } = await writeDecision(client, decision, {
+            leaseUntil: item.leaseUntil,
+            limit: item.limit,
+            storeId: c.id,
+            commit: true,
+            ...(bound === undefined ? {} : { inboxBound: bound }),
+          });
           return { ok: true as const, result: decision.result, claimed };
         },
         { begun: true, commits: true },
       );
     } catch (error) {
-      if (attempt < MAX_ATTEMPTS && isStorage(error) && RETRYABLE.has(errorCode(error.cause) ?? '')) continue;
+      if (attempt < MAX_ATTEMPTS && isStorage(error) && (RETRYABLE.has(errorCode(error.cause) ?? '') || inboxTotalMoved(error))) continue;
       throw error;
     }
   }
@@ -86,38 +97,62 @@ async function commitOne<T>(c: PgConnection, item: GroupItem<T>): Promise<BatchO
  * Commits `items` in one transaction, a savepoint each. With `sharedLimit`,
  * the items claim at most that many wakes in all (commitBatch); without it,
  * each item claims up to its own `limit` (grouped commits of many callers).
+ * A deadlock of an item while earlier items hold their locks rolls the whole
+ * group back and runs it again: nothing of it was written. So does a check of
+ * the inbox's total that finds events kept meanwhile (`inbox-total.ts`).
  */
 async function runGroup<T>(c: PgConnection, items: readonly GroupItem<T>[], sharedLimit?: number): Promise<BatchOutcome<T>[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await runGroupOnce(c, items, sharedLimit);
+    } catch (error) {
+      if (attempt < MAX_ATTEMPTS && isStorage(error) && (errorCode(error.cause) === DEADLOCK || inboxTotalMoved(error))) continue;
+      throw error;
+    }
+  }
+}
+
+/** One try of {@link runGroup}: one transaction. */
+async function runGroupOnce<T>(c: PgConnection, items: readonly GroupItem<T>[], sharedLimit?: number): Promise<BatchOutcome<T>[]> {
   return c.transaction(
     'commitBatch',
-    async (_tx, client) => {
+    async (_tx, client, phase) => {
       const outcomes: BatchOutcome<T>[] = [];
       let prefix: string[] = ['BEGIN'];
       let claimedInAll = 0;
+      let holdsLocks = false;
+      const kept: { bound?: number } = {};
       for (const item of items) {
         for (let attempt = 1; ; attempt++) {
           const limit = sharedLimit === undefined ? item.limit : Math.max(0, sharedLimit - claimedInAll);
-          const outcome = await commitItem(c, client, item, [...prefix, 'SAVEPOINT taskflow_item'], limit);
+          const outcome = await commitItem(c, client, item, [...prefix, 'SAVEPOINT taskflow_item'], limit, kept);
           prefix = [];
           if (outcome.ok) {
             claimedInAll += outcome.claimed.length;
             outcomes.push(outcome);
             prefix = ['RELEASE SAVEPOINT taskflow_item'];
+            holdsLocks = true;
             break;
           }
           // Only this item's work is undone; the batch goes on.
           await client.query('ROLLBACK TO SAVEPOINT taskflow_item; RELEASE SAVEPOINT taskflow_item');
           const { error } = outcome;
           if (error instanceof pg.DatabaseError) {
+            // A deadlock while earlier items hold their locks: PostgreSQL checks a lock wait once, so this item
+            // retried here would wait behind the same waiter and lose again, every second. The whole group
+            // rolls back instead, which frees that waiter, and runs again (runGroup).
+            if (error.code === DEADLOCK && holdsLocks) throw error;
             if (attempt < MAX_ATTEMPTS && RETRYABLE.has(error.code ?? '')) continue;
             outcomes.push({ ok: false, error: pgStorageError('commit', error, c.server) });
           } else outcomes.push(outcome);
           break;
         }
       }
+      phase.committing = true;
+      await sendAll(client, [...(kept.bound === undefined ? [] : inboxTotalCheck(kept.bound)), { text: 'COMMIT' }]);
       return outcomes;
     },
-    { begun: true },
+    { begun: true, commits: true },
   );
 }
 
@@ -126,7 +161,7 @@ async function runGroup<T>(c: PgConnection, items: readonly GroupItem<T>[], shar
  * write. What fails the item alone comes back as an outcome (the plan's error,
  * a refused write, an error of the server); a broken connection throws.
  */
-async function commitItem<T>(c: PgConnection, client: pg.PoolClient, item: GroupItem<T>, statements: readonly string[], limit: number): Promise<BatchOutcome<T>> {
+async function commitItem<T>(c: PgConnection, client: pg.PoolClient, item: GroupItem<T>, statements: readonly string[], limit: number, kept: { bound?: number }): Promise<BatchOutcome<T>> {
   let loaded: Loaded;
   try {
     loaded = await runLoad(client, item.load, statements);
@@ -142,6 +177,8 @@ async function commitItem<T>(c: PgConnection, client: pg.PoolClient, item: Group
   }
   try {
     const { claimed } = await writeDecision(client, decision, { leaseUntil: item.leaseUntil, limit, storeId: c.id });
+    const bound = inboxBound(loaded, decision);
+    if (bound !== undefined) kept.bound = bound;
     return { ok: true, result: decision.result, claimed };
   } catch (error) {
     if (error instanceof pg.DatabaseError || FlowError.isInstance(error)) return { ok: false, error };

@@ -3,6 +3,7 @@ import { FlowError } from '../../errors.js';
 import type { Flow } from '../../flow.js';
 import { flowToRow, keptEventToRow, stepToRow } from '../flow-rows.js';
 import type { AuditEntry, ClaimedNotification, Decision, FlowWrite } from '../contract.js';
+import { inboxTotalCheck } from './inbox-total.js';
 import { wakeAtOf } from '../../wait.js';
 import { anyOfKeysOf } from '../../any-of.js';
 import { wakeToJson } from '../../wake.js';
@@ -103,12 +104,14 @@ export interface Written {
  * The statement's text depends only on the decision's shape (its values are
  * parameters): it is prepared once per connection. With `commit`, the statement
  * and `COMMIT` go back to back, one round trip (`pipeline.ts`): the server
- * itself refuses a moved revision, so the `COMMIT` then rolls back.
+ * itself refuses a moved revision, so the `COMMIT` then rolls back. With
+ * `inboxBound` (a commit that keeps an event), the check of the inbox's total
+ * (`inbox-total.ts`) goes between them.
  */
 export async function writeDecision(
   client: pg.ClientBase,
   decision: Decision<unknown>,
-  options: { leaseUntil: number | undefined; limit: number; storeId: string; commit?: boolean },
+  options: { leaseUntil: number | undefined; limit: number; storeId: string; commit?: boolean; inboxBound?: number },
 ): Promise<Written> {
   const params = new Params();
   const ctes: string[] = [];
@@ -250,7 +253,8 @@ export async function writeDecision(
   if (options.commit) {
     let results: pg.QueryResult<Answer>[];
     try {
-      results = (await sendAll(client, [write, { text: 'COMMIT' }])) as pg.QueryResult<Answer>[];
+      const checks = options.inboxBound === undefined ? [] : inboxTotalCheck(options.inboxBound);
+      results = (await sendAll(client, [write, ...checks, { text: 'COMMIT' }])) as pg.QueryResult<Answer>[];
     } catch (error) {
       const message = error instanceof Error ? error.message : '';
       const at = message.indexOf(MISMATCH_MARK);
